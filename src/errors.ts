@@ -1,0 +1,78 @@
+// The one catalogue of ringcache's errors. Every error a node reports carries a stable code,
+// and each code maps once to a RESP error prefix and an HTTP status, so the two client
+// interfaces (and the logs) always agree on what went wrong.
+//
+// A miss is not an error: lookups return `undefined`, never throw.
+
+export interface ErrorSpec {
+  /** RESP error prefix, the first word of the `-` line ("ERR", "WRONGTYPE", "OOM", ...). */
+  readonly resp: string;
+  /** HTTP status code used by the masters' HTTP API. */
+  readonly http: number;
+}
+
+export const ERRORS = {
+  /** Bad arguments to a command: wrong arity, bad number, unknown option. */
+  BAD_REQUEST: { resp: "ERR", http: 400 },
+  /** A command the server does not implement. */
+  UNKNOWN_COMMAND: { resp: "ERR", http: 404 },
+  /** A value is not an integer (or out of range) where one is required. */
+  NOT_INTEGER: { resp: "ERR", http: 400 },
+  /** An operation against a key holding the wrong kind of value. */
+  WRONG_TYPE: { resp: "WRONGTYPE", http: 409 },
+  /** A key longer than the configured limit. */
+  KEY_TOO_LARGE: { resp: "ERR", http: 414 },
+  /** A value (or body) larger than the configured limit or the whole memory budget. */
+  VALUE_TOO_LARGE: { resp: "ERR", http: 413 },
+  /** The store is full and its eviction policy forbids making room (noeviction). */
+  OUT_OF_MEMORY: { resp: "OOM", http: 507 },
+  /** A malformed frame on the wire; the connection is closed after replying. */
+  PROTOCOL: { resp: "ERR", http: 400 },
+  /** AUTH is required before this command. */
+  NO_AUTH: { resp: "NOAUTH", http: 401 },
+  /** AUTH with a wrong secret. */
+  WRONG_PASS: { resp: "WRONGPASS", http: 401 },
+  /** Too many client connections. */
+  MAX_CLIENTS: { resp: "ERR", http: 503 },
+  /** No owner of the key could be reached. */
+  UNAVAILABLE: { resp: "CLUSTERDOWN", http: 503 },
+  /** An owner did not answer within the request timeout. */
+  TIMEOUT: { resp: "TIMEOUT", http: 504 },
+  /** A write was refused because the owner holds a newer version. */
+  STALE_VERSION: { resp: "STALE", http: 409 },
+  /** The node is shutting down and takes no new work. */
+  SHUTTING_DOWN: { resp: "SHUTDOWN", http: 503 },
+  /** Bad configuration at start. */
+  CONFIG: { resp: "ERR", http: 500 },
+  /** Anything unexpected: a bug. Logged with its stack; the node keeps running. */
+  INTERNAL: { resp: "ERR", http: 500 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a stable code. `message` is what clients see after the RESP prefix. */
+export class RingcacheError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RingcacheError";
+    this.code = code;
+  }
+
+  /** The RESP error line body, without the leading `-` and trailing CRLF. */
+  get respLine(): string {
+    return `${ERRORS[this.code].resp} ${this.message}`;
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+}
+
+/** Narrows an unknown thrown value to a RingcacheError, wrapping anything else as INTERNAL. */
+export function toRingcacheError(err: unknown): RingcacheError {
+  if (err instanceof RingcacheError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new RingcacheError("INTERNAL", `internal error: ${message}`, { cause: err });
+}
