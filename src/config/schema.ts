@@ -1,0 +1,312 @@
+// The settings of each kind of node. Each table is the single source for flags, environment
+// variables, YAML keys, validation and docs/configuration.md.
+import type { Address, FieldSpec, MemberAddress } from "./fields.js";
+import { ConfigError, resolveConfig, type ConfigLayers } from "./load.js";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const PORT = { kind: "int", min: 0, max: 65535 } as const;
+
+/** Settings every node has. */
+const COMMON_FIELDS: readonly FieldSpec[] = [
+  { name: "config", kind: "string", description: "path of a YAML config file" },
+  { name: "id", kind: "string", required: true, description: "unique id of this node" },
+  {
+    name: "host",
+    kind: "string",
+    default: "127.0.0.1",
+    description: "address to bind (a non-loopback address requires --secret)",
+  },
+  {
+    name: "data-dir",
+    kind: "string",
+    required: true,
+    description: "directory for this node's files",
+  },
+  {
+    name: "secret",
+    kind: "string",
+    secret: true,
+    description: "shared secret: clients and internal links must AUTH with it",
+  },
+  {
+    name: "max-clients",
+    kind: "int",
+    default: 10000,
+    min: 1,
+    max: 1_000_000,
+    description: "maximum client connections",
+  },
+  {
+    name: "idle-timeout",
+    kind: "duration",
+    default: 0,
+    description: "close client connections idle this long (0: never)",
+  },
+  {
+    name: "max-bulk",
+    kind: "size",
+    default: "16mb",
+    min: 1024,
+    max: 512 * 1024 * 1024,
+    description: "largest RESP bulk string (key or value) accepted",
+  },
+  {
+    name: "max-output-buffer",
+    kind: "size",
+    default: "64mb",
+    min: 64 * 1024,
+    description: "a client whose unread replies exceed this is disconnected",
+  },
+  {
+    name: "log-level",
+    kind: "enum",
+    values: LOG_LEVELS,
+    default: "info",
+    description: "log level",
+  },
+];
+
+export const AUXILIARY_FIELDS: readonly FieldSpec[] = [
+  ...COMMON_FIELDS,
+  { name: "port", ...PORT, default: 7001, description: "RESP port (0: any free port)" },
+  {
+    name: "http-port",
+    ...PORT,
+    default: 9101,
+    description: "HTTP port for /metrics and /healthz (0: any free port)",
+  },
+  {
+    name: "max-memory",
+    kind: "size",
+    default: "256mb",
+    min: 1024 * 1024,
+    description: "memory budget of the store (keys, values and per-entry overhead)",
+  },
+  {
+    name: "max-entries",
+    kind: "int",
+    default: 0,
+    min: 0,
+    description: "maximum live entries (0: bounded by memory only)",
+  },
+  {
+    name: "eviction",
+    kind: "enum",
+    values: ["lru", "noeviction"],
+    default: "lru",
+    description: "what to do when full: evict least recently used, or refuse writes",
+  },
+  {
+    name: "snapshot-interval",
+    kind: "duration",
+    default: "10s",
+    min: 100,
+    description: "snapshot period when changed (also on shutdown)",
+  },
+  {
+    name: "tombstone-ttl",
+    kind: "duration",
+    default: "1h",
+    min: 1000,
+    description:
+      "how long a delete's tombstone lives (longest absence after which a node's snapshot still merges)",
+  },
+  {
+    name: "max-tombstones",
+    kind: "int",
+    default: 1_000_000,
+    min: 1,
+    description: "maximum tombstones kept",
+  },
+  {
+    name: "expiry-sweep-interval",
+    kind: "duration",
+    default: "100ms",
+    min: 1,
+    description: "period of the active expiry sweep",
+  },
+  {
+    name: "expiry-sweep-checks",
+    kind: "int",
+    default: 200,
+    min: 1,
+    description: "entries sampled per expiry sweep",
+  },
+  {
+    name: "masters",
+    kind: "addresses",
+    default: [],
+    description: "masters' HTTP addresses to register with (host:port,...)",
+  },
+  {
+    name: "advertise",
+    kind: "string",
+    description: "host:port the masters should use to reach this node (default: host:port)",
+  },
+];
+
+export const MASTER_FIELDS: readonly FieldSpec[] = [
+  ...COMMON_FIELDS,
+  { name: "port", ...PORT, default: 6380, description: "client RESP port (0: any free port)" },
+  { name: "http-port", ...PORT, default: 8080, description: "client HTTP port (0: any free port)" },
+  {
+    name: "tag",
+    kind: "int",
+    min: 0,
+    max: 15,
+    description: "clock tag 0..15, unique per master (default: from the id)",
+  },
+  {
+    name: "auxiliary",
+    kind: "members",
+    default: [],
+    description: "auxiliary nodes: id=host:port,...",
+  },
+  {
+    name: "peers",
+    kind: "members",
+    default: [],
+    description: "other masters: id=host:http-port,...",
+  },
+  {
+    name: "replicas",
+    kind: "int",
+    default: 2,
+    min: 1,
+    max: 16,
+    description: "copies of each key (capped at the number of nodes)",
+  },
+  {
+    name: "vnodes",
+    kind: "int",
+    default: 160,
+    min: 1,
+    max: 4096,
+    description: "virtual nodes per auxiliary node",
+  },
+  {
+    name: "health-interval",
+    kind: "duration",
+    default: "1s",
+    min: 10,
+    description: "period of health checks",
+  },
+  {
+    name: "health-failures",
+    kind: "int",
+    default: 3,
+    min: 1,
+    max: 100,
+    description: "consecutive failed checks before a node is down",
+  },
+  {
+    name: "request-timeout",
+    kind: "duration",
+    default: "500ms",
+    min: 1,
+    description: "deadline of a request to an auxiliary node",
+  },
+  {
+    name: "connections-per-node",
+    kind: "int",
+    default: 2,
+    min: 1,
+    max: 64,
+    description: "pipelined connections to each auxiliary node",
+  },
+  {
+    name: "max-key-size",
+    kind: "size",
+    default: "64kb",
+    min: 1,
+    description: "largest key accepted from clients",
+  },
+  {
+    name: "max-value-size",
+    kind: "size",
+    default: "8mb",
+    min: 1,
+    description: "largest value accepted from clients",
+  },
+];
+
+interface CommonConfig {
+  readonly config?: string;
+  readonly id: string;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly secret?: string;
+  readonly maxClients: number;
+  readonly idleTimeout: number;
+  readonly maxBulk: number;
+  readonly maxOutputBuffer: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly port: number;
+  readonly httpPort: number;
+}
+
+export interface AuxiliaryConfig extends CommonConfig {
+  readonly maxMemory: number;
+  readonly maxEntries: number;
+  readonly eviction: "lru" | "noeviction";
+  readonly snapshotInterval: number;
+  readonly tombstoneTtl: number;
+  readonly maxTombstones: number;
+  readonly expirySweepInterval: number;
+  readonly expirySweepChecks: number;
+  readonly masters: readonly Address[];
+  readonly advertise?: string;
+}
+
+export interface MasterConfig extends CommonConfig {
+  readonly tag?: number;
+  readonly auxiliary: readonly MemberAddress[];
+  readonly peers: readonly MemberAddress[];
+  readonly replicas: number;
+  readonly vnodes: number;
+  readonly healthInterval: number;
+  readonly healthFailures: number;
+  readonly requestTimeout: number;
+  readonly connectionsPerNode: number;
+  readonly maxKeySize: number;
+  readonly maxValueSize: number;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+function checkCommon(config: CommonConfig): void {
+  if (!isLoopback(config.host) && config.secret === undefined) {
+    throw new ConfigError(
+      `refusing to bind ${config.host} (not loopback) without --secret (RINGCACHE_SECRET): set a shared secret or bind 127.0.0.1`,
+    );
+  }
+  if (config.port !== 0 && config.port === config.httpPort) {
+    throw new ConfigError(`--port and --http-port must differ (both are ${config.port})`);
+  }
+}
+
+export function loadAuxiliaryConfig(layers: ConfigLayers): AuxiliaryConfig {
+  const config = resolveConfig(AUXILIARY_FIELDS, layers) as unknown as AuxiliaryConfig;
+  checkCommon(config);
+  return config;
+}
+
+export function loadMasterConfig(layers: ConfigLayers): MasterConfig {
+  const config = resolveConfig(MASTER_FIELDS, layers) as unknown as MasterConfig;
+  checkCommon(config);
+  const ids = new Set<string>();
+  for (const member of config.auxiliary) {
+    if (ids.has(member.id)) {
+      throw new ConfigError(`--auxiliary names node "${member.id}" twice`);
+    }
+    ids.add(member.id);
+  }
+  if (config.peers.some((p) => p.id === config.id)) {
+    throw new ConfigError(`--peers must not name this master's own id "${config.id}"`);
+  }
+  return config;
+}

@@ -1,0 +1,132 @@
+// Real node processes for integration and fault tests: `ringcache <role> ...` started with
+// `node bin/ringcache.js`, its output kept in a log file, and the signals a fault test needs
+// (kill -9, SIGSTOP/SIGCONT, SIGTERM) plus restart with the same arguments.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, type WriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "..", "..", "..");
+export const BIN = join(REPO_ROOT, "bin", "ringcache.js");
+
+/** A fresh temporary directory for one test's data. */
+export function tempDir(prefix = "ringcache-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export class NodeProcess {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly logPath: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  private exited: Promise<ExitInfo> | undefined;
+
+  constructor(name: string, args: readonly string[], logDir: string, env: NodeJS.ProcessEnv = {}) {
+    this.name = name;
+    this.args = args;
+    this.logPath = join(logDir, `${name}.log`);
+    this.env = env;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  start(): this {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    this.log = createWriteStream(this.logPath, { flags: "a" });
+    const child = spawn(process.execPath, [BIN, ...this.args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, RINGCACHE_LOG_LEVEL: "info", ...this.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.pipe(this.log, { end: false });
+    child.stderr?.pipe(this.log, { end: false });
+    this.exited = new Promise((resolveExit) => {
+      child.once("exit", (code, signal) => resolveExit({ code, signal }));
+    });
+    this.child = child;
+    return this;
+  }
+
+  /** Sends a signal; resolves with the exit for terminating signals. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.child?.pid !== undefined && this.running) process.kill(this.child.pid, sig);
+  }
+
+  async kill9(): Promise<ExitInfo> {
+    this.signal("SIGKILL");
+    return this.waitExit();
+  }
+
+  async terminate(timeoutMs = 15_000): Promise<ExitInfo> {
+    this.signal("SIGCONT");
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
+    try {
+      return await this.waitExit();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  pause(): void {
+    this.signal("SIGSTOP");
+  }
+
+  resume(): void {
+    this.signal("SIGCONT");
+  }
+
+  async waitExit(): Promise<ExitInfo> {
+    if (this.exited === undefined) return { code: null, signal: null };
+    const info = await this.exited;
+    this.log?.end();
+    return info;
+  }
+
+  async restart(): Promise<this> {
+    if (this.running) await this.terminate();
+    return this.start();
+  }
+
+  logText(): string {
+    try {
+      return readFileSync(this.logPath, "utf8");
+    } catch {
+      return "";
+    }
+  }
+}
+
+/** Runs `ringcache ...args` to completion and returns its exit code and output. */
+export async function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("exit", (code) => resolveRun({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,43 @@
+// System tools some tests need (redis-cli, redis-server, nginx, prometheus, nutcracker). A test
+// that needs a missing tool skips with a message naming the package that brings it; CI
+// installs them all, so nothing skips there.
+import { execFileSync } from "node:child_process";
+
+const PACKAGES: Readonly<Record<string, string>> = {
+  "redis-cli": "redis-tools",
+  "redis-benchmark": "redis-tools",
+  "redis-server": "redis-server",
+  nginx: "nginx",
+  prometheus: "prometheus",
+  promtool: "prometheus",
+  nutcracker: "nutcracker",
+};
+
+const found = new Map<string, string | undefined>();
+
+/** Absolute path of a tool on PATH (or the sbin dirs), or undefined. */
+export function which(tool: string): string | undefined {
+  if (found.has(tool)) return found.get(tool);
+  let path: string | undefined;
+  try {
+    path = execFileSync(
+      "sh",
+      ["-c", `command -v ${tool} || ls /usr/sbin/${tool} /sbin/${tool} 2>/dev/null | head -n1`],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+  } catch {
+    path = undefined;
+  }
+  found.set(tool, path === "" ? undefined : path);
+  return found.get(tool);
+}
+
+/** A skip reason for node:test's `skip` option when a tool is missing, else false. */
+export function skipUnless(...tools: string[]): string | false {
+  const missing = tools.filter((t) => which(t) === undefined);
+  if (missing.length === 0) return false;
+  const pkgs = [...new Set(missing.map((t) => PACKAGES[t] ?? t))].join(" ");
+  return `needs ${missing.join(", ")} (install with: apt-get install -y ${pkgs})`;
+}
