@@ -1,8 +1,20 @@
 // Turns a field table into commander options, and commander's parsed options into the flag
 // layer of the configuration, so every setting is a flag with the same name and help text.
 import type { Command } from "commander";
-import { describeAllowed, envName, fieldKey, type FieldSpec } from "../config/fields.js";
+import {
+  describeAllowed,
+  envName,
+  fieldKey,
+  type FieldSpec,
+  type RawValue,
+} from "../config/fields.js";
 import { readConfigFile, type ConfigLayers } from "../config/load.js";
+
+function showDefault(value: RawValue): string {
+  if (Array.isArray(value)) return value.length === 0 ? "none" : value.map(String).join(",");
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
 
 export function addFieldOptions(command: Command, fields: readonly FieldSpec[]): Command {
   for (const spec of fields) {
@@ -10,7 +22,7 @@ export function addFieldOptions(command: Command, fields: readonly FieldSpec[]):
     const dflt =
       spec.default === undefined || spec.secret === true
         ? ""
-        : ` (default: ${Array.isArray(spec.default) ? spec.default.join(",") || "none" : String(spec.default)})`;
+        : ` (default: ${showDefault(spec.default)})`;
     command.option(
       flag,
       `${spec.description}; ${describeAllowed(spec)}${dflt} [${envName(spec.name)}]`,
