@@ -1,6 +1,8 @@
-// Entry point of the `ringcache` binary. Each subcommand lives in its own module and is
-// loaded only when used, so `ringcache --help` stays fast.
+// Entry point of the `ringcache` binary. Subcommands that start servers load their modules
+// only when run, so `ringcache --help` stays fast.
 import { Command, CommanderError } from "commander";
+import { RingcacheError } from "../errors.js";
+import { upCommand } from "./up.js";
 
 const VERSION = "0.1.0";
 
@@ -15,18 +17,24 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program.command("auxiliary").description("run an auxiliary (data) node").allowUnknownOption();
   program.command("master").description("run a master (router) node").allowUnknownOption();
-  program
-    .command("up")
-    .description("start a local cluster of masters and auxiliary nodes")
-    .allowUnknownOption();
+  program.addCommand(upCommand());
   program.command("status").description("show the cluster view of a master").allowUnknownOption();
   program.command("bench").description("load-test a cluster (RESP or HTTP)").allowUnknownOption();
+  for (const command of program.commands) command.exitOverride();
 
   try {
     await program.parseAsync([...argv], { from: "user" });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof RingcacheError && err.code === "CONFIG") {
+      console.error(`ringcache: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof RingcacheError) {
+      console.error(`ringcache: ${err.message}`);
+      return 1;
+    }
     throw err;
   }
 }

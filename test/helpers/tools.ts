@@ -11,6 +11,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   prometheus: "prometheus",
   promtool: "prometheus",
   nutcracker: "nutcracker",
+  "docker-compose": "docker-compose",
 };
 
 const found = new Map<string, string | undefined>();

@@ -1,0 +1,109 @@
+// The deployment files are generated from the same code as the local cluster's, and each is
+// checked by the real tool that reads it: nginx -t, promtool, docker-compose config.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { generatedDeployFiles } from "../../src/local/deploy.js";
+import { renderNginxConfig } from "../../src/local/nginx.js";
+import { DEFAULT_PORTS, planLocalCluster } from "../../src/local/cluster.js";
+import { REPO_ROOT, tempDir } from "../helpers/process.js";
+import { skipUnless, which } from "../helpers/tools.js";
+
+describe("deployment files", () => {
+  it("match their generators (run `npm run gen:deploy` after changing one)", () => {
+    for (const [path, content] of Object.entries(generatedDeployFiles())) {
+      assert.equal(readFileSync(join(REPO_ROOT, path), "utf8"), content, path);
+    }
+  });
+
+  it("nginx accepts the local cluster's configuration", { skip: skipUnless("nginx") }, () => {
+    const prefix = tempDir("ringcache-nginx-");
+    const conf = join(prefix, "nginx.conf");
+    writeFileSync(
+      conf,
+      renderNginxConfig({
+        resp: [
+          { host: "127.0.0.1", port: 16380 },
+          { host: "127.0.0.1", port: 16381 },
+        ],
+        http: [
+          { host: "127.0.0.1", port: 18080 },
+          { host: "127.0.0.1", port: 18081 },
+        ],
+        listenHost: "127.0.0.1",
+        respPort: 16379,
+        httpPort: 18088,
+        maxBodyBytes: 8 << 20,
+        prefix,
+        streamModule: "/usr/lib/nginx/modules/ngx_stream_module.so",
+        foreground: true,
+        ...(process.getuid?.() === 0 ? { user: "root" } : {}),
+      }),
+    );
+    mkdirSync(join(prefix, "logs"), { recursive: true });
+    const out = execFileSync(
+      which("nginx") as string,
+      ["-t", "-p", prefix, "-c", conf, "-e", join(prefix, "error.log")],
+      {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    assert.equal(typeof out, "string");
+  });
+
+  it("promtool accepts the Prometheus configuration", { skip: skipUnless("promtool") }, () => {
+    const out = execFileSync(
+      which("promtool") as string,
+      ["check", "config", join(REPO_ROOT, "deploy/prometheus/prometheus.yml")],
+      { encoding: "utf8" },
+    );
+    assert.match(out, /SUCCESS/);
+  });
+
+  it("docker-compose accepts the Compose file", { skip: skipUnless("docker-compose") }, () => {
+    execFileSync(
+      which("docker-compose") as string,
+      ["-f", join(REPO_ROOT, "deploy/docker-compose.yml"), "config", "-q"],
+      {
+        env: { ...process.env, RINGCACHE_SECRET: "test-secret" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+  });
+});
+
+describe("local cluster plan", () => {
+  it("gives every node distinct ports and wires masters and auxiliary nodes together", () => {
+    const specs = planLocalCluster({
+      masters: 2,
+      auxiliary: 3,
+      replicas: 2,
+      dataDir: "/tmp/rc",
+      host: "127.0.0.1",
+      ports: DEFAULT_PORTS,
+      nginx: "/usr/sbin/nginx",
+      prometheus: undefined,
+      logLevel: "info",
+      respawn: false,
+    });
+    assert.deepEqual(
+      specs.map((s) => s.id),
+      ["a1", "a2", "a3", "m1", "m2", "nginx"],
+    );
+    const ports = specs.flatMap((s) => s.ports);
+    assert.equal(new Set(ports).size, ports.length);
+    const m1 = specs.find((s) => s.id === "m1");
+    assert.ok(
+      m1?.args
+        .join(" ")
+        .includes("--auxiliary a1=127.0.0.1:7001,a2=127.0.0.1:7002,a3=127.0.0.1:7003"),
+    );
+    assert.ok(m1?.args.join(" ").includes("--peers m2=127.0.0.1:8081"));
+    const a2 = specs.find((s) => s.id === "a2");
+    assert.ok(a2?.args.join(" ").includes("--masters 127.0.0.1:8080,127.0.0.1:8081"));
+    assert.ok(a2?.args.join(" ").includes("--data-dir /tmp/rc/a2"));
+  });
+});
