@@ -1,0 +1,303 @@
+// A Jepsen-style checker for ringcache's invariants (DESIGN.md, "Invariants the tests hold").
+//
+// Writers own disjoint keys and write increasing sequence numbers to each, so the history of a
+// key is a simple line: seq 1, 2, 3 … and maybe a final delete. Every value carries its key,
+// its sequence number and a checksum, so a read can be judged on its own:
+//
+//   value = "<key>|<seq>|<crc32 of key|seq|padding>|<padding>"
+//
+// Each operation is recorded as ok, failed (a clear error reply: not applied) or
+// indeterminate (timeout or lost connection: maybe applied). The verdicts:
+//   stale read      a read returned seq s while a write of seq > s had been acknowledged
+//                   before the read began, or a value after an acknowledged delete
+//   phantom         a value whose checksum fails, or a seq never attempted
+//   lost write      after the fault heals, a key reads back below its last acknowledged seq
+//                   (or missing) — evictions are configured off, so a loss is a loss
+//   resurrected     a key whose delete was acknowledged reads back with a value
+import { crc32 } from "node:zlib";
+
+export interface KvClient {
+  set(key: string, value: Buffer): Promise<void>;
+  get(key: string): Promise<Buffer | null>;
+  del(key: string): Promise<number>;
+}
+
+type Outcome = "ok" | "failed" | "indeterminate";
+
+interface KeyState {
+  /** Highest seq whose write was acknowledged. */
+  acked: number;
+  /** Highest seq ever sent. */
+  attempted: number;
+  deleteAcked: boolean;
+  deleteAttempted: boolean;
+}
+
+export interface CheckerReport {
+  readonly writes: Record<Outcome, number>;
+  readonly reads: Record<Outcome, number>;
+  readonly deletes: Record<Outcome, number>;
+  readonly staleReads: number;
+  readonly phantoms: number;
+  readonly checksumFailures: number;
+  readonly lostWrites: number;
+  readonly resurrected: number;
+  readonly examples: string[];
+}
+
+export interface WorkloadOptions {
+  readonly writers: number;
+  readonly keysPerWriter: number;
+  /** Fraction of operations that are reads (the rest are writes, some deletes). */
+  readonly readRatio: number;
+  /** Fraction of writes that are deletes (only of keys written at least once). */
+  readonly deleteRatio: number;
+  readonly valueBytes: number;
+  /** Classifies an error thrown by the client: "failed" (not applied) or "indeterminate". */
+  readonly classify?: (err: unknown) => Outcome;
+}
+
+const counts = (): Record<Outcome, number> => ({ ok: 0, failed: 0, indeterminate: 0 });
+
+export function encodeValue(key: string, seq: number, padding: number): Buffer {
+  const pad = "x".repeat(Math.max(0, padding));
+  const body = `${key}|${seq}|`;
+  const sum = crc32(Buffer.from(body + pad));
+  return Buffer.from(`${body}${sum}|${pad}`);
+}
+
+export function decodeValue(
+  key: string,
+  value: Buffer,
+): { seq: number } | { error: "checksum" | "foreign" } {
+  const text = value.toString("latin1");
+  const parts = text.split("|");
+  if (parts.length !== 4) return { error: "checksum" };
+  const [k, seqText, sumText, pad] = parts as [string, string, string, string];
+  if (k !== key) return { error: "foreign" };
+  const sum = crc32(Buffer.from(`${k}|${seqText}|${pad}`));
+  if (String(sum) !== sumText) return { error: "checksum" };
+  return { seq: Number(seqText) };
+}
+
+function defaultClassify(err: unknown): Outcome {
+  const message = err instanceof Error ? err.message : String(err);
+  // A timeout or a dropped connection may or may not have been applied.
+  if (
+    /timeout|timed out|ECONNRESET|EPIPE|closed|Connection is closed|ECONNREFUSED|socket/i.test(
+      message,
+    )
+  ) {
+    return "indeterminate";
+  }
+  return "failed";
+}
+
+export class Checker {
+  readonly options: WorkloadOptions;
+  private readonly keys = new Map<string, KeyState>();
+  private readonly writes = counts();
+  private readonly reads = counts();
+  private readonly deletes = counts();
+  private staleReads = 0;
+  private phantoms = 0;
+  private checksumFailures = 0;
+  private lostWrites = 0;
+  private resurrected = 0;
+  private readonly examples: string[] = [];
+  private stopRequested = false;
+
+  constructor(options: WorkloadOptions) {
+    this.options = options;
+  }
+
+  keyName(writer: number, i: number): string {
+    return `ck:${writer}:${i}`;
+  }
+
+  private state(key: string): KeyState {
+    let s = this.keys.get(key);
+    if (s === undefined) {
+      s = { acked: 0, attempted: 0, deleteAcked: false, deleteAttempted: false };
+      this.keys.set(key, s);
+    }
+    return s;
+  }
+
+  private note(message: string): void {
+    if (this.examples.length < 20) this.examples.push(message);
+  }
+
+  private classify(err: unknown): Outcome {
+    return (this.options.classify ?? defaultClassify)(err);
+  }
+
+  /** Judges one read against what was acknowledged before it began. */
+  private judgeRead(
+    key: string,
+    value: Buffer | null,
+    ackedAtStart: number,
+    deletedAtStart: boolean,
+  ): void {
+    const s = this.state(key);
+    if (value === null) {
+      if (ackedAtStart > 0 && !deletedAtStart && !s.deleteAttempted) {
+        this.staleReads++;
+        this.note(`read of ${key} missed after seq ${ackedAtStart} was acknowledged`);
+      }
+      return;
+    }
+    const decoded = decodeValue(key, value);
+    if ("error" in decoded) {
+      this.checksumFailures++;
+      this.note(`read of ${key} returned a corrupt value (${decoded.error})`);
+      return;
+    }
+    if (decoded.seq > s.attempted || decoded.seq < 1) {
+      this.phantoms++;
+      this.note(`read of ${key} returned seq ${decoded.seq}, never written (max ${s.attempted})`);
+    } else if (deletedAtStart) {
+      this.staleReads++;
+      this.note(`read of ${key} returned seq ${decoded.seq} after its delete was acknowledged`);
+    } else if (decoded.seq < ackedAtStart) {
+      this.staleReads++;
+      this.note(
+        `read of ${key} returned seq ${decoded.seq} after seq ${ackedAtStart} was acknowledged`,
+      );
+    }
+  }
+
+  /** One writer's loop: runs until stop() or the deadline. */
+  async runWriter(
+    client: KvClient,
+    writer: number,
+    deadline: number,
+    random = Math.random,
+  ): Promise<void> {
+    const o = this.options;
+    while (!this.stopRequested && Date.now() < deadline) {
+      const key = this.keyName(writer, Math.floor(random() * o.keysPerWriter));
+      const s = this.state(key);
+      if (s.deleteAttempted) continue;
+      const roll = random();
+      if (roll < o.readRatio) {
+        const ackedAtStart = s.acked;
+        const deletedAtStart = s.deleteAcked;
+        try {
+          const value = await client.get(key);
+          this.reads.ok++;
+          this.judgeRead(key, value, ackedAtStart, deletedAtStart);
+        } catch (err) {
+          this.reads[this.classify(err)]++;
+        }
+      } else if (s.acked > 0 && random() < o.deleteRatio) {
+        s.deleteAttempted = true;
+        try {
+          await client.del(key);
+          s.deleteAcked = true;
+          this.deletes.ok++;
+        } catch (err) {
+          this.deletes[this.classify(err)]++;
+        }
+      } else {
+        const seq = ++s.attempted;
+        try {
+          await client.set(key, encodeValue(key, seq, o.valueBytes));
+          if (seq > s.acked) s.acked = seq;
+          this.writes.ok++;
+        } catch (err) {
+          this.writes[this.classify(err)]++;
+        }
+      }
+    }
+  }
+
+  /** Runs every writer concurrently for `durationMs` (clients[i % clients.length] for writer i). */
+  async run(clients: readonly KvClient[], durationMs: number): Promise<void> {
+    const deadline = Date.now() + durationMs;
+    this.stopRequested = false;
+    await Promise.all(
+      Array.from({ length: this.options.writers }, (_, w) =>
+        this.runWriter(clients[w % clients.length] as KvClient, w, deadline),
+      ),
+    );
+  }
+
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /**
+   * After the fault has healed: every key reads back at its last acknowledged seq or later
+   * (through every client given, e.g. one per master), deleted keys stay deleted.
+   */
+  async verify(clients: readonly KvClient[]): Promise<void> {
+    for (const client of clients) {
+      const entries = [...this.keys.entries()];
+      for (let i = 0; i < entries.length; i += 64) {
+        await Promise.all(
+          entries.slice(i, i + 64).map(async ([key, s]) => {
+            const value = await client.get(key);
+            if (s.deleteAcked) {
+              if (value !== null) {
+                this.resurrected++;
+                this.note(`${key} came back after its delete was acknowledged`);
+              }
+              return;
+            }
+            if (value === null) {
+              if (s.acked > 0 && !s.deleteAttempted) {
+                this.lostWrites++;
+                this.note(`${key} lost: seq ${s.acked} was acknowledged, now missing`);
+              }
+              return;
+            }
+            const decoded = decodeValue(key, value);
+            if ("error" in decoded) {
+              this.checksumFailures++;
+              this.note(`${key} reads back corrupt (${decoded.error})`);
+            } else if (decoded.seq < s.acked && !s.deleteAttempted) {
+              this.lostWrites++;
+              this.note(`${key} lost: reads seq ${decoded.seq}, seq ${s.acked} was acknowledged`);
+            } else if (decoded.seq > s.attempted) {
+              this.phantoms++;
+              this.note(`${key} reads seq ${decoded.seq}, never written`);
+            }
+          }),
+        );
+      }
+    }
+  }
+
+  report(): CheckerReport {
+    return {
+      writes: { ...this.writes },
+      reads: { ...this.reads },
+      deletes: { ...this.deletes },
+      staleReads: this.staleReads,
+      phantoms: this.phantoms,
+      checksumFailures: this.checksumFailures,
+      lostWrites: this.lostWrites,
+      resurrected: this.resurrected,
+      examples: [...this.examples],
+    };
+  }
+
+  /** Number of keys with an acknowledged, undeleted value. */
+  get liveKeys(): number {
+    let n = 0;
+    for (const s of this.keys.values()) if (s.acked > 0 && !s.deleteAttempted) n++;
+    return n;
+  }
+}
+
+/** Human-readable one-line summary for test output and docs. */
+export function summarize(r: CheckerReport): string {
+  const c = (x: Record<Outcome, number>) =>
+    `${x.ok} ok/${x.failed} failed/${x.indeterminate} indeterminate`;
+  return (
+    `writes ${c(r.writes)}; reads ${c(r.reads)}; deletes ${c(r.deletes)}; ` +
+    `stale ${r.staleReads}, phantom ${r.phantoms}, checksum ${r.checksumFailures}, ` +
+    `lost ${r.lostWrites}, resurrected ${r.resurrected}`
+  );
+}
