@@ -138,3 +138,15 @@ describe("configuration layers", () => {
     assert.throws(() => readConfigFile(join(dir, "missing.yaml")), /cannot read config file/);
   });
 });
+
+describe("configuration reference", () => {
+  it("docs/configuration.md matches the schema (run `npm run gen:docs` after changing it)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { renderConfigReference } = await import("../../src/config/reference.js");
+    const { REPO_ROOT } = await import("../helpers/process.js");
+    assert.equal(
+      readFileSync(join(REPO_ROOT, "docs/configuration.md"), "utf8"),
+      renderConfigReference(),
+    );
+  });
+});
