@@ -1,0 +1,219 @@
+// Round trips through the codec with the stream cut anywhere: what the writer encodes, the
+// decoders give back exactly, whatever the chunking.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  RespReplyError,
+  type RespValue,
+  RespWriter,
+  encodeCommand,
+} from "../../src/protocol/resp/index.js";
+import {
+  byteByByte,
+  decodeCommands,
+  decodeReplies,
+  prng,
+  randomSplits,
+  splitAt,
+} from "../unit/resp-support.js";
+
+const arg = fc.oneof(
+  { weight: 4, arbitrary: fc.uint8Array({ maxLength: 40 }) },
+  { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 20 }) },
+  { weight: 1, arbitrary: fc.constantFrom("\r\n", "*1\r\n$1\r\n", "$-1\r\n", "\0\xff") },
+  { weight: 1, arbitrary: fc.uint8Array({ minLength: 100, maxLength: 3000 }) },
+);
+const command = fc.array(arg, { minLength: 1, maxLength: 8 });
+/** Cut positions as fractions of the stream, so they fit any length. */
+const cuts = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 });
+
+function cutStream(stream: Buffer, fractions: number[]): Buffer[] {
+  return splitAt(
+    stream,
+    fractions.map((f) => Math.floor(f * stream.length)),
+  );
+}
+
+const asBuffer = (a: Uint8Array | string): Buffer =>
+  typeof a === "string" ? Buffer.from(a, "utf8") : Buffer.from(a);
+
+describe("RESP round trips (fast-check)", () => {
+  it("commands encoded by encodeCommand or RespWriter.command decode back, any split", () => {
+    fc.assert(
+      fc.property(
+        fc.array(command, { minLength: 1, maxLength: 10 }),
+        cuts,
+        fc.boolean(),
+        (commands, fractions, viaWriter) => {
+          let stream: Buffer;
+          if (viaWriter) {
+            const w = new RespWriter(64);
+            for (const c of commands) w.command(c);
+            stream = w.take();
+          } else {
+            stream = Buffer.concat(commands.map((c) => encodeCommand(c)));
+          }
+          const log = decodeCommands(cutStream(stream, fractions));
+          assert.deepEqual(log.errors, []);
+          assert.deepEqual(
+            log.commands,
+            commands.map((c) => c.map(asBuffer)),
+          );
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("reply values written by RespWriter decode back, any split", () => {
+    const line = fc
+      .string({ unit: "grapheme", maxLength: 30 })
+      .map((s) => s.replace(/[\r\n]/g, ""));
+    const { value } = fc.letrec<{ value: RespValue }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        line,
+        line.map((s) => new RespReplyError(`ERR ${s}`)),
+        fc.maxSafeInteger(),
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+        fc.constant(null),
+        fc.array(tie("value"), { maxLength: 5 }),
+      ),
+    }));
+    // What the decoder gives back: integers in the safe range as numbers.
+    const normalise = (v: RespValue): RespValue => {
+      if (typeof v === "bigint" && v >= -(2n ** 53n - 1n) && v <= 2n ** 53n - 1n) return Number(v);
+      if (Array.isArray(v)) return v.map(normalise);
+      return v;
+    };
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 8 }), cuts, (values, fractions) => {
+        const w = new RespWriter(64);
+        for (const v of values) w.value(v);
+        const log = decodeReplies(cutStream(w.take(), fractions));
+        assert.deepEqual(log.errors, []);
+        assert.deepEqual(log.replies, values.map(normalise));
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+// --- a pipeline of 10,000 commands cut at every kind of byte boundary ------------------------
+
+/** What a byte is in a valid command stream, to cut the stream before every byte of a kind. */
+type Role =
+  | "star"
+  | "count"
+  | "countCR"
+  | "countLF"
+  | "dollar"
+  | "length"
+  | "lengthCR"
+  | "lengthLF"
+  | "dataFirst"
+  | "dataInner"
+  | "dataLast"
+  | "dataCR"
+  | "dataLF"
+  | "inlineFirst"
+  | "inlineInner"
+  | "inlineCR"
+  | "inlineLF";
+
+/** Labels every byte of a valid stream, walking it by the grammar (independent of the decoder). */
+function roles(stream: Buffer): Role[] {
+  const out: Role[] = [];
+  const header = (first: Role, digits: Role, cr: Role, lf: Role, at: number): [number, number] => {
+    out[at] = first;
+    const crAt = stream.indexOf(13, at);
+    for (let i = at + 1; i < crAt; i++) out[i] = digits;
+    out[crAt] = cr;
+    out[crAt + 1] = lf;
+    return [Number(stream.toString("latin1", at + 1, crAt)), crAt + 2];
+  };
+  let pos = 0;
+  while (pos < stream.length) {
+    if (stream[pos] !== 42) {
+      const lfAt = stream.indexOf(10, pos);
+      out[pos] = "inlineFirst";
+      for (let i = pos + 1; i < lfAt - 1; i++) out[i] = "inlineInner";
+      out[lfAt - 1] = "inlineCR";
+      out[lfAt] = "inlineLF";
+      pos = lfAt + 1;
+      continue;
+    }
+    let argc: number;
+    [argc, pos] = header("star", "count", "countCR", "countLF", pos);
+    for (let a = 0; a < argc; a++) {
+      let length: number;
+      [length, pos] = header("dollar", "length", "lengthCR", "lengthLF", pos);
+      for (let i = 0; i < length; i++) {
+        out[pos + i] = i === 0 ? "dataFirst" : i === length - 1 ? "dataLast" : "dataInner";
+      }
+      pos += length;
+      out[pos] = "dataCR";
+      out[pos + 1] = "dataLF";
+      pos += 2;
+    }
+  }
+  return out;
+}
+
+describe("a pipeline of 10,000 commands", () => {
+  const random = prng(0x5eed);
+  const expected: Buffer[][] = [];
+  const frames: Buffer[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const key = Buffer.from(`key:${i}`);
+    const kind = random();
+    if (kind < 0.4) {
+      const value = Buffer.alloc(Math.floor(random() * 300), i & 0xff);
+      expected.push([Buffer.from("SET"), key, value]);
+    } else if (kind < 0.8) {
+      expected.push([Buffer.from("GET"), key]);
+    } else if (kind < 0.9) {
+      expected.push([Buffer.from("MSET"), key, Buffer.from("\r\n"), key, Buffer.alloc(0)]);
+    } else {
+      frames.push(Buffer.from(`PING ${i}\r\n`)); // inline
+      expected.push([Buffer.from("PING"), Buffer.from(String(i))]);
+      continue;
+    }
+    frames.push(encodeCommand(expected[expected.length - 1]!));
+  }
+  const stream = Buffer.concat(frames);
+  const labels = roles(stream);
+
+  it("decodes unsplit to the commands sent", () => {
+    const log = decodeCommands([stream]);
+    assert.deepEqual(log.errors, []);
+    assert.deepEqual(log.commands, expected);
+  });
+
+  it("decodes the same when cut before every byte of each kind", () => {
+    const kinds = new Set(labels);
+    assert.equal(kinds.size, 17, "every kind of byte occurs");
+    for (const kind of kinds) {
+      const positions: number[] = [];
+      for (let i = 0; i < labels.length; i++) if (labels[i] === kind) positions.push(i);
+      const log = decodeCommands(splitAt(stream, positions));
+      assert.deepEqual(log.errors, [], kind);
+      assert.equal(log.commands.length, expected.length, kind);
+      assert.deepEqual(log.commands, expected, kind);
+    }
+  });
+
+  it("decodes the same byte by byte and at random cuts", () => {
+    // Byte by byte over the first 2,000 commands' bytes (the rest is the same grammar again).
+    let end = 0;
+    for (let i = 0; i < 2000; i++) end += frames[i]!.length;
+    const log = decodeCommands(byteByByte(stream.subarray(0, end)));
+    assert.deepEqual(log.commands, expected.slice(0, 2000));
+    for (let round = 0; round < 5; round++) {
+      const cut = decodeCommands(randomSplits(stream, 5000, random));
+      assert.deepEqual(cut.commands, expected);
+    }
+  });
+});
