@@ -1,0 +1,240 @@
+// Which auxiliary nodes exist (configured or registered), which of them are up, and the ring
+// built from the ones that are. The router reads `ring` on every request; everything else here
+// runs on health events.
+//
+//   config ──┐                        probes ──► onProbeResult ──┐
+//   register ┴─► add() ─► pool + checker        pool evidence ──► onNodeTrouble ─┴─► HealthState
+//                                                    state change ─► rebuild ring ─► "ring" event
+//
+// What must stay true:
+// - The ring is a pure function of the set of nodes that are up or suspect, so masters that see
+//   the same nodes route the same way; it changes as soon as a node goes down or comes up.
+// - A node joins the ring only after a successful probe (configured and registered alike).
+// - Requests for a down node fail fast (its client stops accepting).
+import { EventEmitter } from "node:events";
+import type { Logger } from "../log.js";
+import { Ring } from "../ring/ring.js";
+import type { HealthChecker } from "./health.js";
+import { HealthState, type NodeState, type ProbeResult } from "./health.js";
+import type { NodePool } from "./pool.js";
+import { type NodeClient, type PoolListener, type TroubleKind } from "./pool.js";
+
+export type NodeSource = "config" | "registered";
+
+export interface NodeAddress {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly httpPort?: number | undefined;
+}
+
+export interface MemberNode {
+  readonly id: string;
+  host: string;
+  port: number;
+  httpPort: number | undefined;
+  readonly source: NodeSource;
+  readonly health: HealthState;
+  readonly client: NodeClient;
+  /** Last registration (Unix ms); 0 for configured nodes that never registered. */
+  lastRegistration: number;
+  /** Ignore request evidence until then (one counted failure per window). */
+  evidenceQuietUntil: number;
+}
+
+export interface MembershipOptions {
+  readonly vnodes: number;
+  readonly replicas: number;
+  readonly healthFailures: number;
+  readonly healthIntervalMs: number;
+  readonly requestTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+export interface MembershipEvents {
+  /** A node changed state. */
+  state: [id: string, from: NodeState, to: NodeState, reason: string];
+  /** The ring changed (a node joined or left it). */
+  ring: [ring: Ring, previous: Ring];
+}
+
+export class Membership extends EventEmitter<MembershipEvents> implements PoolListener {
+  readonly options: MembershipOptions;
+  /** The ring of the nodes that are up or suspect. Replaced, never mutated. */
+  ring: Ring;
+  /** Clients of the nodes in the ring, by id: the router's lookup table. */
+  ringClients = new Map<string, NodeClient>();
+  private readonly nodes = new Map<string, MemberNode>();
+  private pool: NodePool | null = null;
+  private checker: HealthChecker | null = null;
+  /** Probe results and evidence are counted at most once per this window per node. */
+  private readonly evidenceWindowMs: number;
+
+  constructor(options: MembershipOptions) {
+    super();
+    this.options = options;
+    this.ring = Ring.of([], { vnodes: options.vnodes });
+    this.evidenceWindowMs = Math.min(options.healthIntervalMs, options.requestTimeoutMs);
+  }
+
+  /** Wires the pool and the checker (they are built with this object as their listener). */
+  attach(pool: NodePool, checker: HealthChecker): void {
+    this.pool = pool;
+    this.checker = checker;
+  }
+
+  /** Copies of each key: the configured factor, capped by the nodes in the ring. */
+  get replicas(): number {
+    return Math.min(this.options.replicas, this.ring.size);
+  }
+
+  get epoch(): string {
+    return this.ring.epoch;
+  }
+
+  get(id: string): MemberNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  all(): MemberNode[] {
+    return [...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Nodes in the ring. */
+  upNodes(): MemberNode[] {
+    return this.all().filter((n) => n.health.inRing);
+  }
+
+  /**
+   * Adds a node (or updates the address of a known one). It joins the ring after its first
+   * successful probe, which starts at once.
+   */
+  add(address: NodeAddress, source: NodeSource): MemberNode {
+    const pool = this.requirePool();
+    const checker = this.requireChecker();
+    const now = Date.now();
+    const known = this.nodes.get(address.id);
+    if (known !== undefined) {
+      if (source === "registered") known.lastRegistration = now;
+      if (address.httpPort !== undefined) known.httpPort = address.httpPort;
+      if (known.host !== address.host || known.port !== address.port) {
+        this.options.logger.info(
+          {
+            node: address.id,
+            from: `${known.host}:${known.port}`,
+            to: `${address.host}:${address.port}`,
+          },
+          "auxiliary node moved to a new address",
+        );
+        known.host = address.host;
+        known.port = address.port;
+        known.client.setAddress(address.host, address.port);
+        checker.add(address.id, address.host, address.port);
+        void checker.probeNow(address.id);
+      }
+      return known;
+    }
+    const client = pool.add(address.id, address.host, address.port);
+    const node: MemberNode = {
+      id: address.id,
+      host: address.host,
+      port: address.port,
+      httpPort: address.httpPort,
+      source,
+      health: new HealthState(this.options.healthFailures, now),
+      client,
+      lastRegistration: source === "registered" ? now : 0,
+      evidenceQuietUntil: 0,
+    };
+    this.nodes.set(address.id, node);
+    checker.add(address.id, address.host, address.port);
+    this.options.logger.info(
+      { node: address.id, address: `${address.host}:${address.port}`, source },
+      "auxiliary node added",
+    );
+    void checker.probeNow(address.id);
+    return node;
+  }
+
+  // --- health inputs ---------------------------------------------------------------------------
+
+  onProbeResult(id: string, result: ProbeResult): void {
+    const node = this.nodes.get(id);
+    if (node === undefined) return;
+    const now = Date.now();
+    if (result.ok) {
+      const from = node.health.success(now);
+      if (from !== undefined) this.changed(node, from, "probe answered");
+      return;
+    }
+    const from = node.health.failure(now, result.reason, result.refused);
+    if (from !== undefined) this.changed(node, from, result.reason);
+  }
+
+  /** Evidence from a failed request: counts as a failure (rate-limited) and triggers a probe. */
+  onNodeTrouble(client: NodeClient, kind: TroubleKind): void {
+    const node = this.nodes.get(client.id);
+    if (node === undefined || node.client !== client) return;
+    const now = Date.now();
+    if (kind === "refused") {
+      if (node.health.state === "down") return;
+      const from = node.health.failure(now, "connection refused", true);
+      if (from !== undefined) this.changed(node, from, "connection refused");
+      return;
+    }
+    if (now < node.evidenceQuietUntil || node.health.state === "down") return;
+    node.evidenceQuietUntil = now + this.evidenceWindowMs;
+    const reason = kind === "timeout" ? "request timed out" : "connection lost mid-request";
+    const from = node.health.failure(now, reason);
+    if (from !== undefined) this.changed(node, from, reason);
+    void this.checker?.probeNow(node.id);
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private changed(node: MemberNode, from: NodeState, reason: string): void {
+    const to = node.health.state;
+    const log = this.options.logger;
+    if (to === "down") log.warn({ node: node.id, from, reason }, "auxiliary node is down");
+    else if (to === "up") log.info({ node: node.id, from }, "auxiliary node is up");
+    else log.warn({ node: node.id, from, reason }, `auxiliary node is ${to}`);
+    node.client.accepting = to !== "down";
+    if (to === "up" && from === "down") node.client.reconnectNow();
+    this.emit("state", node.id, from, to, reason);
+    const wasInRing = from === "up" || from === "suspect";
+    if (wasInRing !== node.health.inRing) this.rebuild();
+  }
+
+  private rebuild(): void {
+    const members = this.upNodesUnsorted();
+    const previous = this.ring;
+    this.ring = Ring.of(
+      members.map((n) => ({ id: n.id })),
+      { vnodes: this.options.vnodes },
+    );
+    const clients = new Map<string, NodeClient>();
+    for (const n of members) clients.set(n.id, n.client);
+    this.ringClients = clients;
+    this.options.logger.info(
+      { epoch: this.ring.epoch, members: members.map((n) => n.id) },
+      "ring changed",
+    );
+    this.emit("ring", this.ring, previous);
+  }
+
+  private upNodesUnsorted(): MemberNode[] {
+    const out: MemberNode[] = [];
+    for (const n of this.nodes.values()) if (n.health.inRing) out.push(n);
+    return out;
+  }
+
+  private requirePool(): NodePool {
+    if (this.pool === null) throw new Error("membership used before attach()");
+    return this.pool;
+  }
+
+  private requireChecker(): HealthChecker {
+    if (this.checker === null) throw new Error("membership used before attach()");
+    return this.checker;
+  }
+}

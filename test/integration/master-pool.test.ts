@@ -1,0 +1,293 @@
+// The master's node pool and router against real redis-servers standing in as nodes (plain
+// GET/SET/PING are all these tests send, and a redis-server answers them like an auxiliary
+// node does): FIFO matching under pipelining, in-place timeouts, fail-fast, reconnects,
+// multi-key gathering in order, and read failover.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { performance } from "node:perf_hooks";
+import { HybridClock } from "../../src/clock/hlc.js";
+import type { RingcacheError } from "../../src/errors.js";
+import { createLogger } from "../../src/log.js";
+import { HealthChecker } from "../../src/master/health.js";
+import { Membership } from "../../src/master/membership.js";
+import {
+  NodePool,
+  type NodeClient,
+  type ReplyTarget,
+  type TroubleKind,
+} from "../../src/master/pool.js";
+import {
+  GATHER_MGET,
+  GatherOp,
+  READ_VALUE,
+  ReadOp,
+  Router,
+  type OpSink,
+} from "../../src/master/router.js";
+import type { RespValue } from "../../src/protocol/resp/index.js";
+import { freePorts } from "../helpers/ports.js";
+import { skipUnless, which } from "../helpers/tools.js";
+import { sleep, waitFor, waitForPort } from "../helpers/wait.js";
+
+const logger = createLogger({ node: "test", role: "master", level: "silent" });
+
+/** A redis-server on a fixed port, so that it can be restarted at the same address. */
+class Redis {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+  constructor(port: number) {
+    this.port = port;
+  }
+  async start(): Promise<void> {
+    this.child = spawn(
+      which("redis-server") as string,
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    await waitForPort(this.port);
+  }
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Records each request's outcome by token, copying bulks as the contract requires. */
+class Recorder implements ReplyTarget {
+  readonly replies = new Map<number, RespValue>();
+  readonly errors = new Map<number, RingcacheError>();
+  readonly at = new Map<number, number>();
+  onNodeReply(token: number, value: RespValue): void {
+    assert.ok(!this.replies.has(token) && !this.errors.has(token), `token ${token} ended twice`);
+    this.replies.set(token, Buffer.isBuffer(value) ? Buffer.from(value) : value);
+    this.at.set(token, performance.now());
+  }
+  onNodeError(token: number, error: RingcacheError): void {
+    assert.ok(!this.replies.has(token) && !this.errors.has(token), `token ${token} ended twice`);
+    this.errors.set(token, error);
+    this.at.set(token, performance.now());
+  }
+  get done(): number {
+    return this.replies.size + this.errors.size;
+  }
+}
+
+function send(client: NodeClient, target: ReplyTarget, token: number, args: string[]): boolean {
+  const conn = client.connection(token);
+  if (conn === null) return false;
+  conn.out.command(args);
+  conn.expect(target, token);
+  return true;
+}
+
+describe("node pool", { skip: skipUnless("redis-server") }, () => {
+  let redis: Redis;
+  let pool: NodePool;
+  const trouble: TroubleKind[] = [];
+
+  before(async () => {
+    const [port] = (await freePorts(1)) as [number];
+    redis = new Redis(port);
+    await redis.start();
+    pool = new NodePool({
+      connectionsPerNode: 2,
+      requestTimeoutMs: 200,
+      logger,
+      listener: { onNodeTrouble: (_client, kind) => trouble.push(kind) },
+    });
+  });
+  after(async () => {
+    pool.close();
+    await redis.stop();
+  });
+
+  it("matches thousands of pipelined replies to their requests, first in first out", async () => {
+    const client = pool.add("r1", "127.0.0.1", redis.port);
+    await waitFor("connections", () => client.connections.every((c) => c.ready));
+    const rec = new Recorder();
+    const n = 4000;
+    for (let i = 0; i < n; i++) assert.ok(send(client, rec, i, ["SET", `k${i}`, `v${i}`]));
+    await waitFor("the SETs", () => rec.done === n);
+    // Spread over several turns, so that both connections carry requests.
+    for (let i = 0; i < n; i++) {
+      assert.ok(send(client, rec, n + i, ["GET", `k${i}`]));
+      if (i % 500 === 0) await sleep(1);
+    }
+    await waitFor("the GETs", () => rec.done === 2 * n);
+    assert.equal(rec.errors.size, 0);
+    for (let i = 0; i < n; i++) {
+      assert.equal(rec.replies.get(i), "OK");
+      assert.deepEqual(rec.replies.get(n + i), Buffer.from(`v${i}`), `GET k${i}`);
+    }
+    const used = client.connections.filter((c) => c.ready).length;
+    assert.equal(used, 2);
+    assert.ok(client.stats.requests >= 2 * n);
+  });
+
+  it("times a stopped node's requests out in place, and keeps later replies in step", async () => {
+    const client = pool.get("r1") as NodeClient;
+    const rec = new Recorder();
+    send(client, rec, 0, ["SET", "x", "X"]);
+    send(client, rec, 1, ["SET", "y", "Y"]);
+    await waitFor("the SETs", () => rec.done === 2);
+    redis.signal("SIGSTOP");
+    const sentAt = performance.now();
+    send(client, rec, 2, ["GET", "x"]);
+    await waitFor("the timeout", () => rec.done === 3, { timeoutMs: 2000 });
+    const waited = (rec.at.get(2) as number) - sentAt;
+    assert.equal(rec.errors.get(2)?.code, "TIMEOUT");
+    assert.ok(waited >= 190 && waited < 400, `timed out after ${waited.toFixed(0)} ms`);
+    assert.ok(trouble.includes("timeout"));
+    redis.signal("SIGCONT");
+    // The late reply to GET x must be dropped, not handed to GET y.
+    for (let i = 0; i < 2; i++) send(client, rec, 3 + i, ["GET", "y"]);
+    await waitFor("GET y", () => rec.done === 5);
+    assert.deepEqual(rec.replies.get(3), Buffer.from("Y"));
+    assert.deepEqual(rec.replies.get(4), Buffer.from("Y"));
+  });
+
+  it("fails fast when the node is not accepting", () => {
+    const client = pool.get("r1") as NodeClient;
+    client.accepting = false;
+    assert.equal(client.connection(0), null);
+    client.accepting = true;
+    assert.notEqual(client.connection(0), null);
+  });
+
+  it("fails pending requests when the node dies, refuses new ones, and reconnects when it is back", async () => {
+    const client = pool.get("r1") as NodeClient;
+    const rec = new Recorder();
+    redis.signal("SIGSTOP");
+    send(client, rec, 0, ["GET", "x"]);
+    await sleep(20);
+    trouble.length = 0;
+    await redis.stop();
+    await waitFor("the pending request to fail", () => rec.done === 1);
+    assert.equal(rec.errors.get(0)?.code, "UNAVAILABLE");
+    await waitFor("no connection left", () => client.connection(0) === null);
+    assert.ok(trouble.includes("lost"), `trouble: ${trouble.join(",")}`);
+    await waitFor("a refused reconnect", () => trouble.includes("refused"), { timeoutMs: 3000 });
+    await redis.start();
+    await waitFor("a reconnect", () => client.connected, { timeoutMs: 3000 });
+    send(client, rec, 1, ["PING"]);
+    await waitFor("PING", () => rec.done === 2);
+    assert.equal(rec.replies.get(1), "PONG");
+  });
+});
+
+describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
+  const servers: Redis[] = [];
+  let membership: Membership;
+  let pool: NodePool;
+  let checker: HealthChecker;
+  let router: Router;
+
+  before(async () => {
+    for (const port of await freePorts(3)) {
+      const r = new Redis(port);
+      await r.start();
+      servers.push(r);
+    }
+    membership = new Membership({
+      vnodes: 160,
+      replicas: 2,
+      healthFailures: 3,
+      // Long enough that a killed node is noticed by the requests, not by the probes.
+      healthIntervalMs: 60_000,
+      requestTimeoutMs: 300,
+      logger,
+    });
+    pool = new NodePool({
+      connectionsPerNode: 1,
+      requestTimeoutMs: 300,
+      logger,
+      listener: membership,
+    });
+    checker = new HealthChecker({ intervalMs: 60_000, deadlineMs: 300, logger }, membership);
+    membership.attach(pool, checker);
+    router = new Router(membership, new HybridClock(1));
+    servers.forEach((s, i) =>
+      membership.add({ id: `r${i}`, host: "127.0.0.1", port: s.port }, "config"),
+    );
+    await checker.probeAll();
+    assert.equal(membership.ring.size, 3);
+    assert.equal(membership.replicas, 2);
+  });
+  after(async () => {
+    checker.stop();
+    pool.close();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  /** Writes key=value on both owners of the key, directly. */
+  async function seed(key: string, value: string): Promise<string[]> {
+    const owners = router.ownersOf(Buffer.from(key));
+    const rec = new Recorder();
+    owners.forEach((c, i) => send(c, rec, i, ["SET", key, value]));
+    await waitFor(`seed ${key}`, () => rec.done === owners.length);
+    return owners.map((c) => c.id);
+  }
+
+  it("splits MGET by owner and gathers the values back in key order", async () => {
+    const keys = Array.from({ length: 60 }, (_, i) => `mk${i}`);
+    const primaries = new Set<string>();
+    for (const k of keys) {
+      if (k !== "mk7") primaries.add((await seed(k, `val-${k}`))[0] as string);
+    }
+    assert.equal(primaries.size, 3, "the keys spread over all three nodes");
+    let result: GatherOp | undefined;
+    const sink: OpSink<GatherOp> = { opDone: (op) => (result = op) };
+    GatherOp.start(
+      router,
+      GATHER_MGET,
+      [...keys, "mk0"].map((k) => Buffer.from(k)),
+      null,
+      null,
+      sink,
+      null,
+    );
+    await waitFor("MGET", () => result !== undefined);
+    const op = result as GatherOp;
+    assert.equal(op.error, null);
+    assert.deepEqual(
+      op.values.map((v) => (v === null ? null : v.toString())),
+      [...keys.map((k) => (k === "mk7" ? null : `val-${k}`)), "val-mk0"],
+    );
+  });
+
+  it("reads from the next owner when the first one fails", async () => {
+    // A key whose first owner is r0, then r0 dies.
+    let key = "";
+    for (let i = 0; key === ""; i++) {
+      if (router.ownersOf(Buffer.from(`fk${i}`))[0]?.id === "r0") key = `fk${i}`;
+    }
+    await seed(key, "survives");
+    await (servers[0] as Redis).stop();
+    const before = router.counters.readFailovers;
+    let done: ReadOp | undefined;
+    const sink: OpSink<ReadOp> = {
+      opDone: (op) => {
+        done = op;
+        assert.equal(op.value?.toString(), "survives");
+      },
+    };
+    new ReadOp(router, Buffer.from(key), READ_VALUE, sink, null).start();
+    await waitFor("the read", () => done !== undefined);
+    assert.equal(done?.error, null);
+    assert.equal(router.counters.readFailovers, before + 1);
+    // The lost connection was evidence: r0 is down at once (refused on reconnect) and out of the ring.
+    await waitFor("r0 down", () => membership.get("r0")?.health.state === "down", {
+      timeoutMs: 3000,
+    });
+    assert.equal(membership.ring.size, 2);
+    assert.ok(!membership.ring.members.some((m) => m.id === "r0"));
+  });
+});
