@@ -2,6 +2,8 @@
 // only when run, so `ringcache --help` stays fast.
 import { Command, CommanderError } from "commander";
 import { RingcacheError } from "../errors.js";
+import { masterCommand } from "./master.js";
+import { statusCommand } from "./status.js";
 import { upCommand } from "./up.js";
 
 const VERSION = "0.1.0";
@@ -16,9 +18,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .showHelpAfterError();
 
   program.command("auxiliary").description("run an auxiliary (data) node").allowUnknownOption();
-  program.command("master").description("run a master (router) node").allowUnknownOption();
+  program.addCommand(masterCommand());
   program.addCommand(upCommand());
-  program.command("status").description("show the cluster view of a master").allowUnknownOption();
+  program.addCommand(statusCommand());
   program.command("bench").description("load-test a cluster (RESP or HTTP)").allowUnknownOption();
   for (const command of program.commands) command.exitOverride();
 

@@ -226,7 +226,15 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
     kind: "size",
     default: "8mb",
     min: 1,
-    description: "largest value accepted from clients",
+    description: "largest value accepted from clients (also the largest HTTP request body)",
+  },
+  {
+    name: "max-batch-keys",
+    kind: "int",
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    description: "most keys in one HTTP batch request",
   },
 ];
 
@@ -270,6 +278,7 @@ export interface MasterConfig extends CommonConfig {
   readonly connectionsPerNode: number;
   readonly maxKeySize: number;
   readonly maxValueSize: number;
+  readonly maxBatchKeys: number;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;

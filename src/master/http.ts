@@ -1,0 +1,683 @@
+// The master's HTTP API (node:http, keep-alive):
+//
+//   GET|HEAD|PUT|DELETE /v1/keys/{key}   one key; raw bytes body; PUT takes ?ttl=<seconds>
+//   POST /v1/batch/get                   {"keys":[...], "encoding":"utf8"|"base64"}
+//   POST /v1/batch/set                   {"entries":[{"key","value","ttl"?}], "encoding":...}
+//   GET  /v1/cluster                     nodes, states, ring shares, epoch, replicas
+//   GET  /healthz  /readyz  /metrics
+//   POST /v1/internal/register           an auxiliary node announces itself (Bearer secret)
+//
+// Keys in paths are percent-decoded to opaque bytes. Every error is JSON
+// {"error":{"code","message"}} with the status the error catalogue gives its code.
+// See docs/http-api.md.
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { z } from "zod";
+import { ERRORS, RingcacheError, type ErrorCode } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Membership } from "./membership.js";
+import type { MasterMetrics } from "./metrics.js";
+import {
+  GATHER_MGET,
+  GATHER_MSET,
+  GatherOp,
+  READ_VALUE,
+  ReadOp,
+  WRITE_DEL,
+  WRITE_PUT,
+  WriteOp,
+  type OpSink,
+  type Router,
+} from "./router.js";
+
+/** Route names, in the order of the ids metrics use. */
+export const ROUTES = [
+  "keys",
+  "batch_get",
+  "batch_set",
+  "cluster",
+  "healthz",
+  "readyz",
+  "metrics",
+  "register",
+  "other",
+] as const;
+const R = Object.fromEntries(ROUTES.map((name, i) => [name, i])) as Record<
+  (typeof ROUTES)[number],
+  number
+>;
+
+const KEYS_PREFIX = "/v1/keys/";
+/** Longest TTL accepted (10 years), so that expiries stay exact integers. */
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+export interface HttpApiOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxKeySize: number;
+  readonly maxValueSize: number;
+  readonly maxBatchKeys: number;
+  readonly secret?: string | undefined;
+  readonly logger: Logger;
+}
+
+/** The cluster view served at /v1/cluster (also printed by `ringcache status`). */
+export interface ClusterView {
+  readonly master: {
+    readonly id: string;
+    readonly version: string;
+    readonly uptimeSeconds: number;
+  };
+  readonly epoch: string;
+  readonly replicas: { readonly configured: number; readonly effective: number };
+  readonly vnodes: number;
+  readonly nodes: readonly {
+    readonly id: string;
+    readonly host: string;
+    readonly port: number;
+    readonly httpPort: number | null;
+    readonly source: string;
+    readonly state: string;
+    readonly inRing: boolean;
+    readonly share: number;
+    readonly failures: number;
+    readonly since: string;
+    readonly lastError: string | null;
+    readonly lastRegistration: string | null;
+  }[];
+  readonly peers: readonly { readonly id: string; readonly host: string; readonly port: number }[];
+  readonly leader: string | null;
+  readonly rebalance: null;
+}
+
+/** Errors of the HTTP layer that are not in the catalogue: a route or key that is not there. */
+interface HttpError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+function fromCatalogue(err: RingcacheError): HttpError {
+  return { status: ERRORS[err.code].http, code: err.code, message: err.message };
+}
+
+function catalogued(code: ErrorCode, message: string): HttpError {
+  return { status: ERRORS[code].http, code, message };
+}
+
+const NOT_FOUND_KEY: HttpError = { status: 404, code: "NOT_FOUND", message: "no such key" };
+
+// ---------------------------------------------------------------------------------------------
+// Pure parsing helpers
+
+const HEX = (c: number): number =>
+  c >= 0x30 && c <= 0x39
+    ? c - 0x30
+    : c >= 0x41 && c <= 0x46
+      ? c - 55
+      : c >= 0x61 && c <= 0x66
+        ? c - 87
+        : -1;
+
+/** Percent-decodes a URL path segment into bytes (any bytes); null when malformed. */
+export function decodeKey(raw: string): Buffer | null {
+  const src = Buffer.from(raw, "latin1");
+  if (raw.length !== src.length) return null;
+  const out = Buffer.allocUnsafe(src.length);
+  let n = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i] as number;
+    if (c === 0x25) {
+      const hi = HEX(src[i + 1] ?? -1);
+      const lo = HEX(src[i + 2] ?? -1);
+      if (hi < 0 || lo < 0) return null;
+      out[n++] = hi * 16 + lo;
+      i += 2;
+    } else {
+      out[n++] = c;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+/** The `ttl` query parameter: undefined when absent; a RingcacheError when malformed. */
+export function parseTtl(query: string): number | undefined {
+  const params = new URLSearchParams(query);
+  const ttl = params.get("ttl");
+  if (ttl === null || ttl === "") return undefined;
+  if (!/^\d{1,10}$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > MAX_TTL_SECONDS) {
+    throw new RingcacheError(
+      "BAD_REQUEST",
+      `ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`,
+    );
+  }
+  return Number(ttl);
+}
+
+const encodingSchema = z.enum(["utf8", "base64"]).default("utf8");
+
+const batchGetSchema = z.object({
+  keys: z.array(z.string()),
+  encoding: encodingSchema,
+});
+
+const batchSetSchema = z.object({
+  entries: z.array(
+    z.object({
+      key: z.string(),
+      value: z.string(),
+      ttl: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
+    }),
+  ),
+  encoding: encodingSchema,
+});
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const registrationSchema = z.object({
+  id: z.string().regex(ID, "id: letters, digits, _ . - (at most 64)"),
+  host: z.string().min(1).max(255),
+  port: z.number().int().min(1).max(65535),
+  httpPort: z.number().int().min(0).max(65535).optional(),
+});
+
+export type Registration = z.infer<typeof registrationSchema>;
+
+function describeZodError(err: z.ZodError): string {
+  const issue = err.issues[0];
+  if (issue === undefined) return "invalid body";
+  const path = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+  return `${path}${issue.message}`;
+}
+
+/** Parses a JSON body against a schema; throws a BAD_REQUEST RingcacheError otherwise. */
+export function parseJsonBody<T>(schema: z.ZodType<T>, body: Buffer): T {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new RingcacheError("BAD_REQUEST", "body is not valid JSON");
+  }
+  const result = schema.safeParse(doc);
+  if (!result.success) throw new RingcacheError("BAD_REQUEST", describeZodError(result.error));
+  return result.data;
+}
+
+function decodeText(text: string, encoding: "utf8" | "base64"): Buffer {
+  if (encoding === "utf8") return Buffer.from(text, "utf8");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new RingcacheError("BAD_REQUEST", "invalid base64 in a key or value");
+  }
+  return Buffer.from(text, "base64");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/** One request in flight: what a sink needs to answer it. */
+interface Exchange {
+  readonly api: HttpApi;
+  readonly res: ServerResponse;
+  readonly route: number;
+  readonly startedAt: number;
+  readonly encoding: "utf8" | "base64";
+}
+
+export interface HttpApiDeps {
+  readonly router: Router;
+  readonly membership: Membership;
+  readonly metrics: MasterMetrics | null;
+  readonly clusterView: () => ClusterView;
+  /** Adds or refreshes a registered auxiliary node. */
+  readonly register: (registration: Registration) => { state: string; epoch: string };
+}
+
+export class HttpApi {
+  readonly options: HttpApiOptions;
+  private readonly deps: HttpApiDeps;
+  private readonly server: Server;
+  openConnections = 0;
+  totalConnections = 0;
+
+  constructor(options: HttpApiOptions, deps: HttpApiDeps) {
+    this.options = options;
+    this.deps = deps;
+    this.server = createServer(
+      {
+        // A key may be percent-encoded to three times its size in the request line.
+        maxHeaderSize: options.maxKeySize * 3 + 16 * 1024,
+        keepAliveTimeout: 65_000,
+        headersTimeout: 30_000,
+        requestTimeout: 60_000,
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.on("connection", (socket) => {
+      this.openConnections++;
+      this.totalConnections++;
+      socket.once("close", () => this.openConnections--);
+    });
+    this.server.on("clientError", (err, socket) => {
+      if (!socket.writable) return;
+      const status = (err as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message: "malformed request" } });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    return typeof address === "object" && address !== null ? address.port : this.options.port;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    setTimeout(() => this.server.closeAllConnections(), 2000).unref();
+    await closed;
+  }
+
+  // --- routing -------------------------------------------------------------------------------
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? "" : url.slice(q + 1);
+    const method = req.method ?? "GET";
+    try {
+      if (path.startsWith(KEYS_PREFIX)) {
+        this.key(req, res, path.slice(KEYS_PREFIX.length), query, startedAt);
+        return;
+      }
+      switch (path) {
+        case "/healthz":
+          if (!this.allow(req, res, R.healthz, startedAt, "GET", "HEAD")) return;
+          this.json(res, R.healthz, startedAt, 200, { status: "ok" });
+          return;
+        case "/readyz": {
+          if (!this.allow(req, res, R.readyz, startedAt, "GET", "HEAD")) return;
+          const up = this.deps.membership.ring.size;
+          const known = this.deps.membership.all().length;
+          this.json(res, R.readyz, startedAt, up > 0 ? 200 : 503, {
+            ready: up > 0,
+            nodesUp: up,
+            nodesKnown: known,
+          });
+          return;
+        }
+        case "/metrics":
+          if (!this.allow(req, res, R.metrics, startedAt, "GET", "HEAD")) return;
+          this.metrics(res, startedAt);
+          return;
+        case "/v1/cluster":
+          if (!this.allow(req, res, R.cluster, startedAt, "GET", "HEAD")) return;
+          this.json(res, R.cluster, startedAt, 200, this.deps.clusterView());
+          return;
+        case "/v1/batch/get":
+          if (!this.allow(req, res, R.batch_get, startedAt, "POST")) return;
+          this.withBody(req, res, R.batch_get, startedAt, (body) =>
+            this.batchGet(res, body, startedAt),
+          );
+          return;
+        case "/v1/batch/set":
+          if (!this.allow(req, res, R.batch_set, startedAt, "POST")) return;
+          this.withBody(req, res, R.batch_set, startedAt, (body) =>
+            this.batchSet(res, body, startedAt),
+          );
+          return;
+        case "/v1/internal/register":
+          if (!this.allow(req, res, R.register, startedAt, "POST")) return;
+          this.register(req, res, startedAt);
+          return;
+        default:
+          req.resume();
+          this.error(res, R.other, startedAt, {
+            status: 404,
+            code: "NOT_FOUND",
+            message: `no route for ${method} ${path}`,
+          });
+      }
+    } catch (err) {
+      req.resume();
+      this.failWith(res, R.other, startedAt, err);
+    }
+  }
+
+  private allow(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: number,
+    startedAt: number,
+    ...methods: string[]
+  ): boolean {
+    if (methods.includes(req.method ?? "")) return true;
+    req.resume();
+    res.setHeader("allow", methods.join(", "));
+    this.error(res, route, startedAt, {
+      status: 405,
+      code: "METHOD_NOT_ALLOWED",
+      message: `use ${methods.join(" or ")}`,
+    });
+    return false;
+  }
+
+  private key(
+    req: IncomingMessage,
+    res: ServerResponse,
+    raw: string,
+    query: string,
+    startedAt: number,
+  ): void {
+    const method = req.method ?? "GET";
+    if (method !== "GET" && method !== "HEAD" && method !== "PUT" && method !== "DELETE") {
+      this.allow(req, res, R.keys, startedAt, "GET", "HEAD", "PUT", "DELETE");
+      return;
+    }
+    const key = decodeKey(raw);
+    if (key === null) {
+      req.resume();
+      this.error(
+        res,
+        R.keys,
+        startedAt,
+        catalogued("BAD_REQUEST", "malformed percent-encoding in the key"),
+      );
+      return;
+    }
+    if (key.length === 0) {
+      req.resume();
+      this.error(res, R.keys, startedAt, catalogued("BAD_REQUEST", "the key must not be empty"));
+      return;
+    }
+    if (key.length > this.options.maxKeySize) {
+      req.resume();
+      this.error(
+        res,
+        R.keys,
+        startedAt,
+        catalogued(
+          "KEY_TOO_LARGE",
+          `key is longer than max-key-size (${this.options.maxKeySize} bytes)`,
+        ),
+      );
+      return;
+    }
+    const ex: Exchange = { api: this, res, route: R.keys, startedAt, encoding: "utf8" };
+    const router = this.deps.router;
+    if (method === "GET" || method === "HEAD") {
+      req.resume();
+      new ReadOp(router, key, READ_VALUE, KEY_GET, ex).start();
+    } else if (method === "DELETE") {
+      req.resume();
+      new WriteOp(router, WRITE_DEL, key, null, 0, KEY_DELETE, ex).start();
+    } else {
+      const ttl = parseTtl(query);
+      const expiresAt = ttl === undefined ? 0 : Date.now() + ttl * 1000;
+      this.withBody(req, res, R.keys, startedAt, (body) => {
+        new WriteOp(router, WRITE_PUT, key, body, expiresAt, KEY_PUT, ex).start();
+      });
+    }
+  }
+
+  private batchGet(res: ServerResponse, body: Buffer, startedAt: number): void {
+    const doc = parseJsonBody(batchGetSchema, body);
+    this.checkBatch(doc.keys.length);
+    const keys = doc.keys.map((k) => this.batchKey(k, doc.encoding));
+    const ex: Exchange = { api: this, res, route: R.batch_get, startedAt, encoding: doc.encoding };
+    if (keys.length === 0) {
+      this.json(res, R.batch_get, startedAt, 200, { encoding: doc.encoding, values: [] });
+      return;
+    }
+    GatherOp.start(this.deps.router, GATHER_MGET, keys, null, null, BATCH_GET, ex);
+  }
+
+  private batchSet(res: ServerResponse, body: Buffer, startedAt: number): void {
+    const doc = parseJsonBody(batchSetSchema, body);
+    this.checkBatch(doc.entries.length);
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    const expiries: number[] = [];
+    const now = Date.now();
+    for (const e of doc.entries) {
+      keys.push(this.batchKey(e.key, doc.encoding));
+      const value = decodeText(e.value, doc.encoding);
+      if (value.length > this.options.maxValueSize) {
+        throw new RingcacheError(
+          "VALUE_TOO_LARGE",
+          `value is larger than max-value-size (${this.options.maxValueSize} bytes)`,
+        );
+      }
+      values.push(value);
+      expiries.push(e.ttl === undefined ? 0 : now + e.ttl * 1000);
+    }
+    const ex: Exchange = { api: this, res, route: R.batch_set, startedAt, encoding: doc.encoding };
+    if (keys.length === 0) {
+      this.json(res, R.batch_set, startedAt, 200, { stored: 0 });
+      return;
+    }
+    GatherOp.start(this.deps.router, GATHER_MSET, keys, values, expiries, BATCH_SET, ex);
+  }
+
+  private checkBatch(n: number): void {
+    if (n > this.options.maxBatchKeys) {
+      throw new RingcacheError(
+        "BAD_REQUEST",
+        `a batch holds at most ${this.options.maxBatchKeys} keys (max-batch-keys); got ${n}`,
+      );
+    }
+  }
+
+  private batchKey(text: string, encoding: "utf8" | "base64"): Buffer {
+    const key = decodeText(text, encoding);
+    if (key.length === 0) throw new RingcacheError("BAD_REQUEST", "a key must not be empty");
+    if (key.length > this.options.maxKeySize) {
+      throw new RingcacheError(
+        "KEY_TOO_LARGE",
+        `key is longer than max-key-size (${this.options.maxKeySize} bytes)`,
+      );
+    }
+    return key;
+  }
+
+  private register(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
+    const secret = this.options.secret;
+    if (secret !== undefined) {
+      const given = req.headers.authorization ?? "";
+      const expected = Buffer.from(`Bearer ${secret}`);
+      const actual = Buffer.from(given);
+      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+        req.resume();
+        res.setHeader("www-authenticate", "Bearer");
+        this.error(
+          res,
+          R.register,
+          startedAt,
+          given === ""
+            ? catalogued("NO_AUTH", "registration requires authorization: Bearer <secret>")
+            : catalogued("WRONG_PASS", "wrong registration secret"),
+        );
+        return;
+      }
+    }
+    this.withBody(req, res, R.register, startedAt, (body) => {
+      const registration = parseJsonBody(registrationSchema, body);
+      const result = this.deps.register(registration);
+      this.json(res, R.register, startedAt, 200, { id: registration.id, ...result });
+    });
+  }
+
+  private metrics(res: ServerResponse, startedAt: number): void {
+    const metrics = this.deps.metrics;
+    if (metrics === null) {
+      this.send(res, R.metrics, startedAt, 200, "text/plain; version=0.0.4", Buffer.alloc(0));
+      return;
+    }
+    metrics.text().then(
+      (text) => this.send(res, R.metrics, startedAt, 200, metrics.contentType, Buffer.from(text)),
+      (err: unknown) => this.failWith(res, R.metrics, startedAt, err),
+    );
+  }
+
+  /**
+   * Reads the whole body, refusing one over the limit before buffering it (413 by
+   * content-length, or as soon as a chunked body crosses the limit).
+   */
+  private withBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: number,
+    startedAt: number,
+    then: (body: Buffer) => void,
+  ): void {
+    const limit = this.options.maxValueSize;
+    const tooLarge = (): void => {
+      res.setHeader("connection", "close");
+      this.error(
+        res,
+        route,
+        startedAt,
+        catalogued("VALUE_TOO_LARGE", `body is larger than max-value-size (${limit} bytes)`),
+      );
+      req.destroy();
+    };
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > limit) {
+      tooLarge();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on("data", (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > limit) {
+        refused = true;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (refused) return;
+      try {
+        then(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+      } catch (err) {
+        this.failWith(res, route, startedAt, err);
+      }
+    });
+    req.on("error", () => {
+      refused = true;
+    });
+  }
+
+  // --- responses -----------------------------------------------------------------------------
+
+  send(
+    res: ServerResponse,
+    route: number,
+    startedAt: number,
+    status: number,
+    contentType: string | null,
+    body: Buffer | string | null,
+  ): void {
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = status;
+    if (contentType !== null) res.setHeader("content-type", contentType);
+    if (body === null) res.end();
+    else {
+      res.setHeader("content-length", Buffer.byteLength(body));
+      res.end(body);
+    }
+    this.deps.metrics?.http(route, status, (performance.now() - startedAt) / 1000);
+  }
+
+  json(res: ServerResponse, route: number, startedAt: number, status: number, body: unknown): void {
+    this.send(res, route, startedAt, status, "application/json", JSON.stringify(body));
+  }
+
+  error(res: ServerResponse, route: number, startedAt: number, err: HttpError): void {
+    this.json(res, route, startedAt, err.status, {
+      error: { code: err.code, message: err.message },
+    });
+  }
+
+  failWith(res: ServerResponse, route: number, startedAt: number, err: unknown): void {
+    if (err instanceof RingcacheError) {
+      if (err.code === "INTERNAL") this.options.logger.error({ err }, "HTTP request failed");
+      this.error(res, route, startedAt, fromCatalogue(err));
+      return;
+    }
+    this.options.logger.error({ err }, "HTTP request failed unexpectedly");
+    this.error(res, route, startedAt, catalogued("INTERNAL", "internal error"));
+  }
+}
+
+// --- sinks: one per kind of request, the exchange in ctx ----------------------------------------
+
+const KEY_GET: OpSink<ReadOp> = {
+  opDone(op: ReadOp): void {
+    const ex = op.ctx as Exchange;
+    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
+    if (op.value === null) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
+    // The value is a view of the node connection's buffer: the response gets its own copy.
+    ex.api.send(
+      ex.res,
+      ex.route,
+      ex.startedAt,
+      200,
+      "application/octet-stream",
+      Buffer.from(op.value),
+    );
+  },
+};
+
+const KEY_PUT: OpSink<WriteOp> = {
+  opDone(op: WriteOp): void {
+    const ex = op.ctx as Exchange;
+    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
+    ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
+  },
+};
+
+const KEY_DELETE: OpSink<WriteOp> = {
+  opDone(op: WriteOp): void {
+    const ex = op.ctx as Exchange;
+    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
+    if (!op.existed) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
+    ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
+  },
+};
+
+const BATCH_GET: OpSink<GatherOp> = {
+  opDone(op: GatherOp): void {
+    const ex = op.ctx as Exchange;
+    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
+    const values = op.values.map((v) =>
+      v === null ? null : ex.encoding === "base64" ? v.toString("base64") : v.toString("utf8"),
+    );
+    ex.api.json(ex.res, ex.route, ex.startedAt, 200, { encoding: ex.encoding, values });
+  },
+};
+
+const BATCH_SET: OpSink<GatherOp> = {
+  opDone(op: GatherOp): void {
+    const ex = op.ctx as Exchange;
+    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
+    ex.api.json(ex.res, ex.route, ex.startedAt, 200, { stored: op.keys });
+  },
+};
