@@ -1,0 +1,233 @@
+// Faults under a master: an auxiliary node killed with -9 under load (R=2), a node frozen with
+// SIGSTOP and thawed, and nodes that join by registering (with a shared secret).
+import assert from "node:assert/strict";
+import { performance } from "node:perf_hooks";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { hashKey } from "../../src/ring/hash.js";
+import { Ring } from "../../src/ring/ring.js";
+import { Checker, summarize } from "../helpers/checker.js";
+import { TestCluster } from "../helpers/cluster.js";
+import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+
+/** The owners a master computes for a key: the ring is a pure function of the members. */
+function ownersOf(key: string, members: string[], r: number): string[] {
+  return Ring.of(
+    members.map((id) => ({ id })),
+    { vnodes: 160 },
+  ).ownersOfHash(hashKey(Buffer.from(key)), r);
+}
+
+function keyWithPrimary(primary: string, members: string[], prefix: string): string {
+  for (let i = 0; ; i++) {
+    if (ownersOf(`${prefix}${i}`, members, 2)[0] === primary) return `${prefix}${i}`;
+  }
+}
+
+describe("kill -9 of one of three auxiliary nodes under load, R=2", () => {
+  let cluster: TestCluster;
+  const clients: Redis[] = [];
+
+  before(async () => {
+    cluster = await TestCluster.start({ auxiliary: 3, replicas: 2 });
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await cluster.stop();
+  });
+
+  it("keeps every acknowledged write readable and keeps taking writes", async () => {
+    for (let i = 0; i < 4; i++) clients.push(connectRedis(cluster.master().port));
+    const checker = new Checker({
+      writers: 12,
+      keysPerWriter: 40,
+      readRatio: 0.5,
+      deleteRatio: 0.05,
+      valueBytes: 48,
+    });
+    const kv = clients.map(kvOverRedis);
+    const load = checker.run(kv, 3500);
+    await sleep(1200);
+    const beforeKill = checker.report().writes.ok;
+    assert.ok(beforeKill > 100, `only ${beforeKill} writes before the kill`);
+    const killedAt = performance.now();
+    await cluster.auxById("a2").kill9();
+    await cluster.waitNodeState("a2", "down", 5000);
+    const detectedAfter = performance.now() - killedAt;
+    const atDetection = checker.report().writes.ok;
+    await load;
+    const report = checker.report();
+    await checker.verify(kv);
+    const verified = checker.report();
+    const text = `${summarize(verified)}; detected after ${detectedAfter.toFixed(0)} ms`;
+    assert.ok(report.writes.ok - atDetection > 100, `writes after detection: ${text}`);
+    assert.equal(verified.lostWrites, 0, `${text}\n${verified.examples.join("\n")}`);
+    assert.equal(verified.staleReads, 0, `${text}\n${verified.examples.join("\n")}`);
+    assert.equal(verified.phantoms + verified.checksumFailures + verified.resurrected, 0, text);
+    // A refused connection takes a node down at once; a dead process refuses.
+    assert.ok(detectedAfter < 1500, text);
+    const view = await cluster.master().view();
+    assert.deepEqual(
+      view.nodes.filter((n) => n.inRing).map((n) => n.id),
+      ["a1", "a3"],
+    );
+    assert.equal(view.replicas.effective, 2);
+  });
+});
+
+describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
+  const interval = 200;
+  const failures = 3;
+  const timeout = 300;
+  let cluster: TestCluster;
+  let client: Redis;
+
+  before(async () => {
+    cluster = await TestCluster.start({
+      auxiliary: 3,
+      replicas: 2,
+      healthInterval: `${interval}ms`,
+      healthFailures: failures,
+      requestTimeout: `${timeout}ms`,
+    });
+    client = connectRedis(cluster.master().port, "127.0.0.1", { commandTimeout: 5000 });
+  });
+  after(async () => {
+    cluster.auxById("a2").process.resume();
+    client.disconnect();
+    await cluster.stop();
+  });
+
+  it("times requests out, marks the node down within interval x failures, fails reads over, and takes it back", async () => {
+    const members = ["a1", "a2", "a3"];
+    const readKey = keyWithPrimary("a2", members, "stop-r");
+    const writeKey = keyWithPrimary("a2", members, "stop-w");
+    await client.set(readKey, "still here");
+    const a2 = cluster.auxById("a2");
+
+    a2.process.pause();
+    const stoppedAt = performance.now();
+    // A read whose first owner is frozen: it waits for the timeout, then the next owner answers.
+    const readStart = performance.now();
+    assert.equal(await client.get(readKey), "still here");
+    const readTook = performance.now() - readStart;
+    // A write to both owners: acknowledged once the live owner applied and the frozen one timed out.
+    const writeStart = performance.now();
+    assert.equal(await client.set(writeKey, "written"), "OK");
+    const writeTook = performance.now() - writeStart;
+    await cluster.waitNodeState("a2", "down", 5000);
+    const downAfter = performance.now() - stoppedAt;
+    const timing = `read ${readTook.toFixed(0)} ms, write ${writeTook.toFixed(0)} ms, down after ${downAfter.toFixed(0)} ms`;
+    // Each waited for a request timeout, but not much longer (the sweep runs at timeout / 5).
+    // Whichever came after the node was taken down did not wait at all.
+    assert.ok(readTook < timeout * 1.5 + 150, timing);
+    assert.ok(writeTook < timeout * 1.5 + 150, timing);
+    assert.ok(Math.max(readTook, writeTook) >= timeout * 0.9, timing);
+    assert.ok(downAfter < interval * failures + 300, timing);
+
+    // Down: reads go straight to the next owner.
+    const fastStart = performance.now();
+    assert.equal(await client.get(readKey), "still here");
+    assert.ok(performance.now() - fastStart < 100, "a read after detection does not wait");
+    assert.equal(await client.get(writeKey), "written");
+    const metrics = await (await fetch(cluster.master().url("/metrics"))).text();
+    assert.match(metrics, /^ringcache_master_node_errors_total\{node="a2",kind="timeout"\} [1-9]/m);
+    assert.match(metrics, /^ringcache_master_node_up\{node="a2"\} 0$/m);
+
+    a2.process.resume();
+    const resumedAt = performance.now();
+    await cluster.waitNodeState("a2", "up", 5000);
+    assert.ok(performance.now() - resumedAt < interval * 3 + 500);
+    await cluster.waitRing(3);
+    assert.equal(await client.get(readKey), "still here");
+  });
+});
+
+describe("auxiliary nodes that register themselves", () => {
+  const secret = "s3cret-for-tests";
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await TestCluster.start({
+      masters: 2,
+      auxiliary: 3,
+      replicas: 2,
+      discovery: "register",
+      secret,
+    });
+  });
+  after(async () => {
+    await cluster.stop();
+  });
+
+  it("join the ring of every master they register with", async () => {
+    for (const m of cluster.masters) {
+      const view = await m.view();
+      assert.deepEqual(
+        view.nodes.map((n) => [n.id, n.source, n.state]),
+        [
+          ["a1", "registered", "up"],
+          ["a2", "registered", "up"],
+          ["a3", "registered", "up"],
+        ],
+      );
+    }
+    // Both masters route by the same ring: what one writes, the other reads.
+    const m1 = new Redis({
+      port: cluster.master(0).port,
+      password: secret,
+      maxRetriesPerRequest: 1,
+    });
+    const m2 = new Redis({
+      port: cluster.master(1).port,
+      password: secret,
+      maxRetriesPerRequest: 1,
+    });
+    try {
+      for (let i = 0; i < 50; i++) await m1.set(`reg:${i}`, `v${i}`);
+      const values = await m2.mget(Array.from({ length: 50 }, (_, i) => `reg:${i}`));
+      assert.deepEqual(
+        values,
+        Array.from({ length: 50 }, (_, i) => `v${i}`),
+      );
+      const e1 = (await cluster.master(0).view()).epoch;
+      const e2 = (await cluster.master(1).view()).epoch;
+      assert.equal(e1, e2);
+    } finally {
+      m1.disconnect();
+      m2.disconnect();
+    }
+  });
+
+  it("requires the secret to register", async () => {
+    const url = cluster.master().url("/v1/internal/register");
+    const body = JSON.stringify({ id: "intruder", host: "127.0.0.1", port: 1 });
+    const none = await fetch(url, { method: "POST", body });
+    assert.equal(none.status, 401);
+    assert.equal(((await none.json()) as { error: { code: string } }).error.code, "NO_AUTH");
+    const wrong = await fetch(url, {
+      method: "POST",
+      body,
+      headers: { authorization: "Bearer nope" },
+    });
+    assert.equal(wrong.status, 401);
+    assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, "WRONG_PASS");
+    const view = await cluster.master().view();
+    assert.ok(!view.nodes.some((n) => n.id === "intruder"));
+  });
+
+  it("keeps a registered node that cannot be reached out of the ring", async () => {
+    const res = await fetch(cluster.master().url("/v1/internal/register"), {
+      method: "POST",
+      body: JSON.stringify({ id: "ghost", host: "127.0.0.1", port: 1 }),
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(res.status, 200);
+    await waitFor("ghost to be down", async () =>
+      (await cluster.master().view()).nodes.some((n) => n.id === "ghost" && n.state === "down"),
+    );
+    const view = await cluster.master().view();
+    assert.equal(view.nodes.filter((n) => n.inRing).length, 3);
+  });
+});

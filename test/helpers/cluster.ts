@@ -1,0 +1,258 @@
+// A multi-process ringcache cluster for integration and fault tests: M masters and N auxiliary
+// nodes, each a real `ringcache` process on free 127.0.0.1 ports, with the signals a fault test
+// needs (kill -9, SIGSTOP/SIGCONT, SIGTERM) and restart with the same ports and data.
+//
+//   const cluster = await TestCluster.start({ masters: 1, auxiliary: 3, replicas: 2 });
+//   cluster.master().port            RESP port of m1
+//   await cluster.aux(1).kill9();    a2 dies
+//   await cluster.waitNodeState("a2", "down");
+//   await cluster.stop();
+//
+// Health settings default to short ones (100 ms interval, 3 failures, 300 ms request timeout)
+// so that failures are detected quickly; tests pass their own when they measure them.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { startAuxiliary, type AuxiliaryHandle } from "./auxiliary.js";
+import { freePorts } from "./ports.js";
+import { NodeProcess, tempDir } from "./process.js";
+import { waitFor } from "./wait.js";
+
+/** The parts of GET /v1/cluster that tests read. */
+export interface ClusterNodeView {
+  readonly id: string;
+  readonly state: string;
+  readonly inRing: boolean;
+  readonly share: number;
+  readonly source: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ClusterViewJson {
+  readonly epoch: string;
+  readonly replicas: { readonly configured: number; readonly effective: number };
+  readonly nodes: readonly ClusterNodeView[];
+}
+
+export interface ClusterOptions {
+  readonly masters?: number;
+  readonly auxiliary?: number;
+  readonly replicas?: number;
+  readonly secret?: string;
+  readonly healthInterval?: string;
+  readonly healthFailures?: number;
+  readonly requestTimeout?: string;
+  /**
+   * "config": masters get --auxiliary with every node (default). "register": masters start
+   * with no nodes and each auxiliary node registers itself with --masters.
+   */
+  readonly discovery?: "config" | "register";
+  readonly masterArgs?: readonly string[];
+  readonly auxiliaryArgs?: readonly string[];
+  /** Keep the data directory after stop() (default: removed). */
+  readonly keepData?: boolean;
+}
+
+export class MasterHandle {
+  readonly id: string;
+  readonly port: number;
+  readonly httpPort: number;
+  readonly process: NodeProcess;
+
+  constructor(id: string, port: number, httpPort: number, proc: NodeProcess) {
+    this.id = id;
+    this.port = port;
+    this.httpPort = httpPort;
+    this.process = proc;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.httpPort}${path}`;
+  }
+
+  async view(): Promise<ClusterViewJson> {
+    const res = await fetch(this.url("/v1/cluster"), { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`GET /v1/cluster answered ${res.status}`);
+    return (await res.json()) as ClusterViewJson;
+  }
+
+  async waitReady(timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      `master ${this.id} to answer /healthz`,
+      async () => {
+        if (!this.process.running) {
+          throw new Error(`master ${this.id} exited; log:\n${this.process.logText()}`);
+        }
+        const res = await fetch(this.url("/healthz"));
+        await res.arrayBuffer();
+        return res.ok;
+      },
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
+  kill9(): Promise<unknown> {
+    return this.process.kill9();
+  }
+
+  pause(): void {
+    this.process.pause();
+  }
+
+  resume(): void {
+    this.process.resume();
+  }
+
+  terminate(): Promise<unknown> {
+    return this.process.terminate();
+  }
+
+  async restart(): Promise<void> {
+    await this.process.restart();
+    await this.waitReady();
+  }
+}
+
+export class TestCluster {
+  readonly dir: string;
+  readonly options: ClusterOptions;
+  readonly masters: MasterHandle[] = [];
+  readonly auxiliaries: AuxiliaryHandle[] = [];
+
+  private constructor(dir: string, options: ClusterOptions) {
+    this.dir = dir;
+    this.options = options;
+  }
+
+  /** Starts the nodes and waits until every master sees every auxiliary node up. */
+  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    const cluster = new TestCluster(tempDir("ringcache-cluster-"), options);
+    try {
+      await cluster.boot();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  master(i = 0): MasterHandle {
+    const m = this.masters[i];
+    if (m === undefined) throw new Error(`no master #${i}`);
+    return m;
+  }
+
+  aux(i: number): AuxiliaryHandle {
+    const a = this.auxiliaries[i];
+    if (a === undefined) throw new Error(`no auxiliary node #${i}`);
+    return a;
+  }
+
+  auxById(id: string): AuxiliaryHandle {
+    const a = this.auxiliaries.find((x) => x.id === id);
+    if (a === undefined) throw new Error(`no auxiliary node ${id}`);
+    return a;
+  }
+
+  /** Waits until master #m sees node `id` in `state` (up, suspect, down). */
+  async waitNodeState(id: string, state: string, timeoutMs = 10_000, m = 0): Promise<void> {
+    await waitFor(
+      `master ${this.master(m).id} to see ${id} ${state}`,
+      async () => (await this.master(m).view()).nodes.some((n) => n.id === id && n.state === state),
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
+  /** Waits until every master has `count` nodes in its ring. */
+  async waitRing(count: number, timeoutMs = 15_000): Promise<void> {
+    for (const m of this.masters) {
+      await waitFor(
+        `master ${m.id} to have ${count} nodes in its ring`,
+        async () => (await m.view()).nodes.filter((n) => n.inRing).length === count,
+        { timeoutMs, intervalMs: 25 },
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([
+      ...this.masters.map((m) => m.process.terminate(5000)),
+      ...this.auxiliaries.map((a) => a.process.terminate(5000)),
+    ]);
+    if (this.options.keepData !== true) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private masterArgs(id: string, port: number, httpPort: number, auxiliary: string): string[] {
+    const o = this.options;
+    return [
+      "master",
+      ...["--id", id, "--host", "127.0.0.1", "--port", String(port)],
+      ...["--http-port", String(httpPort), "--data-dir", join(this.dir, id)],
+      ...["--replicas", String(o.replicas ?? 2)],
+      ...["--health-interval", o.healthInterval ?? "100ms"],
+      ...["--health-failures", String(o.healthFailures ?? 3)],
+      ...["--request-timeout", o.requestTimeout ?? "300ms"],
+      ...(auxiliary === "" ? [] : ["--auxiliary", auxiliary]),
+      ...(o.secret !== undefined ? ["--secret", o.secret] : []),
+      ...(o.masterArgs ?? []),
+    ];
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    const masterCount = o.masters ?? 1;
+    const auxCount = o.auxiliary ?? 3;
+    const ports = await freePorts(masterCount * 2);
+    const planned = Array.from({ length: masterCount }, (_, i) => ({
+      id: `m${i + 1}`,
+      port: ports[i * 2] as number,
+      httpPort: ports[i * 2 + 1] as number,
+    }));
+    const register = o.discovery === "register";
+    const secretArgs = o.secret !== undefined ? { secret: o.secret } : {};
+
+    const startAux = async (): Promise<void> => {
+      const started = await Promise.all(
+        Array.from({ length: auxCount }, (_, i) =>
+          startAuxiliary({
+            id: `a${i + 1}`,
+            dataDir: join(this.dir, `a${i + 1}`),
+            logDir: this.dir,
+            ...secretArgs,
+            args: [
+              ...(register
+                ? ["--masters", planned.map((m) => `127.0.0.1:${m.httpPort}`).join(",")]
+                : []),
+              ...(o.auxiliaryArgs ?? []),
+            ],
+          }),
+        ),
+      );
+      this.auxiliaries.push(...started);
+    };
+    const startMasters = async (): Promise<void> => {
+      const list = register
+        ? ""
+        : this.auxiliaries.map((a) => `${a.id}=127.0.0.1:${a.port}`).join(",");
+      for (const p of planned) {
+        const proc = new NodeProcess(
+          `master-${p.id}`,
+          this.masterArgs(p.id, p.port, p.httpPort, list),
+          this.dir,
+        );
+        this.masters.push(new MasterHandle(p.id, p.port, p.httpPort, proc));
+        proc.start();
+      }
+      await Promise.all(this.masters.map((m) => m.waitReady()));
+    };
+
+    if (register) {
+      await startMasters();
+      await startAux();
+    } else {
+      await startAux();
+      await startMasters();
+    }
+    await this.waitRing(auxCount);
+  }
+}
