@@ -12,25 +12,31 @@
 //   xxhash32    XXH32 (Collet): four 4-byte lanes per 16-byte stripe, then an avalanche.
 //
 // Choice: murmur3_32, seed 0, by measurement (`node dist/bench/ring.js`, node 20 on a shared
-// 2-core machine; median of 5 runs, each figure itself a median of 7 interleaved slices; see
-// docs/benchmarks.md, "## Ring"):
+// 2-core machine; median of 5 runs, each figure itself a median of 7 slices taken in turn with
+// the other candidates; see docs/benchmarks.md, "## Ring"):
 //
-//   million hashes/s     8 B   16 B   40 B   sequential keys   avalanche   vnode shares
-//                                             chi2/df           max bias    max/mean
-//   fnv1a32              100     50     22   2.75              0.500       1.52
-//   murmur3_32           103     68     38   1.03              0.013       1.12
-//   xxhash32              93     70     33   1.03              0.014       1.13
+//   million hashes/s    8 B           16 B          40 B
+//   fnv1a32             140           76            30
+//   murmur3_32          152           100           47
+//   xxhash32            66 (35-143)   65 (27-107)   38 (20-52)    (range over the 5 runs)
+//
+//                sequential keys   avalanche   vnode shares
+//                chi2/df           max bias    max/mean
+//   fnv1a32      2.75              0.500       1.55
+//   murmur3_32   1.03              0.013       1.13
+//   xxhash32     1.03              0.013       1.12
 //
 //   - Distribution. FNV-1a fails on structured input: its last byte reaches the high bits
 //     through a single multiply, so sequential keys clump (chi2/df 2.75 where random gives
 //     1.00 +- 0.04), a flip of some input bits flips some output bits always or never (bias
 //     0.5), and the vnode strings `id#0..id#159` land in clusters (the largest of 10 members
-//     gets 1.5x the mean instead of the 1.12x of random positions). murmur3 and xxhash32 are
+//     gets 1.55x the mean instead of the ~1.12x of random positions). murmur3 and xxhash32 are
 //     indistinguishable from random on all three tests.
-//   - Speed. Between the two good ones it is a tie within the noise of a shared machine
-//     (murmur3 ahead at 8 and 40 bytes, xxhash32 at 16). murmur3 has one code path for all
-//     lengths where XXH32 switches at 16 bytes, and MurmurHash3_x86_32 exists in every
-//     language, so routing is easy to cross-check from other tools.
+//   - Speed. murmur3 is the fastest on cache-sized keys and steady from run to run. xxhash32
+//     matched it (a little ahead at 16 and 40 bytes) in two runs of five and ran at half
+//     speed or less in the others: V8 re-optimises its two code paths (under and over 16
+//     bytes) when the first long key arrives (`--trace-deopt` shows the bailout) and the
+//     result varies. FNV-1a, a byte at a time, only keeps up at 8 bytes.
 
 /** The key hash every part of ringcache routes by. Returns a uint32. */
 export function hashKey(key: Uint8Array): number {
