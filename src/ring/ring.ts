@@ -80,7 +80,7 @@ export class Ring {
   readonly #shift: number;
   readonly #hash: (bytes: Uint8Array) => number;
   readonly #options: RingOptions;
-  /** Scratch for the owner walk: owner indexes collected so far (never shared across calls). */
+  /** Scratch of the owner walk: the owner indexes it collected; valid until the next walk. */
   readonly #seen: Int32Array;
 
   /** Builds the ring of exactly these members. Throws RangeError on a bad member or option. */
