@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fnv1a32, hashKey, murmur3_32, xxhash32 } from "../../src/ring/hash.js";
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const bytes = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
+const fill = (n: number, byte: number): Uint8Array => new Uint8Array(n).fill(byte);
+
+/** 1000 bytes (i * 31 + 7) & 0xff: every block path and tail length of all three hashes. */
+const LONG = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31 + 7) & 0xff);
+/** 35 bytes 0x80.. : every byte has its top bit set, which catches sign-extension slips. */
+const HIGH = Uint8Array.from({ length: 35 }, (_, i) => 0x80 + i);
+const FORTY = text("0123456789abcdef0123456789abcdef01234567");
+
+// Values marked "published" are the algorithms' own test vectors (SMHasher / Wikipedia for
+// MurmurHash3, the FNV authors' test suite, the xxHash sanity checks). All the others were
+// computed with the reference implementations (Appleby's MurmurHash3.c, FNV-1a in C, and the
+// python-xxhash binding of libxxhash) and agree with this code.
+
+describe("hashKey (the routing contract)", () => {
+  // hashKey is MurmurHash3_x86_32 with seed 0. If one of these changes, every key in every
+  // deployed cluster moves: that is a migration, not a refactor.
+  const vectors: readonly (readonly [string, Uint8Array, number])[] = [
+    ["empty (published)", new Uint8Array(0), 0x00000000],
+    ['"a"', text("a"), 0x3c2569b2],
+    ['"abc"', text("abc"), 0xb3dd93fa],
+    ['"message digest"', text("message digest"), 0x638f4169],
+    [
+      "the quick brown fox (published)",
+      text("The quick brown fox jumps over the lazy dog"),
+      0x2e4ff723,
+    ],
+    ["0x00", bytes(0x00), 0x514e28b7],
+    ["0xff", bytes(0xff), 0xfd6cf10d],
+    ["00 00 00 00 (published)", fill(4, 0x00), 0x2362f9de],
+    ["ff ff ff ff (published)", fill(4, 0xff), 0x76293b50],
+    ["ff x 7", fill(7, 0xff), 0x011d1da7],
+    ["16 bytes", text("0123456789abcdef"), 0x36c7e0df],
+    ["17 bytes", text("0123456789abcdefg"), 0xe2ad6669],
+    ["40 bytes", FORTY, 0x4d77b063],
+    ["35 high bytes", HIGH, 0xef2c4c31],
+    ["1000 bytes", LONG, 0x1785b9d8],
+    ['vnode "a1#0"', text("a1#0"), 0xfa222bbb],
+  ];
+  for (const [name, input, expected] of vectors) {
+    it(`hashes ${name}`, () => {
+      assert.equal(hashKey(input), expected);
+    });
+  }
+
+  it("is murmur3_32 with seed 0", () => {
+    for (const [, input] of vectors) assert.equal(hashKey(input), murmur3_32(input, 0));
+  });
+
+  it("honours the seed (published vectors)", () => {
+    assert.equal(murmur3_32(new Uint8Array(0), 1), 0x514e28b7);
+    assert.equal(murmur3_32(text("Hello, world!"), 0x9747b28c), 0x24884cba);
+  });
+
+  it("reads a view at any offset of a larger buffer (a slice of a socket chunk)", () => {
+    const chunk = new Uint8Array(1100);
+    chunk.set(LONG, 3);
+    assert.equal(hashKey(chunk.subarray(3, 1003)), 0x1785b9d8);
+    const buf = Buffer.from("xxabcxx");
+    assert.equal(hashKey(buf.subarray(2, 5)), 0xb3dd93fa);
+  });
+
+  it("returns a uint32", () => {
+    for (let n = 0; n < 64; n++) {
+      const h = hashKey(fill(n, 0xff));
+      assert.ok(Number.isInteger(h) && h >= 0 && h <= 0xffffffff, `length ${n}: ${h}`);
+    }
+  });
+});
+
+describe("fnv1a32", () => {
+  const vectors: readonly (readonly [string, Uint8Array, number])[] = [
+    ["empty (published)", new Uint8Array(0), 0x811c9dc5],
+    ['"a" (published)', text("a"), 0xe40c292c],
+    ['"foobar" (published)', text("foobar"), 0xbf9cf968],
+    ['"abc"', text("abc"), 0x1a47e90b],
+    ["0x00", bytes(0x00), 0x050c5d1f],
+    ["0xff", bytes(0xff), 0x7a0b824e],
+    ["40 bytes", FORTY, 0xc660d80d],
+    ["35 high bytes", HIGH, 0x46cdb3a8],
+    ["1000 bytes", LONG, 0xa33b1355],
+  ];
+  for (const [name, input, expected] of vectors) {
+    it(`hashes ${name}`, () => assert.equal(fnv1a32(input), expected));
+  }
+});
+
+describe("xxhash32", () => {
+  const vectors: readonly (readonly [string, Uint8Array, number])[] = [
+    ["empty (published)", new Uint8Array(0), 0x02cc5d05],
+    ['"a" (published)', text("a"), 0x550d7456],
+    ['"abc" (published)', text("abc"), 0x32d153ff],
+    ['"message digest"', text("message digest"), 0x7c948494],
+    ["0x00", bytes(0x00), 0xcf65b03e],
+    ["0xff", bytes(0xff), 0x96bcd8cc],
+    ["ff x 4", fill(4, 0xff), 0x04079e5f],
+    ["ff x 7", fill(7, 0xff), 0xc5d95137],
+    ["16 bytes (one stripe)", text("0123456789abcdef"), 0xc2c45b69],
+    ["17 bytes", text("0123456789abcdefg"), 0xcc79b217],
+    ["40 bytes", FORTY, 0x77168127],
+    ["35 high bytes", HIGH, 0x7406bc09],
+    ["1000 bytes", LONG, 0xa793e7c7],
+  ];
+  for (const [name, input, expected] of vectors) {
+    it(`hashes ${name}`, () => assert.equal(xxhash32(input), expected));
+  }
+
+  it("honours the seed", () => {
+    assert.equal(xxhash32(new Uint8Array(0), 1), 0x0b2cb792);
+  });
+});
