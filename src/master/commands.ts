@@ -408,11 +408,12 @@ export class MasterCommands implements CommandDispatcher {
       }
     }
     this.router.affinity = conn.id;
-    const startedAt = performance.now();
+    // Commands that reply later are timed by their operation, from its creation.
+    const startedAt = DEFERRED[id] === 1 ? 0 : performance.now();
     try {
       if (this.run(conn, id, args)) this.record(id, true, startedAt);
     } catch (err) {
-      this.record(id, false, startedAt);
+      this.record(id, false, startedAt === 0 ? performance.now() : startedAt);
       throw err;
     }
   }

@@ -22,12 +22,10 @@ import type { HybridClock } from "../clock/hlc.js";
 import { RingcacheError } from "../errors.js";
 import {
   StaleVersionError,
-  encodeDel,
   encodeExpire,
   encodeFlush,
   encodeGet,
   encodeIncrBy,
-  encodePut,
   encodeStats,
   readGetReply,
   readIncrReply,
@@ -38,6 +36,7 @@ import {
 } from "../protocol/internal.js";
 import { RespReplyError, type RespValue, type RespWriter } from "../protocol/resp/index.js";
 import { hashKey } from "../ring/hash.js";
+import { delCommand, putCommand } from "./encode.js";
 import type { Membership } from "./membership.js";
 import type { NodeClient, ReplyTarget } from "./pool.js";
 
@@ -352,9 +351,9 @@ export class WriteOp implements ReplyTarget {
       }
       const out = conn.out;
       if (this.kind === WRITE_PUT) {
-        encodePut(out, this.key, this.value as Buffer, this.version, this.expiresAt);
+        putCommand(out, this.key, this.value as Buffer, this.version, this.expiresAt);
       } else if (this.kind === WRITE_DEL) {
-        encodeDel(out, this.key, this.version);
+        delCommand(out, this.key, this.version);
       } else {
         encodeExpire(out, this.key, this.expiresAt, this.version);
       }
@@ -663,7 +662,7 @@ export class IncrOp implements ReplyTarget {
         this.router.counters.replicationFailures++;
         continue;
       }
-      encodePut(conn.out, this.key, value, this.version, expiresAt);
+      putCommand(conn.out, this.key, value, this.version, expiresAt);
       conn.expect(this, i);
       this.pending++;
     }
