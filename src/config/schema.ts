@@ -211,7 +211,9 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
   {
     name: "connections-per-node",
     kind: "int",
-    default: 2,
+    // One: every request of an event-loop turn leaves in one write, and every client's
+    // requests keep their order. More spread large values over several sockets.
+    default: 1,
     min: 1,
     max: 64,
     description: "pipelined connections to each auxiliary node",

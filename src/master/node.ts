@@ -177,6 +177,8 @@ export class MasterNode {
     this.logger.info({ reason }, "master stopping");
     await this.resp.stopAccepting();
     await this.http.close();
+    // Commands in flight still get their replies (bounded: requests to nodes time out).
+    await this.resp.drain(this.config.requestTimeout * 2 + 500);
     this.resp.closeAll();
     this.checker.stop();
     this.pool.close();
