@@ -11,17 +11,24 @@ import { TestCluster } from "../helpers/cluster.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
-/** The owners a master computes for a key: the ring is a pure function of the members. */
-function ownersOf(key: string, members: string[], r: number): string[] {
-  return Ring.of(
+/**
+ * A key whose first owner is `primary`, found as a master finds owners: the ring is a pure
+ * function of its members (and the number of virtual nodes).
+ */
+function keyWithPrimary(
+  primary: string,
+  members: string[],
+  vnodes: number,
+  prefix: string,
+): string {
+  const ring = Ring.of(
     members.map((id) => ({ id })),
-    { vnodes: 160 },
-  ).ownersOfHash(hashKey(Buffer.from(key)), r);
-}
-
-function keyWithPrimary(primary: string, members: string[], prefix: string): string {
+    { vnodes },
+  );
   for (let i = 0; ; i++) {
-    if (ownersOf(`${prefix}${i}`, members, 2)[0] === primary) return `${prefix}${i}`;
+    if (ring.ownersOfHash(hashKey(Buffer.from(`${prefix}${i}`)), 2)[0] === primary) {
+      return `${prefix}${i}`;
+    }
   }
 }
 
@@ -101,8 +108,9 @@ describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
 
   it("times requests out, marks the node down within interval x failures, fails reads over, and takes it back", async () => {
     const members = ["a1", "a2", "a3"];
-    const readKey = keyWithPrimary("a2", members, "stop-r");
-    const writeKey = keyWithPrimary("a2", members, "stop-w");
+    const { vnodes } = await cluster.master().view();
+    const readKey = keyWithPrimary("a2", members, vnodes, "stop-r");
+    const writeKey = keyWithPrimary("a2", members, vnodes, "stop-w");
     await client.set(readKey, "still here");
     const a2 = cluster.auxById("a2");
 

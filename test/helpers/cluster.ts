@@ -30,6 +30,7 @@ export interface ClusterNodeView {
 
 export interface ClusterViewJson {
   readonly epoch: string;
+  readonly vnodes: number;
   readonly replicas: { readonly configured: number; readonly effective: number };
   readonly nodes: readonly ClusterNodeView[];
 }

@@ -50,11 +50,11 @@ class Redis {
   signal(sig: NodeJS.Signals): void {
     this.child?.kill(sig);
   }
+  /** kill -9 (a stopped process dies too, without running anything more). */
   async stop(): Promise<void> {
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGCONT");
     child.kill("SIGKILL");
     await exited;
   }
