@@ -239,3 +239,37 @@ describe("auxiliary nodes that register themselves", () => {
     assert.equal(view.nodes.filter((n) => n.inRing).length, 3);
   });
 });
+
+describe("a master whose only auxiliary node dies", () => {
+  let cluster: TestCluster;
+  let client: Redis;
+
+  before(async () => {
+    cluster = await TestCluster.start({ auxiliary: 1, replicas: 1 });
+    client = new Redis({ port: cluster.master().port, maxRetriesPerRequest: 0 });
+  });
+  after(async () => {
+    client.disconnect();
+    await cluster.stop();
+  });
+
+  it("answers clear errors and is not ready until the node is back", async () => {
+    assert.equal(await client.set("k", "v"), "OK");
+    await cluster.aux(0).kill9();
+    await cluster.waitNodeState("a1", "down");
+    await assert.rejects(client.get("k"), /^ReplyError: CLUSTERDOWN no auxiliary node is up$/);
+    await assert.rejects(client.set("k", "w"), /CLUSTERDOWN/);
+    const http = await fetch(cluster.master().url("/v1/keys/k"));
+    assert.equal(http.status, 503);
+    assert.equal(((await http.json()) as { error: { code: string } }).error.code, "UNAVAILABLE");
+    const ready = await fetch(cluster.master().url("/readyz"));
+    assert.equal(ready.status, 503);
+    assert.equal((await fetch(cluster.master().url("/healthz"))).status, 200);
+
+    await cluster.aux(0).restart();
+    await cluster.waitNodeState("a1", "up");
+    assert.equal((await fetch(cluster.master().url("/readyz"))).status, 200);
+    assert.equal(await client.set("k", "again"), "OK");
+    assert.equal(await client.get("k"), "again");
+  });
+});
