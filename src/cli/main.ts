@@ -20,11 +20,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("start a local cluster of masters and auxiliary nodes")
     .allowUnknownOption();
   program.command("status").description("show the cluster view of a master").allowUnknownOption();
-  program.command("bench").description("load-test a cluster (RESP or HTTP)").allowUnknownOption();
+  let exitCode = 0;
+  // The bench command parses its own flags (and --help) in its module, loaded only when used.
+  program
+    .command("bench")
+    .description("load-test a cluster (RESP or HTTP)")
+    .usage("[options]")
+    .addHelpText("after", "\nEvery option: ringcache bench --help")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_options: unknown, command: Command) => {
+      const { runBenchCommand } = await import("./bench.js");
+      exitCode = await runBenchCommand(command.args);
+    });
 
   try {
     await program.parseAsync([...argv], { from: "user" });
-    return 0;
+    return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     throw err;
