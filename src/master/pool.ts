@@ -1,8 +1,9 @@
 // The master's connections to its auxiliary nodes: a few persistent, pipelined RESP
 // connections per node.
 //
-//   router ── conn = client.connection(affinity) ──► encode into conn.out ──► conn.expect(target, token)
-//                                                                        │ (pending FIFO)
+//   router ── conn = client.connection(affinity) ──► encode into conn.writer() ──► conn.expect(target, token)
+//                                                └─► conn.put(target, token, key, value, …)
+//                                                        (consecutive puts of a turn: one RC.MPUT)
 //   flushAll() once per event-loop turn: one socket write per dirty connection
 //   socket ──data──► ReplyDecoder ──► head of the FIFO ──► target.onNodeReply(token, value)
 //   sweep timer ──► oldest pending older than the timeout ──► target.onNodeError(token, TIMEOUT)
@@ -20,6 +21,7 @@ import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { mputFrame, putEntry, putFrame } from "./encode.js";
 import {
   ReplyDecoder,
   RespReplyError,
@@ -91,9 +93,47 @@ export class NodeStatsCounters {
   }
 }
 
+/** Most puts framed as one RC.MPUT, and most bytes of their entries. */
+const MAX_BATCH_ENTRIES = 256;
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Consecutive puts to one node in one event-loop turn, sent as one RC.MPUT: one command for
+ * the node to decode and dispatch instead of many. Its reply (an array) is handed out entry by
+ * entry, so each put's target sees what a lone RC.PUT would have answered.
+ */
+class PutBatch implements ReplyTarget {
+  readonly targets: ReplyTarget[] = [];
+  readonly tokens: number[] = [];
+
+  onNodeReply(_token: number, value: RespValue): void {
+    const targets = this.targets;
+    const tokens = this.tokens;
+    if (Array.isArray(value) && value.length === targets.length) {
+      for (let i = 0; i < targets.length; i++) {
+        (targets[i] as ReplyTarget).onNodeReply(tokens[i] as number, value[i] as RespValue);
+      }
+    } else {
+      // An error (or anything else) for the whole command is every entry's answer.
+      for (let i = 0; i < targets.length; i++) {
+        (targets[i] as ReplyTarget).onNodeReply(tokens[i] as number, value);
+      }
+    }
+  }
+
+  onNodeError(_token: number, error: RingcacheError): void {
+    for (let i = 0; i < this.targets.length; i++) {
+      (this.targets[i] as ReplyTarget).onNodeError(this.tokens[i] as number, error);
+    }
+  }
+}
+
 export class NodeConnection implements ReplyHandler {
-  /** Encode requests here, then call expect() once per request. */
-  readonly out: RespWriter;
+  /** Requests encoded since the last flush; use writer() to add one. */
+  private readonly out: RespWriter;
+  /** The entries of the puts not yet framed, and their targets. */
+  private readonly batchOut = new RespWriter();
+  private batch: PutBatch | null = null;
   readonly client: NodeClient;
   state = IDLE;
   private socket: Socket | null = null;
@@ -134,17 +174,64 @@ export class NodeConnection implements ReplyHandler {
     return (
       (this.state === READY || this.state === CONNECTING) &&
       this.count < this.client.pool.maxPending &&
-      this.out.length < this.client.pool.maxBufferedBytes
+      this.out.length + this.batchOut.length < this.client.pool.maxBufferedBytes
     );
   }
 
-  /** Registers the request just encoded into `out`; its reply goes to target.onNodeReply. */
+  /**
+   * The writer to encode one request into; then call expect(). Puts waiting to be framed go
+   * first, so requests reach the node in the order they were made.
+   */
+  writer(): RespWriter {
+    if (this.batch !== null) this.closeBatch();
+    return this.out;
+  }
+
+  /** Registers the request just encoded into writer(); its reply goes to target.onNodeReply. */
   expect(target: ReplyTarget, token: number): void {
     this.push(target, token);
     this.client.stats.requests++;
     if (!this.dirty) {
       this.dirty = true;
       this.client.pool.markDirty(this);
+    }
+  }
+
+  /** A versioned put (RC.PUT); consecutive ones of a turn leave as one RC.MPUT. */
+  put(
+    target: ReplyTarget,
+    token: number,
+    key: Uint8Array,
+    value: Uint8Array,
+    version: number,
+    expiresAt: number,
+  ): void {
+    let batch = this.batch;
+    if (batch === null) batch = this.batch = new PutBatch();
+    batch.targets.push(target);
+    batch.tokens.push(token);
+    putEntry(this.batchOut, key, value, version, expiresAt);
+    this.client.stats.requests++;
+    if (batch.targets.length >= MAX_BATCH_ENTRIES || this.batchOut.length >= MAX_BATCH_BYTES) {
+      this.closeBatch();
+    }
+    if (!this.dirty) {
+      this.dirty = true;
+      this.client.pool.markDirty(this);
+    }
+  }
+
+  /** Frames the waiting puts: one RC.PUT for a lone one, else one RC.MPUT. */
+  private closeBatch(): void {
+    const batch = this.batch as PutBatch;
+    this.batch = null;
+    const n = batch.targets.length;
+    if (n === 1) {
+      putFrame(this.out, this.batchOut.take());
+      this.push(batch.targets[0] as ReplyTarget, batch.tokens[0] as number);
+    } else {
+      mputFrame(this.out, n, this.batchOut.take());
+      this.push(batch, 0);
     }
   }
 
@@ -171,6 +258,7 @@ export class NodeConnection implements ReplyHandler {
   /** Writes what was encoded since the last flush, unless the socket must drain first. */
   flush(): void {
     this.dirty = false;
+    if (this.batch !== null) this.closeBatch();
     if (this.state !== READY || this.waitingDrain || this.out.length === 0) return;
     const socket = this.socket as Socket;
     socket.write(this.out.take());
@@ -219,6 +307,7 @@ export class NodeConnection implements ReplyHandler {
     const socket = this.socket;
     this.state = CLOSED;
     this.socket = null;
+    if (this.batch !== null) this.closeBatch();
     this.failPending(this.client.lostError);
     socket?.destroy();
   }
@@ -297,6 +386,7 @@ export class NodeConnection implements ReplyHandler {
     if (socket !== this.socket) return;
     this.socket = null;
     this.waitingDrain = false;
+    if (this.batch !== null) this.closeBatch();
     const hadPending = this.count > this.expired;
     this.failPending(this.client.lostError);
     if (hadPending) this.client.noteTrouble("lost");

@@ -36,7 +36,7 @@ import {
 } from "../protocol/internal.js";
 import { RespReplyError, type RespValue, type RespWriter } from "../protocol/resp/index.js";
 import { hashKey } from "../ring/hash.js";
-import { delCommand, putCommand } from "./encode.js";
+import { delCommand } from "./encode.js";
 import type { Membership } from "./membership.js";
 import type { NodeClient, ReplyTarget } from "./pool.js";
 
@@ -235,7 +235,7 @@ export class ReadOp implements ReplyTarget {
       const client = owners[this.attempt] as NodeClient;
       const conn = client.connection(this.affinity);
       if (conn !== null) {
-        const out = conn.out;
+        const out = conn.writer();
         if (this.mode === READ_VALUE) {
           out.raw(GET_PREFIX);
           out.bulk(this.key);
@@ -349,14 +349,12 @@ export class WriteOp implements ReplyTarget {
         this.allTimeouts = false;
         continue;
       }
-      const out = conn.out;
       if (this.kind === WRITE_PUT) {
-        putCommand(out, this.key, this.value as Buffer, this.version, this.expiresAt);
-      } else if (this.kind === WRITE_DEL) {
-        delCommand(out, this.key, this.version);
-      } else {
-        encodeExpire(out, this.key, this.expiresAt, this.version);
+        conn.put(this, i, this.key, this.value as Buffer, this.version, this.expiresAt);
+        continue;
       }
+      if (this.kind === WRITE_DEL) delCommand(conn.writer(), this.key, this.version);
+      else encodeExpire(conn.writer(), this.key, this.expiresAt, this.version);
       conn.expect(this, i);
     }
     if (this.pending === 0) this.finish();
@@ -621,7 +619,7 @@ export class IncrOp implements ReplyTarget {
     for (let i = 0; i < this.owners.length; i++) {
       const conn = (this.owners[i] as NodeClient).connection(this.affinity);
       if (conn === null) continue;
-      encodeIncrBy(conn.out, this.key, this.delta, this.version);
+      encodeIncrBy(conn.writer(), this.key, this.delta, this.version);
       conn.expect(this, -1);
       this.primary = i;
       return this;
@@ -662,8 +660,7 @@ export class IncrOp implements ReplyTarget {
         this.router.counters.replicationFailures++;
         continue;
       }
-      putCommand(conn.out, this.key, value, this.version, expiresAt);
-      conn.expect(this, i);
+      conn.put(this, i, this.key, value, this.version, expiresAt);
       this.pending++;
     }
     if (--this.pending === 0) this.sink.opDone(this);
@@ -810,8 +807,8 @@ export class BroadcastOp implements ReplyTarget {
         if (kind === BROADCAST_FLUSH) this.error ??= client.downError;
         continue;
       }
-      if (kind === BROADCAST_FLUSH) encodeFlush(conn.out, version);
-      else encodeStats(conn.out);
+      if (kind === BROADCAST_FLUSH) encodeFlush(conn.writer(), version);
+      else encodeStats(conn.writer());
       conn.expect(this, i);
       this.pending++;
     }

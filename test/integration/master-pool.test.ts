@@ -83,7 +83,7 @@ class Recorder implements ReplyTarget {
 function send(client: NodeClient, target: ReplyTarget, token: number, args: string[]): boolean {
   const conn = client.connection(token);
   if (conn === null) return false;
-  conn.out.command(args);
+  conn.writer().command(args);
   conn.expect(target, token);
   return true;
 }

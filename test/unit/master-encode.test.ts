@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { delCommand, putCommand } from "../../src/master/encode.js";
-import { encodeDel, encodePut } from "../../src/protocol/internal.js";
+import { delCommand, mputFrame, putCommand, putEntry, putFrame } from "../../src/master/encode.js";
+import { encodeDel, encodeMPut, encodePut } from "../../src/protocol/internal.js";
 import { RespWriter } from "../../src/protocol/resp/index.js";
 
 const version = fc.oneof(
@@ -23,6 +23,33 @@ describe("master encoders", () => {
         assert.deepEqual(a.take(), b.take());
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it("putFrame and mputFrame around putEntry write what encodePut and encodeMPut write", () => {
+    const entry = fc.record({
+      key: fc.uint8Array(),
+      value: fc.uint8Array(),
+      version,
+      expiresAt: expiry,
+    });
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 40 }), (entries) => {
+        const body = new RespWriter();
+        for (const e of entries) putEntry(body, e.key, e.value, e.version, e.expiresAt);
+        const a = new RespWriter();
+        const b = new RespWriter();
+        if (entries.length === 1) {
+          const e = entries[0] as (typeof entries)[number];
+          putFrame(a, body.take());
+          encodePut(b, e.key, e.value, e.version, e.expiresAt);
+        } else {
+          mputFrame(a, entries.length, body.take());
+          encodeMPut(b, entries);
+        }
+        assert.deepEqual(a.take(), b.take());
+      }),
+      { numRuns: 500 },
     );
   });
 
