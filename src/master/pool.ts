@@ -134,6 +134,7 @@ export class NodeConnection implements ReplyHandler {
   /** The entries of the puts not yet framed, and their targets. */
   private readonly batchOut = new RespWriter();
   private batch: PutBatch | null = null;
+  private spare: PutBatch | null = null;
   readonly client: NodeClient;
   state = IDLE;
   private socket: Socket | null = null;
@@ -207,7 +208,10 @@ export class NodeConnection implements ReplyHandler {
     expiresAt: number,
   ): void {
     let batch = this.batch;
-    if (batch === null) batch = this.batch = new PutBatch();
+    if (batch === null) {
+      batch = this.batch = this.spare ?? new PutBatch();
+      this.spare = null;
+    }
     batch.targets.push(target);
     batch.tokens.push(token);
     putEntry(this.batchOut, key, value, version, expiresAt);
@@ -229,6 +233,10 @@ export class NodeConnection implements ReplyHandler {
     if (n === 1) {
       putFrame(this.out, this.batchOut.take());
       this.push(batch.targets[0] as ReplyTarget, batch.tokens[0] as number);
+      // Not handed out as a target: the next batch can use it.
+      batch.targets.length = 0;
+      batch.tokens.length = 0;
+      this.spare = batch;
     } else {
       mputFrame(this.out, n, this.batchOut.take());
       this.push(batch, 0);
