@@ -5,11 +5,12 @@ import { CHUNK_HEADER, OFFSET_BITS, OFFSET_MASK, Slab } from "../../src/store/sl
 
 describe("slab under random allocations", () => {
   it("keeps every item's bytes, its owner and the memory limit, whatever the sizes", () => {
-    const budget = 32 * 1024;
+    const budget = 256 * 1024;
     // Phases of typical sizes (so pages must change class), with jitter, and items larger than
     // a chunk now and then.
     const size = fc.oneof(
-      { weight: 8, arbitrary: fc.integer({ min: CHUNK_HEADER, max: 500 }) },
+      { weight: 4, arbitrary: fc.integer({ min: 200, max: 500 }) },
+      { weight: 2, arbitrary: fc.integer({ min: CHUNK_HEADER, max: 200 }) },
       { weight: 1, arbitrary: fc.integer({ min: 513, max: 6000 }) },
     );
     const step = fc.record({
@@ -20,8 +21,8 @@ describe("slab under random allocations", () => {
     let evacuated = 0;
     fc.assert(
       fc.property(
-        fc.array(size, { minLength: 1, maxLength: 6, size: "max" }),
-        fc.array(step, { maxLength: 800, size: "max" }),
+        fc.array(size, { minLength: 2, maxLength: 5, size: "max" }),
+        fc.array(step, { minLength: 1500, maxLength: 2500, size: "max" }),
         (phases, steps) => {
           const items = new Map<number, { addr: number; size: number }>();
           const slab = new Slab(budget, (slot, addr) => {
@@ -61,7 +62,7 @@ describe("slab under random allocations", () => {
             assert.ok(slab.allocatedBytes <= slab.limitBytes, "within the limit");
           }
           assert.equal(slab.overflowPages, 0);
-          evacuated += slab.evacuatedPages;
+          if (slab.evacuatedPages > 0) evacuated++;
           for (const [s, { addr, size }] of items) {
             const owner = slab.ownerOf(addr);
             if (owner !== -1) assert.equal(owner, s);
@@ -72,8 +73,9 @@ describe("slab under random allocations", () => {
           }
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
-    assert.ok(evacuated > 0, "some runs had to move pages between classes");
+    // Most runs shift through enough size classes to outgrow the slack: pages must move.
+    assert.ok(evacuated > 20, `${evacuated} of 100 runs moved pages between classes`);
   });
 });
