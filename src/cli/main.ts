@@ -2,6 +2,7 @@
 // only when run, so `ringcache --help` stays fast.
 import { Command, CommanderError } from "commander";
 import { RingcacheError } from "../errors.js";
+import { auxiliaryCommand } from "./auxiliary.js";
 import { upCommand } from "./up.js";
 
 const VERSION = "0.1.0";
@@ -15,7 +16,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
 
-  program.command("auxiliary").description("run an auxiliary (data) node").allowUnknownOption();
+  program.addCommand(auxiliaryCommand());
   program.command("master").description("run a master (router) node").allowUnknownOption();
   program.addCommand(upCommand());
   program.command("status").description("show the cluster view of a master").allowUnknownOption();
