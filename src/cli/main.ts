@@ -20,12 +20,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.command("master").description("run a master (router) node").allowUnknownOption();
   program.addCommand(upCommand());
   program.command("status").description("show the cluster view of a master").allowUnknownOption();
-  program.command("bench").description("load-test a cluster (RESP or HTTP)").allowUnknownOption();
+  let exitCode = 0;
+  // The bench command parses its own flags (and --help) in its module, loaded only when used.
+  program
+    .command("bench")
+    .description("load-test a cluster (RESP or HTTP)")
+    .usage("[options]")
+    .addHelpText("after", "\nEvery option: ringcache bench --help")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_options: unknown, command: Command) => {
+      const { runBenchCommand } = await import("./bench.js");
+      exitCode = await runBenchCommand(command.args);
+    });
   for (const command of program.commands) command.exitOverride();
 
   try {
     await program.parseAsync([...argv], { from: "user" });
-    return 0;
+    return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof RingcacheError && err.code === "CONFIG") {

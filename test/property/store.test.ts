@@ -1,0 +1,296 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { RingcacheError } from "../../src/errors.js";
+import { EntryMeta, Store } from "../../src/store/store.js";
+import { StoreModel } from "./store-model.js";
+
+// Keys are bytes: the empty key, NUL, 0xFF, keys that are prefixes of others, a long one.
+const KEYS: Uint8Array[] = [
+  Uint8Array.of(),
+  Uint8Array.of(0),
+  Uint8Array.of(0, 0),
+  Uint8Array.of(0xff),
+  Uint8Array.of(0xff, 0xff, 0xff, 0xff),
+  Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0),
+  Buffer.from("a"),
+  Buffer.from("ab"),
+  Buffer.from("abcd"),
+  Buffer.from("abcde"),
+  Buffer.from("user:1234567890"),
+  Buffer.alloc(41, 7),
+];
+
+type Op =
+  | { op: "set" | "put"; key: number; size: number; version: number; ttl: number }
+  | { op: "get" | "peek" | "meta"; key: number }
+  | { op: "delete" | "deleteIfVersion"; key: number; version: number }
+  | { op: "setExpiry"; key: number; ttl: number; version: number }
+  | { op: "advance"; ms: number };
+
+const key = fc.integer({ min: 0, max: KEYS.length - 1 });
+const version = fc.integer({ min: 0, max: 40 });
+const ttl = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 }));
+// Sizes cross slab classes and, past 508 bytes at these budgets, the own-buffer path.
+const size = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 700 }));
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constantFrom("set", "put"), key, size, version, ttl }),
+  },
+  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("get", "peek", "meta"), key }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constantFrom("delete", "deleteIfVersion"), key, version }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("setExpiry"), key, ttl, version }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant("advance"), ms: fc.integer({ min: 0, max: 40 }) }),
+  },
+);
+
+const configArb = fc.record({
+  maxEntries: fc.integer({ min: 1, max: 8 }),
+  maxBytes: fc.integer({ min: 1024, max: 4000 }),
+  noeviction: fc.boolean(),
+  tombstoneTtlMs: fc.integer({ min: 0, max: 80 }),
+  maxTombstones: fc.integer({ min: 0, max: 6 }),
+  maxTombstoneBytes: fc.integer({ min: 0, max: 3000 }),
+  evictionTombstones: fc.boolean(),
+});
+
+function valueOf(size: number, seed: number): Buffer {
+  const v = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) v[i] = (seed * 31 + i * 7) & 0xff;
+  return v;
+}
+
+/** Runs `f` on both, expecting the same result or the same RingcacheError code. */
+function same<T>(what: string, onStore: () => T, onModel: () => T): void {
+  let a: T | RingcacheError;
+  let b: T | RingcacheError;
+  try {
+    a = onStore();
+  } catch (err) {
+    if (!(err instanceof RingcacheError)) throw err;
+    a = err;
+  }
+  try {
+    b = onModel();
+  } catch (err) {
+    if (!(err instanceof RingcacheError)) throw err;
+    b = err;
+  }
+  if (a instanceof RingcacheError || b instanceof RingcacheError) {
+    assert.equal(
+      a instanceof RingcacheError && a.code,
+      b instanceof RingcacheError && b.code,
+      what,
+    );
+  } else {
+    const norm = (x: T): unknown => (x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x);
+    assert.deepEqual(norm(a), norm(b), what);
+  }
+}
+
+describe("Store against a reference model", () => {
+  it("gives the same answers, victims, versions and counters for random operations", () => {
+    fc.assert(
+      fc.property(configArb, fc.array(opArb, { maxLength: 120 }), (config, ops) => {
+        let now = 1_000_000;
+        const store = new Store({
+          maxEntries: config.maxEntries,
+          maxBytes: config.maxBytes,
+          eviction: config.noeviction ? "noeviction" : "lru",
+          tombstoneTtlMs: config.tombstoneTtlMs,
+          maxTombstones: config.maxTombstones,
+          maxTombstoneBytes: config.maxTombstoneBytes,
+          evictionTombstones: config.evictionTombstones,
+          initialCapacity: 0,
+          now: () => now,
+        });
+        const model = new StoreModel({ ...config, charge: (k, v) => store.entryBytes(k, v) });
+        const meta = new EntryMeta();
+        ops.forEach((o, step) => {
+          const what = `step ${step}: ${JSON.stringify(o)}`;
+          switch (o.op) {
+            case "set":
+            case "put": {
+              const k = KEYS[o.key]!;
+              const v = valueOf(o.size, step);
+              const exp = o.ttl === 0 ? 0 : now + o.ttl;
+              if (o.op === "set") {
+                same(
+                  what,
+                  () => store.set(k, v, o.version, exp),
+                  () => model.set(k, v, o.version, exp),
+                );
+              } else {
+                same(
+                  what,
+                  () => store.putIfNewer(k, v, o.version, exp),
+                  () => model.putIfNewer(k, v, o.version, exp),
+                );
+              }
+              break;
+            }
+            case "get":
+              same(
+                what,
+                () => store.get(KEYS[o.key]!),
+                () => model.get(KEYS[o.key]!),
+              );
+              break;
+            case "peek":
+              same(
+                what,
+                () => store.peek(KEYS[o.key]!),
+                () => model.peek(KEYS[o.key]!),
+              );
+              break;
+            case "meta":
+              same(
+                what,
+                () =>
+                  store.meta(KEYS[o.key]!, meta)
+                    ? [meta.version, meta.expiresAt, meta.isTombstone]
+                    : undefined,
+                () => model.meta(KEYS[o.key]!),
+              );
+              break;
+            case "delete":
+              same(
+                what,
+                () => store.delete(KEYS[o.key]!, o.version),
+                () => model.delete(KEYS[o.key]!, o.version),
+              );
+              break;
+            case "deleteIfVersion": {
+              // Mostly the version held, so the delete can succeed.
+              const held = model.currentVersion(KEYS[o.key]!);
+              const v = o.version % 3 === 0 || held < 0 ? o.version : held;
+              same(
+                what,
+                () => store.deleteIfVersion(KEYS[o.key]!, v),
+                () => model.deleteIfVersion(KEYS[o.key]!, v),
+              );
+              break;
+            }
+            case "setExpiry": {
+              const exp = o.ttl === 0 ? 0 : now + o.ttl;
+              same(
+                what,
+                () => store.setExpiry(KEYS[o.key]!, exp, o.version),
+                () => model.setExpiry(KEYS[o.key]!, exp, o.version),
+              );
+              break;
+            }
+            case "advance":
+              now += o.ms;
+              model.now = now;
+              break;
+          }
+          assert.deepEqual({ ...store.stats }, model.stats, `stats after ${what}`);
+          for (const k of KEYS) {
+            assert.equal(store.currentVersion(k), model.currentVersion(k), `version after ${what}`);
+          }
+          store.checkIntegrity();
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("Store scan while mutating", () => {
+  it("returns every entry present for the whole scan exactly once", () => {
+    const scanOp = fc.record({
+      op: fc.constantFrom("set", "delete", "get", "evict", "advance", "sweep", "scan", "scan"),
+      key: fc.integer({ min: 0, max: 199 }),
+      n: fc.integer({ min: 0, max: 400 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 5, max: 150 }),
+        fc.array(scanOp, { minLength: 1, maxLength: 150 }),
+        fc.integer({ min: 1, max: 20 }),
+        (maxEntries, ops, count) => {
+          let now = 1_000_000;
+          const store = new Store({
+            maxEntries,
+            maxTombstones: 40,
+            tombstoneTtlMs: 50,
+            initialCapacity: 0,
+            now: () => now,
+          });
+          const k = (i: number): Buffer => Buffer.from(`key-${i}`);
+          for (let i = 0; i < maxEntries; i++)
+            store.set(k(i), valueOf(i % 50, i), 1, i % 7 === 0 ? now + 100 : 0);
+          const meta = new EntryMeta();
+          const presentNow = (): Set<string> => {
+            const out = new Set<string>();
+            for (let i = 0; i < 200; i++) if (store.meta(k(i), meta)) out.add(`key-${i}`);
+            return out;
+          };
+          let throughout = presentNow();
+          const visits = new Map<string, number>();
+          let cursor = 0;
+          let started = false;
+          for (const o of ops) {
+            switch (o.op) {
+              case "set":
+                store.set(k(o.key), valueOf(o.n, o.key), o.n + 2, o.n % 5 === 0 ? now + o.n : 0);
+                break;
+              case "delete":
+                store.delete(k(o.key), o.n + 2);
+                break;
+              case "get":
+                store.get(k(o.key));
+                break;
+              case "evict":
+                // A burst of new keys forces evictions and slot reuse.
+                for (let i = 0; i < o.n % 30; i++)
+                  store.set(k(200 + i + o.key), valueOf(8, i), 1, 0);
+                break;
+              case "advance":
+                now += o.n % 60;
+                break;
+              case "sweep":
+                store.sweepExpired(o.n);
+                break;
+              case "scan":
+                cursor = store.scan(cursor, count, (key) => {
+                  const name = Buffer.from(key).toString();
+                  visits.set(name, (visits.get(name) ?? 0) + 1);
+                });
+                started = true;
+                break;
+            }
+            const present = presentNow();
+            throughout = new Set([...throughout].filter((x) => present.has(x)));
+            if (started && cursor === 0) break;
+          }
+          // Finish the scan without further changes.
+          while (!started || cursor !== 0) {
+            started = true;
+            cursor = store.scan(cursor, count, (key) => {
+              const name = Buffer.from(key).toString();
+              visits.set(name, (visits.get(name) ?? 0) + 1);
+            });
+          }
+          for (const name of throughout) {
+            assert.equal(
+              visits.get(name),
+              1,
+              `${name} present throughout, visited ${visits.get(name) ?? 0}`,
+            );
+          }
+          store.checkIntegrity();
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
