@@ -1,7 +1,7 @@
 // The snapshotter against a real store and a real directory: write and restore, rotation,
 // writes during a snapshot, leftovers of crashes and damaged files.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
@@ -140,6 +140,42 @@ describe("snapshotter", () => {
     t = 10;
     const next = await snap.write(sourceOf(store));
     assert.equal(next.file, join(dir, "snapshot-4001.rcs"));
+  });
+
+  it("rejects the newest file whatever the damage: flipped bits, cuts, extra bytes", async () => {
+    const dir = tempDir();
+    const store = new Store();
+    for (let i = 0; i < 300; i++)
+      store.set(Buffer.from(`k${i}`), Buffer.alloc(i % 40, i), i + 1, 0);
+    let t = 1000;
+    const snap = new Snapshotter({ dir, nodeId: "a1", logger, now: () => t });
+    await snap.write(sourceOf(store));
+    t = 2000;
+    store.set(Buffer.from("newer"), Buffer.from("n"), 10_000, 0);
+    await snap.write(sourceOf(store));
+    const newest = join(dir, "snapshot-2000.rcs");
+    const good = readFileSync(newest);
+    const damages: ((b: Buffer) => Buffer)[] = [];
+    for (let i = 0; i < 30; i++) {
+      const at = Math.floor(Math.random() * good.length);
+      damages.push((b) => {
+        const c = Buffer.from(b);
+        c[at] = (c[at] as number) ^ (1 << (i % 8));
+        return c;
+      });
+      damages.push((b) => b.subarray(0, at));
+    }
+    damages.push((b) => Buffer.concat([b, Buffer.from([0])]));
+    for (const damage of damages) {
+      writeFileSync(newest, damage(good));
+      const restored = new Store();
+      const r = await new Snapshotter({ dir, nodeId: "a1", logger }).restore(targetOf(restored));
+      assert.equal(r.file, join(dir, "snapshot-1000.rcs"));
+      assert.equal(restored.has(Buffer.from("newer")), false);
+      assert.equal(restored.stats.entries, 300);
+      assert.deepEqual(readdirSync(dir).sort(), ["snapshot-1000.rcs", "snapshot-2000.rcs.corrupt"]);
+      unlinkSync(`${newest}.corrupt`);
+    }
   });
 
   it("starts empty from a missing or unreadable directory without throwing", async () => {
