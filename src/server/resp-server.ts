@@ -76,6 +76,7 @@ export class DeferredReply {
 const AUTH_FREE = new Set(["auth", "hello", "quit"]);
 const HTTP_METHOD = /^(get|post|put|head|delete|options|patch|connect|trace)$/i;
 let nextConnectionId = 1;
+const CONNECTION_WRITER_BYTES = 2048;
 
 export class ClientConnection implements CommandHandler {
   readonly id: number;
@@ -102,7 +103,9 @@ export class ClientConnection implements CommandHandler {
     this.server = server;
     this.socket = socket;
     this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
-    this.out = new RespWriter();
+    // Small to start: idle connections (up to max-clients of them) should cost little; the
+    // writer grows with a pipeline's replies.
+    this.out = new RespWriter(CONNECTION_WRITER_BYTES);
     this.authenticated = server.options.secret === undefined;
     this.name = "";
     this.decoder = new CommandDecoder(this, server.options.limits);
