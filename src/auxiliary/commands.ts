@@ -74,6 +74,8 @@ export const COMMAND_NAMES = [
   "rc.scan",
   "rc.stats",
   "rc.flush",
+  "bgsave",
+  "lastsave",
 ] as const;
 
 const C_UNKNOWN = 0;
@@ -97,6 +99,8 @@ const C_RC_INCRBY = 25;
 const C_RC_SCAN = 26;
 const C_RC_STATS = 27;
 const C_RC_FLUSH = 28;
+const C_BGSAVE = 29;
+const C_LASTSAVE = 30;
 
 // Command lookup without strings: names of up to 6 bytes become a number (lower-cased bytes,
 // little-endian, exact below 2^48); longer ones fall back to a lower-cased string.
@@ -144,6 +148,8 @@ export interface NodeInfo {
   /** When the snapshot restored at start was written (0: none). */
   restoredSnapshotAt(): number;
   restoredEntries(): number;
+  /** Starts a snapshot in the background; false when one is already being written. */
+  startSnapshot(): boolean;
 }
 
 export interface AuxiliaryCommandsOptions {
@@ -327,6 +333,17 @@ export class AuxiliaryCommands implements CommandDispatcher {
       case C_RC_FLUSH:
         this.flush(parseFlush(args));
         out.integer(1);
+        return;
+      case C_BGSAVE:
+        if (args.length > 2) throw new RingcacheError("BAD_REQUEST", "syntax error");
+        if (!this.info.startSnapshot()) {
+          throw new RingcacheError("BAD_REQUEST", "Background save already in progress");
+        }
+        out.simple("Background saving started");
+        return;
+      case C_LASTSAVE:
+        if (args.length !== 1) throw arityError("lastsave");
+        out.integer(Math.floor(this.info.snapshot().lastSuccessAt / 1000));
         return;
       case C_UNKNOWN:
         throw unknownCommand(args);

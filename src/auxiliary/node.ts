@@ -66,6 +66,8 @@ export class AuxiliaryNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly snapshotSource: SnapshotSource;
   private lastSnapshotFailed = false;
+  /** A snapshot was asked for and has not finished (set before the snapshotter starts). */
+  private snapshotting = false;
   private stopping: Promise<void> | undefined;
 
   constructor(options: AuxiliaryNodeOptions) {
@@ -140,6 +142,11 @@ export class AuxiliaryNode {
         }),
         restoredSnapshotAt: () => this.restoredSnapshotAt,
         restoredEntries: () => this.restoredEntries,
+        startSnapshot: () => {
+          if (this.snapshotting || this.state !== "ready") return false;
+          this.snapshot().catch(() => undefined); // logged and counted by the snapshotter
+          return true;
+        },
       },
     });
     const store = this.store;
@@ -240,6 +247,7 @@ export class AuxiliaryNode {
   /** Writes a snapshot now (waits for one in progress first). */
   async snapshot(): Promise<void> {
     const changesAtStart = this.commands.changes;
+    this.snapshotting = true;
     try {
       await this.snapshotter.write(this.snapshotSource);
       this.commands.changesAtLastSnapshot = changesAtStart;
@@ -247,6 +255,8 @@ export class AuxiliaryNode {
     } catch (err) {
       this.lastSnapshotFailed = true;
       throw err;
+    } finally {
+      this.snapshotting = false;
     }
   }
 
@@ -255,7 +265,7 @@ export class AuxiliaryNode {
   }
 
   private async snapshotIfChanged(): Promise<void> {
-    if (this.snapshotter.running || !this.changedSinceSnapshot() || this.state !== "ready") return;
+    if (this.snapshotting || !this.changedSinceSnapshot() || this.state !== "ready") return;
     try {
       await this.snapshot();
     } catch {
