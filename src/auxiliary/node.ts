@@ -222,7 +222,10 @@ export class AuxiliaryNode {
     this.logger.info({ reason }, "shutting down");
     this.state = "stopping";
     for (const t of this.timers) clearInterval(t);
-    await this.resp.stopAccepting();
+    this.resp.stopAccepting();
+    // Nothing acknowledged from here on could miss the final snapshot: stop reading commands,
+    // then let the replies of those already processed reach their clients.
+    this.resp.stopReading();
     await this.resp.drain(DRAIN_TIMEOUT_MS);
     if (this.beforeShutdown !== undefined) {
       try {

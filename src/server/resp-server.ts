@@ -135,6 +135,9 @@ export class ClientConnection implements CommandHandler {
   }
 
   onData(chunk: Buffer): void {
+    // Stopped reading for a shutdown: commands not yet processed get no reply, so no client
+    // takes them as done.
+    if (!this.server.reading) return;
     const started = performance.now();
     const before = this.commandsProcessed;
     this.decoder.feed(chunk);
@@ -255,7 +258,7 @@ export class ClientConnection implements CommandHandler {
     if (socket.writableNeedDrain && !socket.isPaused()) {
       socket.pause();
       socket.once("drain", () => {
-        if (!this.closed) socket.resume();
+        if (!this.closed && this.server.reading) socket.resume();
       });
     }
   }
@@ -305,6 +308,8 @@ export class RespServer {
   totalCommands = 0;
   /** Clients disconnected because their unread output exceeded maxOutputBuffer. */
   droppedForOutput = 0;
+  /** False once stopReading() was called. */
+  reading = true;
   private readonly server: Server;
 
   constructor(options: RespServerOptions, dispatcher: CommandDispatcher) {
@@ -329,9 +334,19 @@ export class RespServer {
   }
 
   /** Stops accepting; existing connections keep being served until closeAll(). */
-  async stopAccepting(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stopAccepting(): void {
+    // Not awaiting close(): its callback waits for every connection to end, and clients
+    // (masters) keep theirs open until closeAll().
+    if (this.server.listening) this.server.close();
+  }
+
+  /**
+   * Stops taking commands from connected clients (a graceful shutdown: nothing acknowledged
+   * after this may miss the final snapshot). Replies already queued are still written.
+   */
+  stopReading(): void {
+    this.reading = false;
+    for (const conn of this.connections) conn.socket.pause();
   }
 
   /** Waits until every connection's replies are written (or `timeoutMs` passes). */

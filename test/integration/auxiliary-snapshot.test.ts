@@ -93,11 +93,15 @@ describe("auxiliary node: snapshot and restore", () => {
       encodeDel(w, Buffer.from("key:7"), 9000);
       await client.send(w.take(), 2);
       assert.equal(await client.call("SET", "plain", "p", "EX", "100"), "OK");
-      client.close();
 
-      // SIGTERM: the final snapshot is taken, and the process exits 0.
+      // SIGTERM with a client still connected (as masters stay): the final snapshot is taken,
+      // the connection is closed, and the process exits 0 at once.
+      const closed = new Promise<void>((resolve) => client.socket.once("close", () => resolve()));
+      const started = Date.now();
       const exit = await node.stop();
       assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms`);
+      await closed;
       assert.equal(complete(node.dataDir).length, 1);
       await sleep(350); // ttl:short expires while the node is down
 
@@ -134,6 +138,48 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.equal(restored?.["applied"], 1002);
       assert.equal(restored?.["expired"], 1);
     } finally {
+      client.close();
+      await node.stop();
+    }
+  });
+
+  it("keeps every write acknowledged before a SIGTERM, with writes still streaming in", async () => {
+    const node = await startAuxiliary({ args: ["--snapshot-interval", "1h"] });
+    const client = await RespTestClient.connect(node.port);
+    const acked: number[] = [];
+    let sent = 0;
+    let stopped = false;
+    const writer = (async () => {
+      while (!stopped) {
+        const w = new RespWriter();
+        const first = sent;
+        for (let i = 0; i < 200; i++) w.command(["SET", `w:${sent++}`, "v"]);
+        try {
+          const replies = await client.send(w.take(), 200);
+          replies.forEach((r, i) => r === "OK" && acked.push(first + i));
+        } catch {
+          return; // the node closed the connection
+        }
+      }
+    })();
+    try {
+      await waitFor("writes flowing", () => acked.length > 2000);
+      const exit = await node.stop();
+      stopped = true;
+      await writer;
+      assert.deepEqual(exit, { code: 0, signal: null });
+      await node.restart();
+      const check = await RespTestClient.connect(node.port);
+      try {
+        const replies = await check.pipeline(acked.map((i) => ["EXISTS", `w:${i}`]));
+        const missing = acked.filter((_, n) => replies[n] !== 1);
+        assert.deepEqual(missing, [], "acknowledged writes missing after a graceful stop");
+        assert.ok(sent > acked.length || acked.length > 0);
+      } finally {
+        check.close();
+      }
+    } finally {
+      stopped = true;
       client.close();
       await node.stop();
     }
