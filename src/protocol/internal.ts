@@ -15,8 +15,15 @@
 // RC.INCRBY key delta version               *2 [newValue expiresAt] | -ERR not an integer | -STALE V
 // RC.SCAN cursor count [RANGES s e ...]     *2 [nextCursor *5n[key value version expiresAt tombstone]]
 //                                           ranges: half-open [s, e) of the ring hash of the key
+//                                           count: store slots visited per page, so a page may
+//                                           hold fewer entries (even none); go on until cursor 0
 // RC.STATS                                  $json of the store's counters and limits
-// RC.FLUSH version                          :1 everything older than `version` is gone (a floor)
+// RC.FLUSH version                          :1 everything at or below `version` is gone, and
+//                                           writes at or below it are refused (a floor)
+// BGSAVE / LASTSAVE                         as in Redis: start a snapshot / time of the last one
+//
+// Versions are positive: a refused write replies the held version negated, and :-0 would
+// read as :0. A write at or below the flush floor is refused with the floor as the held version.
 import { RingcacheError } from "../errors.js";
 import { RespReplyError, type RespValue, type RespWriter } from "./resp/index.js";
 
