@@ -183,7 +183,7 @@ async function memoryAndSnapshot(): Promise<void> {
     console.log(`| entries/s | ${Math.round(median(rates))} |`);
     console.log("| --- | ---: |");
   } finally {
-    await node.stop();
+    await node.destroy();
     await redis.stop();
   }
 }
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     try {
       await throughput(node, redis);
     } finally {
-      await node.stop();
+      await node.destroy();
       await redis.stop();
     }
   }

@@ -1,6 +1,7 @@
 // Starts a real auxiliary node (`ringcache auxiliary`) on free 127.0.0.1 ports and waits until
 // it is ready (/readyz answers 200). Independent of any cluster: master and fault tests reuse
 // it to stand up data nodes.
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { freePorts } from "./ports.js";
 import { NodeProcess, tempDir } from "./process.js";
@@ -25,13 +26,23 @@ export class AuxiliaryHandle {
   readonly httpPort: number;
   readonly dataDir: string;
   readonly process: NodeProcess;
+  /** A temporary directory this helper made (data and log), removed by destroy(). */
+  readonly ownedDir: string | undefined;
 
-  constructor(id: string, port: number, httpPort: number, dataDir: string, proc: NodeProcess) {
+  constructor(
+    id: string,
+    port: number,
+    httpPort: number,
+    dataDir: string,
+    proc: NodeProcess,
+    ownedDir?: string,
+  ) {
     this.id = id;
     this.port = port;
     this.httpPort = httpPort;
     this.dataDir = dataDir;
     this.process = proc;
+    this.ownedDir = ownedDir;
   }
 
   url(path: string): string {
@@ -57,6 +68,12 @@ export class AuxiliaryHandle {
   /** SIGTERM (graceful: final snapshot) and wait for the exit. */
   async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     return this.process.terminate();
+  }
+
+  /** Stops the node (SIGTERM) and removes the temporary directory the helper made for it. */
+  async destroy(): Promise<void> {
+    await this.process.terminate();
+    if (this.ownedDir !== undefined) rmSync(this.ownedDir, { recursive: true, force: true });
   }
 
   async kill9(): Promise<void> {
@@ -88,7 +105,8 @@ export class AuxiliaryHandle {
 /** Starts an auxiliary node on free ports and waits until it is ready. */
 export async function startAuxiliary(options: AuxiliaryOptions = {}): Promise<AuxiliaryHandle> {
   const id = options.id ?? "a1";
-  const dataDir = options.dataDir ?? join(tempDir("ringcache-aux-"), id);
+  const ownedDir = options.dataDir === undefined ? tempDir("ringcache-aux-") : undefined;
+  const dataDir = options.dataDir ?? join(ownedDir as string, id);
   const logDir = options.logDir ?? join(dataDir, "..");
   const [port, httpPort] = (await freePorts(2)) as [number, number];
   const args = [
@@ -99,7 +117,7 @@ export async function startAuxiliary(options: AuxiliaryOptions = {}): Promise<Au
     ...(options.args ?? []),
   ];
   const proc = new NodeProcess(`auxiliary-${id}`, args, logDir, options.env ?? {});
-  const handle = new AuxiliaryHandle(id, port, httpPort, dataDir, proc);
+  const handle = new AuxiliaryHandle(id, port, httpPort, dataDir, proc, ownedDir);
   proc.start();
   try {
     await handle.waitReady(options.readyTimeoutMs);

@@ -84,7 +84,7 @@ describe("auxiliary node: Redis 7 compatibility", { skip: skipUnless("redis-serv
     [redis, node] = await Promise.all([startRedisServer(["--databases", "1"]), startAuxiliary()]);
   });
   after(async () => {
-    await Promise.all([redis.stop(), node.stop()]);
+    await Promise.all([redis.stop(), node.destroy()]);
   });
 
   it("replies to every command of the script exactly as redis-server does", async () => {

@@ -73,7 +73,7 @@ describe("auxiliary node: memory bounds", () => {
       assert.ok(infoField(text, "used_memory_rss") < 400 * 1024 * 1024, "RSS stays bounded");
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -120,7 +120,7 @@ describe("auxiliary node: memory bounds", () => {
       assert.ok(rssAfter - rssBefore < 150 * 1024 * 1024, `RSS grew by ${rssAfter - rssBefore}`);
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 });

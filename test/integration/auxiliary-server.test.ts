@@ -61,7 +61,7 @@ describe("auxiliary node: RESP round trips", () => {
   after(async () => {
     redis.disconnect();
     client.close();
-    await node.stop();
+    await node.destroy();
   });
 
   it("serves plain commands like Redis", async () => {
@@ -408,7 +408,7 @@ describe("auxiliary node: security and limits", () => {
       assert.ok(!node.process.logText().includes("s3cret"), "the secret never reaches the log");
     } finally {
       c.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -419,7 +419,7 @@ describe("auxiliary node: security and limits", () => {
       assert.equal(await c.call("PING"), "PONG");
       await new Promise<void>((resolve) => c.socket.once("close", () => resolve()));
     } finally {
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -463,7 +463,7 @@ describe("auxiliary node: security and limits", () => {
       assert.match(info, /maxclients:77\r\n/);
     } finally {
       redis.disconnect();
-      await node.stop();
+      await node.destroy();
     }
   });
 });
@@ -502,7 +502,7 @@ describe("auxiliary node: registration", () => {
         body: { id: "reg1", host: "127.0.0.1", port: node.port, httpPort: node.httpPort },
       });
     } finally {
-      await node.stop();
+      await node.destroy();
       master.close();
     }
   });

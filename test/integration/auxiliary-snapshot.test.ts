@@ -139,7 +139,7 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.equal(restored?.["expired"], 1);
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -181,7 +181,7 @@ describe("auxiliary node: snapshot and restore", () => {
     } finally {
       stopped = true;
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -206,7 +206,7 @@ describe("auxiliary node: snapshot and restore", () => {
       );
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -259,7 +259,7 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.ok(midSnapshot >= 10, `only ${midSnapshot} of 20 kills hit a snapshot in progress`);
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 
@@ -305,7 +305,7 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.equal(await client.call("SET", "still", "serving"), "OK");
     } finally {
       client.close();
-      await node.stop();
+      await node.destroy();
     }
   });
 });
