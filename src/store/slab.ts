@@ -13,18 +13,20 @@
 // `maxChunk` gets a Buffer of its own, registered as a one-item page.
 //
 // Every chunk starts with the index of the store slot that owns it (FREE_MARK when free), so a
-// whole page can be emptied: when a class needs a page and the page limit is reached, the page
-// with the fewest used chunks of a class holding at least a page's worth of free chunks is
-// evacuated — its chunks are copied into free chunks of the same class and the owner is told the
-// new address (`ChunkMover`) — and the page changes class. Slots never move; only bytes do.
+// whole page can be emptied: the page with the fewest used chunks of a class holding at least a
+// page's worth of free chunks is evacuated — its chunks are copied into free chunks of the same
+// class and the owner is told the new address (`ChunkMover`). Slots never move; only bytes do.
+// A page is evacuated when a class needs a page and the slab is at its limit (the page changes
+// class), and when a large item pushes the slab over its limit (the page is released).
 //
-// Why the limit always holds: every chunk is charged ceil(pageSize / chunksPerPage) bytes, so
-// the charges of a page's chunks cover the page. If no class could give up a page, each class
-// has fewer than a page's worth of free chunks, so
-//     pages * pageSize <= charged bytes in use + classes * (pageSize + chunksPerPage)
-//                      <= budget + 2 * classes * pageSize,
-// which is below `pageLimit * pageSize` as long as the owner keeps its charged bytes within the
-// budget given here. Real memory is therefore at most budget + (2 * classes + 1) pages.
+// The limit is on real bytes: slab pages plus large items' Buffers stay within `limitBytes`,
+// the budget plus (2 * classes + 1) pages. Why it always holds: every chunk is charged
+// ceil(pageSize / chunksPerPage) bytes, so the charges of a page's chunks cover the page, and a
+// large item is charged at least its Buffer. If no class could give up a page, each class has
+// fewer than a page's worth of free chunks, so
+//     pages * pageSize + large bytes <= charged bytes in use + classes * (pageSize + chunksPerPage)
+//                                    <= budget + 2 * classes * pageSize  <  limitBytes,
+// as long as the owner keeps its charged bytes within the budget given here.
 //
 // An address is a u32: page index << 15 | byte offset >>> 3 (chunks are 8-byte aligned and pages
 // are at most 256 KiB, so the offset fits in 15 bits and up to 2^17 pages can be addressed).
@@ -67,14 +69,16 @@ export class Slab {
   readonly pageSize: number;
   /** Largest item (header + key + value) stored in a chunk; larger items get their own Buffer. */
   readonly maxChunk: number;
-  /** Most pages the slab allocates (see the header comment); large items are not counted. */
-  readonly pageLimit: number;
+  /** Most bytes of pages and large items held at once (see the header comment). */
+  readonly limitBytes: number;
   /** Page buffers by page index. Read-only for the owner; an address names a page and offset. */
   readonly pages: Buffer[] = [];
   /** Int32 views of the pages (same index): chunks are 4-byte aligned, so keys compare by word. */
   readonly words: Int32Array[] = [];
-  /** Pages allocated beyond pageLimit; stays 0 unless the owner broke its budget (a bug). */
+  /** Pages allocated beyond limitBytes; stays 0 unless the owner broke its budget (a bug). */
   overflowPages = 0;
+  /** Pages emptied (and handed to another class or released) since creation. */
+  evacuatedPages = 0;
 
   private readonly mover: ChunkMover;
   // Per class.
@@ -116,7 +120,7 @@ export class Slab {
       this.classBySize[units] = c;
     }
     const classes = this.sizes.length;
-    this.pageLimit = Math.min(MAX_PAGES, Math.ceil(budgetBytes / this.pageSize) + 2 * classes + 1);
+    this.limitBytes = budgetBytes + (2 * classes + 1) * this.pageSize;
   }
 
   private addClass(size: number): void {
@@ -265,15 +269,34 @@ export class Slab {
     this.owned.add(buf.buffer);
     this.pageClass[page] = LARGE;
     this.largeBytes += buf.length;
+    // Make room among the slab pages: release emptied pages until back within the limit.
+    while (this.slabPages * this.pageSize + this.largeBytes > this.limitBytes) {
+      const empty = this.evacuateOne();
+      if (empty < 0) {
+        this.overflowPages++;
+        break;
+      }
+      this.releasePage(empty);
+    }
     return page << OFFSET_BITS;
+  }
+
+  private releasePage(page: number): void {
+    this.owned.delete(this.pages[page]!.buffer);
+    this.pages[page] = EMPTY_PAGE;
+    this.words[page] = EMPTY_WORDS;
+    this.pageClass[page] = LARGE;
+    this.freePageIds.push(page);
+    this.slabPages--;
   }
 
   /** Gives class `c` (which has no free chunk) a page to carve: a new one, or an evacuated one. */
   private assignPage(c: number): void {
     let page = -1;
-    if (this.slabPages >= this.pageLimit) page = this.evacuateOne();
+    const full = (this.slabPages + 1) * this.pageSize + this.largeBytes > this.limitBytes;
+    if (full) page = this.evacuateOne();
     if (page < 0) {
-      if (this.slabPages >= this.pageLimit) this.overflowPages++;
+      if (full) this.overflowPages++;
       page = this.newPageId();
       const buf = Buffer.allocUnsafeSlow(this.pageSize);
       this.pages[page] = buf;
@@ -302,7 +325,10 @@ export class Slab {
         if (used === 0) break;
       }
     }
-    if (best >= 0) this.evacuate(best);
+    if (best >= 0) {
+      this.evacuate(best);
+      this.evacuatedPages++;
+    }
     return best;
   }
 

@@ -20,9 +20,15 @@
 // tag rejects most probes of other keys without reading anything else, and the address lets a
 // lookup load the chunk (to compare the key) and the slot record at the same time instead of
 // one after the other: at a million entries these are cache misses, and overlapping them is
-// what makes a lookup fast. An empty bucket is 0 (slot 0 is a sentinel). Hashes are 30 bits. Growing it rehashes bucket positions only: slots never move, which is what
-// lets a scan cursor be a slot index (see scan). Free slots are chained through their `next`
-// word. Key and value bytes live in slab chunks the store owns (slab.ts).
+// what makes a lookup fast. An empty bucket is 0 (slot 0 is a sentinel). Hashes are 30 bits.
+// Growing the table rehashes bucket positions only: slots never move, which is what lets a scan
+// cursor be a slot index (see scan). Free slots are chained through their `next` word. Key and
+// value bytes live in slab chunks the store owns (slab.ts).
+//
+// Memory: `stats.bytes` charges each entry its chunk's share of a slab page plus
+// ENTRY_OVERHEAD, and stays within maxBytes (tombstones likewise within maxTombstoneBytes). The
+// slab keeps its pages within those two budgets plus a few pages per size class (slab.ts), so
+// memoryBytes() tracks what the store really holds.
 //
 // Versions: a write applies only if newer than the version held for the key, live or not. An
 // expired or evicted entry becomes a tombstone in place (its version keeps blocking older
@@ -192,7 +198,12 @@ function checkExpiry(expiresAt: number): void {
 
 /**
  * An LRU store of opaque binary keys and values, each entry with a version and an expiry.
- * Reads return views into memory the store owns; writes copy the caller's bytes in.
+ *
+ * Writes copy the caller's key and value bytes in (they may be views of a socket chunk). Reads
+ * return views into memory the store owns, never copies: a view stays valid only until the next
+ * mutating call on the store (any write, delete, get, sweep or flush), so callers copy it into
+ * their output at once. getRef/peekRef read without allocating anything; get/peek allocate only
+ * the small view object. Synchronous and single-threaded; no timers, no I/O.
  */
 export class Store {
   /** Most live entries. */
@@ -672,7 +683,8 @@ export class Store {
    */
   private hashKey(key: Uint8Array): number {
     const need = (key.length + 3) >>> 2;
-    if (this.keyWords.length < need) this.keyWords = new Int32Array(need * 2);
+    if (this.keyWords.length < need) this.keyWords = new Int32Array(need);
+    else if (need <= 64 && this.keyWords.length > 4096) this.keyWords = new Int32Array(64); // a huge key's scratch is not kept
     packWords(key, this.keyWords);
     return xxhash32Words(this.keyWords, key.length) & HASH_MASK;
   }

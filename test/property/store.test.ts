@@ -98,7 +98,7 @@ function same<T>(what: string, onStore: () => T, onModel: () => T): void {
 describe("Store against a reference model", () => {
   it("gives the same answers, victims, versions and counters for random operations", () => {
     fc.assert(
-      fc.property(configArb, fc.array(opArb, { maxLength: 120 }), (config, ops) => {
+      fc.property(configArb, fc.array(opArb, { maxLength: 150, size: "max" }), (config, ops) => {
         let now = 1_000_000;
         const store = new Store({
           maxEntries: config.maxEntries,
@@ -214,7 +214,7 @@ describe("Store scan while mutating", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 5, max: 150 }),
-        fc.array(scanOp, { minLength: 1, maxLength: 150 }),
+        fc.array(scanOp, { minLength: 1, maxLength: 150, size: "max" }),
         fc.integer({ min: 1, max: 20 }),
         (maxEntries, ops, count) => {
           let now = 1_000_000;

@@ -67,13 +67,12 @@ describe("slab", () => {
     const sizes = new Map<number, number>();
     let slot = 2;
     // Fill the page limit with small items, then free most of them (scattered).
-    while (slab.pageCount < slab.pageLimit || slab.overflowPages === 0) {
+    while ((slab.pageCount + 1) * slab.pageSize <= slab.limitBytes) {
       const addr = slab.alloc(40, slot);
       addrs.set(slot, addr);
       sizes.set(slot, 40);
       fill(slab, addr, slot, 36);
       slot++;
-      if (slab.pageCount === slab.pageLimit) break;
     }
     for (const s of [...addrs.keys()]) {
       if (s % 4 !== 0) {
@@ -91,7 +90,7 @@ describe("slab", () => {
     }
     assert.ok(moves.length > 0, "some chunks moved");
     assert.equal(slab.overflowPages, 0);
-    assert.ok(slab.pageCount <= slab.pageLimit);
+    assert.ok(slab.allocatedBytes <= slab.limitBytes);
     for (const [s, addr] of addrs) {
       assert.equal(slab.ownerOf(addr), s);
       const length = sizes.get(s)! - CHUNK_HEADER;
@@ -100,6 +99,30 @@ describe("slab", () => {
         `bytes of ${s}`,
       );
     }
+  });
+
+  it("releases slab pages when large items would take it over its limit", () => {
+    const budget = 256 * 1024;
+    const { slab, addrs } = makeSlab(budget);
+    let slot = 2;
+    while ((slab.pageCount + 1) * slab.pageSize <= slab.limitBytes) {
+      addrs.set(slot, slab.alloc(100, slot));
+      slot++;
+    }
+    // The owner evicts most small items to make room for large ones, as the store does.
+    for (const s of [...addrs.keys()]) {
+      if (s % 8 !== 0) {
+        slab.free(addrs.get(s)!);
+        addrs.delete(s);
+      }
+    }
+    const pagesBefore = slab.pageCount;
+    for (let i = 0; i < 20; i++, slot++) addrs.set(slot, slab.alloc(slab.maxChunk * 4, slot));
+    assert.ok(slab.pageCount < pagesBefore, "pages were released");
+    assert.ok(slab.allocatedBytes <= slab.limitBytes);
+    assert.equal(slab.overflowPages, 0);
+    for (const [s, addr] of addrs)
+      if (slab.ownerOf(addr) !== -1) assert.equal(slab.ownerOf(addr), s);
   });
 
   it("gives large items their own buffer and forgets it when freed", () => {

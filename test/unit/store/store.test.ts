@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RingcacheError } from "../../../src/errors.js";
-import { EntryMeta, Store, ValueRef, type StoreOptions } from "../../../src/store/store.js";
+import {
+  EntryMeta,
+  MAX_KEY_LENGTH,
+  Store,
+  ValueRef,
+  type StoreOptions,
+} from "../../../src/store/store.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const text = (v: Uint8Array | undefined): string | undefined =>
@@ -412,7 +418,13 @@ describe("Store: binary keys and memory", () => {
     store.checkIntegrity();
   });
 
-  it("reuses slab memory under churn of varying sizes", () => {
+  it("reuses slab memory under churn of varying sizes, keeping every value intact", () => {
+    const PHASES: [number, number][] = [
+      [0, 60],
+      [300, 500],
+      [100, 200],
+      [400, 500],
+    ];
     const maxBytes = 2 * 1024 * 1024;
     const store = new Store({ maxBytes });
     let seed = 7;
@@ -420,22 +432,65 @@ describe("Store: binary keys and memory", () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed / 2 ** 32;
     };
+    const written = new Map<string, number>(); // key -> step of its last write
+    const valueAt = (step: number, size: number): Buffer => Buffer.alloc(size, step & 0xff);
+    const sizes = new Map<string, number>();
+    const slab = (
+      store as unknown as {
+        slab: { allocatedBytes: number; limitBytes: number; evacuatedPages: number };
+      }
+    ).slab;
     let peak = 0;
     for (let i = 0; i < 60_000; i++) {
-      // Phases favour different sizes, so pages must move between size classes.
-      const phase = Math.floor(i / 15_000);
-      const size = Math.floor(random() * [200, 3000, 60, 1500][phase]!);
-      const key = b(`k${Math.floor(random() * 5000)}`);
-      if (random() < 0.2) store.delete(key, i);
-      else store.set(key, Buffer.alloc(size, i & 0xff), i, 0);
-      if (i % 5000 === 0) peak = Math.max(peak, store.memoryBytes());
+      // Phases favour different sizes, so pages must move between size classes; a few values
+      // are too big for a chunk and get buffers of their own.
+      const [lo, hi] = PHASES[Math.floor(i / 15_000)]!;
+      const size =
+        random() < 0.05 ? 600 + Math.floor(random() * 3000) : lo + Math.floor(random() * (hi - lo));
+      const name = `k${Math.floor(random() * 5000)}`;
+      if (random() < 0.2) {
+        store.delete(b(name), i);
+        written.delete(name);
+      } else {
+        store.set(b(name), valueAt(i, size), i, 0);
+        written.set(name, i);
+        sizes.set(name, size);
+      }
       assert.ok(store.stats.bytes <= maxBytes);
+      assert.ok(slab.allocatedBytes <= slab.limitBytes, `slab holds ${slab.allocatedBytes}`);
+      if (i % 1000 === 0) peak = Math.max(peak, store.memoryBytes());
     }
-    peak = Math.max(peak, store.memoryBytes());
     store.checkIntegrity();
-    // Budget for entries and tombstones, plus slack pages for the size classes and the slots.
-    const bound = maxBytes * 1.125 + 64 * 8192 + 200_000;
+    assert.ok(slab.evacuatedPages > 0, "pages changed size class");
+    // The slab's limit is the entry and tombstone budgets plus a few pages per size class.
+    assert.ok(slab.limitBytes <= (maxBytes + store.maxTombstoneBytes) * 1.05);
+    // Slot records and the table for ~10k slots come on top.
+    const bound = slab.limitBytes + 1024 * 1024;
     assert.ok(peak <= bound, `memory peaked at ${peak}, bound ${bound}`);
+    // Whatever survived eviction holds exactly its last write, wherever its bytes were moved.
+    let live = 0;
+    for (const [name, step] of written) {
+      const v = store.peek(b(name));
+      if (v === undefined) continue;
+      live++;
+      assert.ok(Buffer.from(v).equals(valueAt(step, sizes.get(name)!)), name);
+    }
+    assert.equal(live, store.stats.entries);
+  });
+
+  it("takes keys of any length up to MAX_KEY_LENGTH", () => {
+    const store = new Store({ maxBytes: 64 * 1024 * 1024 });
+    const long = Buffer.alloc(100_000, 0xab);
+    store.set(long, b("long"), 1, 0);
+    store.set(b("short"), b("s"), 1, 0);
+    assert.equal(text(store.get(long)), "long");
+    long[99_999] = 0;
+    assert.equal(store.get(long), undefined, "the last byte matters");
+    assert.throws(
+      () => store.set(Buffer.alloc(MAX_KEY_LENGTH + 1), b("v"), 1, 0),
+      isCode("KEY_TOO_LARGE"),
+    );
+    store.checkIntegrity();
   });
 
   it("keeps stats in step", () => {

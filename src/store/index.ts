@@ -1,0 +1,12 @@
+// The store's public surface: an LRU of binary keys and values with versions, expiries and
+// tombstones (store.ts). Its hash and slab allocator stay internal.
+export {
+  ENTRY_OVERHEAD,
+  EntryMeta,
+  MAX_KEY_LENGTH,
+  Store,
+  ValueRef,
+  type ScanVisitor,
+  type StoreOptions,
+  type StoreStats,
+} from "./store.js";
