@@ -40,7 +40,7 @@ import {
   type CommonContext,
 } from "../server/common-commands.js";
 import type { ClientConnection, CommandDispatcher } from "../server/resp-server.js";
-import { EntryMeta, type Store } from "../store/store.js";
+import { EntryMeta, type Store } from "../store/index.js";
 import type { AuxiliaryMetrics } from "./metrics.js";
 
 /** Command names by id; the id indexes the metrics' counters. 0 is any unknown command. */

@@ -19,7 +19,7 @@ import type { AuxiliaryConfig } from "../config/schema.js";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { RespServer } from "../server/resp-server.js";
-import { Store } from "../store/store.js";
+import { Store } from "../store/index.js";
 import type { SnapshotEntrySink } from "../store/snapshot-format.js";
 import { AuxiliaryCommands, COMMAND_NAMES } from "./commands.js";
 import { AuxiliaryHttpServer, type NodeState } from "./http.js";

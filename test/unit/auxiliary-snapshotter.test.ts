@@ -10,7 +10,7 @@ import {
   type SnapshotSource,
 } from "../../src/auxiliary/snapshotter.js";
 import { createLogger } from "../../src/log.js";
-import { Store } from "../../src/store/store.js";
+import { Store } from "../../src/store/index.js";
 import { tempDir } from "../helpers/process.js";
 
 const logger = createLogger({ node: "t", role: "auxiliary", level: "silent" });
