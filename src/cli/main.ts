@@ -2,6 +2,7 @@
 // only when run, so `ringcache --help` stays fast.
 import { Command, CommanderError } from "commander";
 import { RingcacheError } from "../errors.js";
+import { auxiliaryCommand } from "./auxiliary.js";
 import { masterCommand } from "./master.js";
 import { statusCommand } from "./status.js";
 import { upCommand } from "./up.js";
@@ -17,7 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
 
-  program.command("auxiliary").description("run an auxiliary (data) node").allowUnknownOption();
+  program.addCommand(auxiliaryCommand());
   program.addCommand(masterCommand());
   program.addCommand(upCommand());
   program.addCommand(statusCommand());

@@ -110,7 +110,7 @@ export function planLocalCluster(o: LocalClusterOptions): ProcessSpec[] {
         ...(o.auxiliaryArgs ?? []),
       ],
       ports: [a.resp, a.http],
-      readyUrl: `http://${h}:${a.http}/healthz`,
+      readyUrl: `http://${h}:${a.http}/readyz`,
     });
   }
   for (const m of masters) {
@@ -138,7 +138,7 @@ export function planLocalCluster(o: LocalClusterOptions): ProcessSpec[] {
         ...(o.masterArgs ?? []),
       ],
       ports: [m.resp, m.http],
-      readyUrl: `http://${h}:${m.http}/healthz`,
+      readyUrl: `http://${h}:${m.http}/readyz`,
     });
   }
   if (o.nginx !== undefined) {

@@ -1,0 +1,380 @@
+// An auxiliary node: the store served over RESP, snapshotted to its data directory, restored
+// at start, observable over HTTP, registered with the masters.
+//
+//   start():  HTTP up (/healthz live, /readyz 503 "loading") ─► restore the newest valid
+//             snapshot ─► RESP listens ─► ready; timers: snapshot (when changed), expiry
+//             sweep, registration with the masters
+//   stop():   /readyz 503 "stopping" ─► stop accepting ─► in-flight replies written ─►
+//             beforeShutdown hook (hand-off of data to the masters) ─► final snapshot ─►
+//             connections and HTTP closed
+//
+// What must stay true: a node that cannot write a snapshot keeps serving (and says so in its
+// logs and metrics); a corrupt snapshot never stops it from starting; secrets and values never
+// reach a log line.
+import { request } from "node:http";
+import { HybridClock, MAX_TAG } from "../clock/hlc.js";
+import type { Address } from "../config/fields.js";
+import { ConfigError } from "../config/load.js";
+import type { AuxiliaryConfig } from "../config/schema.js";
+import { RingcacheError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { RespServer } from "../server/resp-server.js";
+import { Store } from "../store/index.js";
+import type { SnapshotEntrySink } from "../store/snapshot-format.js";
+import { AuxiliaryCommands, COMMAND_NAMES } from "./commands.js";
+import { AuxiliaryHttpServer, type NodeState } from "./http.js";
+import { AuxiliaryMetrics } from "./metrics.js";
+import { Snapshotter, type RestoreTarget, type SnapshotSource } from "./snapshotter.js";
+
+/** Redis version reported by HELLO and INFO: clients pick features by it. */
+export const REDIS_COMPAT_VERSION = "7.0.0";
+/** Period of registration with the masters. */
+export const REGISTER_INTERVAL_MS = 5000;
+const REGISTER_TIMEOUT_MS = 2000;
+/** How long stop() waits for in-flight replies to be written. */
+const DRAIN_TIMEOUT_MS = 2000;
+
+/** Runs before the final snapshot of a graceful shutdown (the hand-off of data to masters). */
+export type ShutdownHook = (node: AuxiliaryNode) => Promise<void>;
+
+export interface AuxiliaryNodeOptions {
+  readonly config: AuxiliaryConfig;
+  readonly logger: Logger;
+  readonly beforeShutdown?: ShutdownHook;
+  readonly now?: () => number;
+}
+
+export class AuxiliaryNode {
+  readonly config: AuxiliaryConfig;
+  readonly store: Store;
+  readonly commands: AuxiliaryCommands;
+  readonly snapshotter: Snapshotter;
+  readonly metrics: AuxiliaryMetrics;
+  readonly startedAt: number;
+  state: NodeState = "loading";
+  /** Ports actually bound (differs from the config when it asked for 0). */
+  port = 0;
+  httpPort = 0;
+  restoredEntries = 0;
+  restoredSnapshotAt = 0;
+  private readonly logger: Logger;
+  private readonly clock: HybridClock;
+  private readonly resp: RespServer;
+  private readonly http: AuxiliaryHttpServer;
+  private readonly beforeShutdown: ShutdownHook | undefined;
+  private readonly now: () => number;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly snapshotSource: SnapshotSource;
+  private lastSnapshotFailed = false;
+  /** A snapshot was asked for and has not finished (set before the snapshotter starts). */
+  private snapshotting = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: AuxiliaryNodeOptions) {
+    const config = options.config;
+    if (config.advertise !== undefined && parseAdvertise(config.advertise) === undefined) {
+      throw new ConfigError(
+        `invalid --advertise (RINGCACHE_ADVERTISE, "advertise" in the config file): expected host:port, got ${JSON.stringify(config.advertise)}`,
+      );
+    }
+    this.config = config;
+    this.logger = options.logger;
+    this.beforeShutdown = options.beforeShutdown;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.store = new Store({
+      maxBytes: config.maxMemory,
+      ...(config.maxEntries > 0 ? { maxEntries: config.maxEntries } : {}),
+      eviction: config.eviction,
+      tombstoneTtlMs: config.tombstoneTtl,
+      maxTombstones: config.maxTombstones,
+      now: this.now,
+    });
+    // Local writes (plain SET/DEL) take versions from this clock; it observes every version
+    // a master sends, so they are newer than anything the node holds. The highest tag keeps
+    // them apart from masters that start numbering at 0.
+    this.clock = new HybridClock(MAX_TAG, this.now);
+    this.snapshotter = new Snapshotter({
+      dir: config.dataDir,
+      nodeId: config.id,
+      logger: this.logger,
+      now: this.now,
+    });
+    const connections = (): {
+      open: number;
+      total: number;
+      rejected: number;
+      commands: number;
+    } => ({
+      open: this.resp.connections.size,
+      total: this.resp.totalConnections,
+      rejected: this.resp.rejectedConnections,
+      commands: this.resp.totalCommands,
+    });
+    this.metrics = new AuxiliaryMetrics(config.id, COMMAND_NAMES, {
+      store: this.store,
+      snapshotter: this.snapshotter,
+      connections,
+      restoredEntries: () => this.restoredEntries,
+    });
+    this.commands = new AuxiliaryCommands({
+      store: this.store,
+      clock: this.clock,
+      metrics: this.metrics,
+      now: this.now,
+      common: {
+        secret: config.secret,
+        version: REDIS_COMPAT_VERSION,
+        commandCount: COMMAND_NAMES.length - 1,
+      },
+      info: {
+        id: config.id,
+        port: () => this.port,
+        startedAt: this.startedAt,
+        maxClients: config.maxClients,
+        connections,
+        snapshot: () => ({
+          running: this.snapshotter.running,
+          lastSuccessAt: this.snapshotter.lastSuccessAt,
+          lastDurationMs: this.snapshotter.lastDurationMs,
+          failures: this.snapshotter.failures,
+          lastFailed: this.lastSnapshotFailed,
+        }),
+        restoredSnapshotAt: () => this.restoredSnapshotAt,
+        restoredEntries: () => this.restoredEntries,
+        startSnapshot: () => {
+          if (this.snapshotting || this.state !== "ready") return false;
+          this.snapshot().catch(() => undefined); // logged and counted by the snapshotter
+          return true;
+        },
+      },
+    });
+    const store = this.store;
+    const commands = this.commands;
+    this.snapshotSource = {
+      scanSlice: (cursor: number, count: number, sink: SnapshotEntrySink): number =>
+        store.scan(cursor, count, (key, value, version, expiresAt, tombstone) =>
+          sink.entry(key, value, version, expiresAt, tombstone),
+        ),
+      get flushFloor(): number {
+        return commands.flushFloor;
+      },
+    };
+    this.resp = new RespServer(
+      {
+        host: config.host,
+        port: config.port,
+        maxClients: config.maxClients,
+        idleTimeoutMs: config.idleTimeout,
+        maxOutputBuffer: config.maxOutputBuffer,
+        limits: { maxBulkLength: config.maxBulk },
+        secret: config.secret,
+        logger: this.logger,
+      },
+      this.commands,
+    );
+    this.http = new AuxiliaryHttpServer(
+      {
+        nodeId: config.id,
+        state: () => this.state,
+        metrics: () => this.metrics.render(),
+        metricsContentType: this.metrics.contentType,
+      },
+      this.logger,
+    );
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.httpPort = await this.http.listen(c.httpPort, c.host);
+    await this.restore();
+    this.port = await this.resp.listen();
+    this.state = "ready";
+    this.logger.info(
+      {
+        port: this.port,
+        httpPort: this.httpPort,
+        host: c.host,
+        dataDir: c.dataDir,
+        maxMemory: c.maxMemory,
+        eviction: c.eviction,
+        authRequired: c.secret !== undefined,
+      },
+      "auxiliary node ready",
+    );
+    this.every(c.snapshotInterval, () => void this.snapshotIfChanged());
+    this.every(c.expirySweepInterval, () => {
+      this.store.sweepExpired(c.expirySweepChecks);
+    });
+    if (c.masters.length > 0) {
+      void this.register();
+      this.every(REGISTER_INTERVAL_MS, () => void this.register());
+    }
+  }
+
+  /** Graceful stop; idempotent (a second signal waits for the first stop). */
+  async stop(reason = "stop requested"): Promise<void> {
+    this.stopping ??= this.stopOnce(reason);
+    return this.stopping;
+  }
+
+  private async stopOnce(reason: string): Promise<void> {
+    this.logger.info({ reason }, "shutting down");
+    this.state = "stopping";
+    for (const t of this.timers) clearInterval(t);
+    this.resp.stopAccepting();
+    // Nothing acknowledged from here on could miss the final snapshot: stop reading commands,
+    // then let the replies of those already processed reach their clients.
+    this.resp.stopReading();
+    await this.resp.drain(DRAIN_TIMEOUT_MS);
+    if (this.beforeShutdown !== undefined) {
+      try {
+        await this.beforeShutdown(this);
+      } catch (err) {
+        this.logger.error({ err }, "shutdown hand-off failed; the final snapshot keeps the data");
+      }
+    }
+    await this.snapshotter.idle();
+    if (this.changedSinceSnapshot()) {
+      try {
+        await this.snapshot();
+      } catch {
+        // Logged by the snapshotter; shutting down goes on.
+      }
+    }
+    this.resp.closeAll();
+    await this.http.close();
+    this.logger.info("stopped");
+  }
+
+  /** Writes a snapshot now (waits for one in progress first). */
+  async snapshot(): Promise<void> {
+    const changesAtStart = this.commands.changes;
+    this.snapshotting = true;
+    try {
+      await this.snapshotter.write(this.snapshotSource);
+      this.commands.changesAtLastSnapshot = changesAtStart;
+      this.lastSnapshotFailed = false;
+    } catch (err) {
+      this.lastSnapshotFailed = true;
+      throw err;
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private changedSinceSnapshot(): boolean {
+    return this.commands.changes !== this.commands.changesAtLastSnapshot;
+  }
+
+  private async snapshotIfChanged(): Promise<void> {
+    if (this.snapshotting || !this.changedSinceSnapshot() || this.state !== "ready") return;
+    try {
+      await this.snapshot();
+    } catch {
+      // Logged and counted by the snapshotter; the next tick retries.
+    }
+  }
+
+  private async restore(): Promise<void> {
+    const store = this.store;
+    const commands = this.commands;
+    let maxVersion = 0;
+    let refused = 0;
+    const target: RestoreTarget = {
+      setFlushFloor: (version) => commands.raiseFloor(version),
+      entry(key, value, version, expiresAt, tombstone) {
+        if (version > maxVersion) maxVersion = version;
+        try {
+          if (tombstone) store.delete(key, version);
+          else store.putIfNewer(key, value, version, expiresAt);
+        } catch (err) {
+          // Over the budget under noeviction, or a value larger than the budget now allows.
+          if (!(err instanceof RingcacheError)) throw err;
+          refused++;
+        }
+      },
+    };
+    const result = await this.snapshotter.restore(target);
+    this.clock.observe(maxVersion);
+    this.restoredEntries = result.applied - refused;
+    this.restoredSnapshotAt = result.createdAt;
+    if (refused > 0) {
+      this.logger.warn({ refused }, "restored snapshot did not fit the memory budget");
+    }
+    // What was restored is on disk already: no need to snapshot it again until it changes.
+    commands.changesAtLastSnapshot = commands.changes;
+  }
+
+  /** POST /v1/internal/register to every master; failures are retried on the next tick. */
+  private async register(): Promise<void> {
+    const c = this.config;
+    const advertised = c.advertise !== undefined ? parseAdvertise(c.advertise) : undefined;
+    const body = JSON.stringify({
+      id: c.id,
+      host: advertised?.host ?? c.host,
+      port: advertised?.port ?? this.port,
+      httpPort: this.httpPort,
+    });
+    await Promise.all(
+      c.masters.map((master) =>
+        postJson(master, "/v1/internal/register", body, c.secret).then(
+          (status) => {
+            if (status >= 300) {
+              this.logger.debug(
+                { master: `${master.host}:${master.port}`, status },
+                "registration refused",
+              );
+            }
+          },
+          (err: unknown) => {
+            this.logger.debug(
+              { master: `${master.host}:${master.port}`, err: (err as Error).message },
+              "registration failed; will retry",
+            );
+          },
+        ),
+      ),
+    );
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}
+
+function parseAdvertise(text: string): Address | undefined {
+  const at = text.lastIndexOf(":");
+  if (at <= 0) return undefined;
+  const port = Number(text.slice(at + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: text.slice(0, at), port };
+}
+
+function postJson(
+  to: Address,
+  path: string,
+  body: string,
+  secret: string | undefined,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    };
+    if (secret !== undefined) headers["authorization"] = `Bearer ${secret}`;
+    const req = request(
+      { host: to.host, port: to.port, path, method: "POST", headers, timeout: REGISTER_TIMEOUT_MS },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,522 @@
+// The internal commands between masters and auxiliary nodes. Each command's client-side
+// encoder (used by masters) and server-side parser (used by auxiliary nodes) live together
+// here, so both ends share one contract.
+//
+// Versions are hybrid-logical-clock numbers (see clock/hlc.ts); expiries are absolute Unix
+// milliseconds, 0 meaning none. Both travel as decimal integers.
+//
+// command                                   reply
+// RC.PUT key value version expiresAt        :1 applied | :-V not applied, V = newer or equal version held
+// RC.MPUT n [key value version expiresAt]×n *n of the RC.PUT replies, in order
+// RC.GET key                                *3 [value version pttl] live | *3 [nil version -2] tombstone | *-1 nothing
+// RC.DEL key version                        :1 removed a live entry | :0 no live entry (tombstone kept) | :-V newer held
+// RC.CDEL key version                       :1 removed (its version was exactly `version`) | :0 not
+// RC.EXPIRE key expiresAt version           :1 applied | :0 no live entry | :-V newer held
+// RC.INCRBY key delta version               *2 [newValue expiresAt] | -ERR not an integer | -STALE V
+// RC.SCAN cursor count [RANGES s e ...]     *2 [nextCursor *5n[key value version expiresAt tombstone]]
+//                                           ranges: half-open [s, e) of the ring hash of the key
+//                                           count: store slots visited per page, so a page may
+//                                           hold fewer entries (even none); go on until cursor 0
+// RC.STATS                                  $json of the store's counters and limits
+// RC.FLUSH version                          :1 everything at or below `version` is gone, and
+//                                           writes at or below it are refused (a floor)
+// BGSAVE / LASTSAVE                         as in Redis: start a snapshot / time of the last one
+//
+// Versions are positive: a refused write replies the held version negated, and :-0 would
+// read as :0. A write at or below the flush floor is refused with the floor as the held version.
+import { RingcacheError } from "../errors.js";
+import { RespReplyError, type RespValue, type RespWriter } from "./resp/index.js";
+
+export const CMD = {
+  PUT: "rc.put",
+  MPUT: "rc.mput",
+  GET: "rc.get",
+  DEL: "rc.del",
+  CDEL: "rc.cdel",
+  EXPIRE: "rc.expire",
+  INCRBY: "rc.incrby",
+  SCAN: "rc.scan",
+  STATS: "rc.stats",
+  FLUSH: "rc.flush",
+} as const;
+
+const B = {
+  PUT: Buffer.from("RC.PUT"),
+  MPUT: Buffer.from("RC.MPUT"),
+  GET: Buffer.from("RC.GET"),
+  DEL: Buffer.from("RC.DEL"),
+  CDEL: Buffer.from("RC.CDEL"),
+  EXPIRE: Buffer.from("RC.EXPIRE"),
+  INCRBY: Buffer.from("RC.INCRBY"),
+  SCAN: Buffer.from("RC.SCAN"),
+  STATS: Buffer.from("RC.STATS"),
+  FLUSH: Buffer.from("RC.FLUSH"),
+  RANGES: Buffer.from("RANGES"),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Numbers on the wire
+
+/** Parses a non-negative decimal integer argument (a version, an expiry, a cursor). */
+export function parseUint(arg: Buffer | undefined, what: string): number {
+  if (arg === undefined || arg.length === 0 || arg.length > 16) {
+    throw new RingcacheError("BAD_REQUEST", `invalid ${what}`);
+  }
+  let n = 0;
+  for (let i = 0; i < arg.length; i++) {
+    const d = (arg[i] as number) - 48;
+    if (d < 0 || d > 9) throw new RingcacheError("BAD_REQUEST", `invalid ${what}`);
+    n = n * 10 + d;
+  }
+  if (!Number.isSafeInteger(n)) throw new RingcacheError("BAD_REQUEST", `invalid ${what}`);
+  return n;
+}
+
+/**
+ * Parses a write's version: a positive integer. 0 is refused because a refusal is replied as
+ * the negated held version (`:-V`), and `:-0` would read as `:0`.
+ */
+export function parseVersion(arg: Buffer | undefined): number {
+  const version = parseUint(arg, "version");
+  if (version === 0) throw new RingcacheError("BAD_REQUEST", "invalid version");
+  return version;
+}
+
+function arity(args: Buffer[], n: number, name: string): void {
+  if (args.length !== n) {
+    throw new RingcacheError("BAD_REQUEST", `wrong number of arguments for '${name}' command`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write replies: a status integer shared by RC.PUT, RC.DEL and RC.EXPIRE
+
+/** Outcome of a versioned write on one owner. */
+export interface WriteOutcome {
+  /** true when the write was applied. */
+  readonly applied: boolean;
+  /** RC.DEL: a live entry was removed. RC.EXPIRE: a live entry existed. */
+  readonly existed: boolean;
+  /** When not applied: the version the owner holds (>= the write's). */
+  readonly heldVersion: number;
+}
+
+const APPLIED_EXISTED: WriteOutcome = { applied: true, existed: true, heldVersion: 0 };
+const APPLIED_ABSENT: WriteOutcome = { applied: true, existed: false, heldVersion: 0 };
+
+/** Reads a write status reply (`:1`, `:0`, `:-V`). Error replies are thrown as RingcacheError. */
+export function readWriteOutcome(reply: RespValue): WriteOutcome {
+  if (typeof reply === "number") {
+    if (reply === 1) return APPLIED_EXISTED;
+    if (reply === 0) return APPLIED_ABSENT;
+    if (reply < 0) return { applied: false, existed: false, heldVersion: -reply };
+  }
+  throw unexpected(reply);
+}
+
+export function writeStatus(
+  out: RespWriter,
+  applied: boolean,
+  existed: boolean,
+  held: number,
+): void {
+  out.integer(applied ? (existed ? 1 : 0) : -held);
+}
+
+function unexpected(reply: RespValue): RingcacheError {
+  if (reply instanceof RespReplyError) {
+    return new RingcacheError(
+      reply.message.startsWith("OOM") ? "OUT_OF_MEMORY" : "INTERNAL",
+      reply.message.replace(/^[A-Z]+ /, ""),
+    );
+  }
+  return new RingcacheError("INTERNAL", "unexpected reply from an auxiliary node");
+}
+
+/** Throws the reply's error when it is one; otherwise returns it. */
+export function unwrap(reply: RespValue): RespValue {
+  if (reply instanceof RespReplyError) throw unexpected(reply);
+  return reply;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC.PUT / RC.MPUT
+
+export interface PutArgs {
+  key: Buffer;
+  value: Buffer;
+  version: number;
+  expiresAt: number;
+}
+
+export function encodePut(
+  out: RespWriter,
+  key: Uint8Array,
+  value: Uint8Array,
+  version: number,
+  expiresAt: number,
+): void {
+  out.arrayHeader(5);
+  out.bulk(B.PUT);
+  out.bulk(key);
+  out.bulk(value);
+  out.bulkString(String(version));
+  out.bulkString(String(expiresAt));
+}
+
+/** Server side: args are views valid during the call; the store copies what it keeps. */
+export function parsePut(args: Buffer[], into: PutArgs): PutArgs {
+  arity(args, 5, "rc.put");
+  into.key = args[1] as Buffer;
+  into.value = args[2] as Buffer;
+  into.version = parseVersion(args[3]);
+  into.expiresAt = parseUint(args[4], "expiry");
+  return into;
+}
+
+export interface PutEntry {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+  readonly version: number;
+  readonly expiresAt: number;
+}
+
+export function encodeMPut(out: RespWriter, entries: readonly PutEntry[]): void {
+  out.arrayHeader(2 + entries.length * 4);
+  out.bulk(B.MPUT);
+  out.bulkString(String(entries.length));
+  for (const e of entries) {
+    out.bulk(e.key);
+    out.bulk(e.value);
+    out.bulkString(String(e.version));
+    out.bulkString(String(e.expiresAt));
+  }
+}
+
+/** Server side: the number of entries, after checking the arity. Entry i is at args[2 + 4i]. */
+export function parseMPutCount(args: Buffer[]): number {
+  const n = parseUint(args[1], "entry count");
+  if (args.length !== 2 + n * 4) {
+    throw new RingcacheError("BAD_REQUEST", "wrong number of arguments for 'rc.mput' command");
+  }
+  return n;
+}
+
+export function parseMPutEntry(args: Buffer[], i: number, into: PutArgs): PutArgs {
+  const at = 2 + i * 4;
+  into.key = args[at] as Buffer;
+  into.value = args[at + 1] as Buffer;
+  into.version = parseVersion(args[at + 2]);
+  into.expiresAt = parseUint(args[at + 3], "expiry");
+  return into;
+}
+
+export function readMPutOutcomes(reply: RespValue): WriteOutcome[] {
+  const items = unwrap(reply);
+  if (!Array.isArray(items)) throw unexpected(reply);
+  return items.map(readWriteOutcome);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC.GET
+
+export interface VersionedValue {
+  /** null for a tombstone. The Buffer is owned by the caller (a decoded reply). */
+  readonly value: Buffer | null;
+  readonly version: number;
+  /** Remaining time to live in ms; -1 none; -2 for a tombstone. */
+  readonly pttl: number;
+}
+
+export function encodeGet(out: RespWriter, key: Uint8Array): void {
+  out.arrayHeader(2);
+  out.bulk(B.GET);
+  out.bulk(key);
+}
+
+export function parseGet(args: Buffer[]): Buffer {
+  arity(args, 2, "rc.get");
+  return args[1] as Buffer;
+}
+
+/** Server side reply for RC.GET. `value` may be a view: it is copied into `out` at once. */
+export function writeGetReply(
+  out: RespWriter,
+  value: Uint8Array | null,
+  version: number,
+  pttl: number,
+): void {
+  out.arrayHeader(3);
+  out.bulk(value);
+  out.integer(version);
+  out.integer(pttl);
+}
+
+/** undefined: the owner holds nothing for the key. */
+export function readGetReply(reply: RespValue): VersionedValue | undefined {
+  if (reply === null) return undefined;
+  const items = unwrap(reply);
+  if (!Array.isArray(items) || items.length !== 3) throw unexpected(reply);
+  const [value, version, pttl] = items;
+  if (
+    (value !== null && !Buffer.isBuffer(value)) ||
+    typeof version !== "number" ||
+    typeof pttl !== "number"
+  ) {
+    throw unexpected(reply);
+  }
+  return { value: value ?? null, version, pttl };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC.DEL / RC.CDEL / RC.EXPIRE / RC.INCRBY / RC.FLUSH
+
+export function encodeDel(out: RespWriter, key: Uint8Array, version: number): void {
+  out.arrayHeader(3);
+  out.bulk(B.DEL);
+  out.bulk(key);
+  out.bulkString(String(version));
+}
+
+export function encodeCDel(out: RespWriter, key: Uint8Array, version: number): void {
+  out.arrayHeader(3);
+  out.bulk(B.CDEL);
+  out.bulk(key);
+  out.bulkString(String(version));
+}
+
+/** Server side for RC.DEL and RC.CDEL: [key, version]. */
+export function parseKeyVersion(args: Buffer[], name: string): { key: Buffer; version: number } {
+  arity(args, 3, name);
+  return { key: args[1] as Buffer, version: parseVersion(args[2]) };
+}
+
+export function encodeExpire(
+  out: RespWriter,
+  key: Uint8Array,
+  expiresAt: number,
+  version: number,
+): void {
+  out.arrayHeader(4);
+  out.bulk(B.EXPIRE);
+  out.bulk(key);
+  out.bulkString(String(expiresAt));
+  out.bulkString(String(version));
+}
+
+export function parseExpire(args: Buffer[]): { key: Buffer; expiresAt: number; version: number } {
+  arity(args, 4, "rc.expire");
+  return {
+    key: args[1] as Buffer,
+    expiresAt: parseUint(args[2], "expiry"),
+    version: parseVersion(args[3]),
+  };
+}
+
+export function encodeIncrBy(
+  out: RespWriter,
+  key: Uint8Array,
+  delta: bigint,
+  version: number,
+): void {
+  out.arrayHeader(4);
+  out.bulk(B.INCRBY);
+  out.bulk(key);
+  out.bulkString(delta.toString());
+  out.bulkString(String(version));
+}
+
+export function parseIncrBy(args: Buffer[]): { key: Buffer; delta: bigint; version: number } {
+  arity(args, 4, "rc.incrby");
+  const text = (args[2] as Buffer).toString("latin1");
+  if (!/^-?\d{1,19}$/.test(text)) {
+    throw new RingcacheError("NOT_INTEGER", "value is not an integer or out of range");
+  }
+  const delta = BigInt(text);
+  if (delta < -(2n ** 63n) || delta >= 2n ** 63n) {
+    throw new RingcacheError("NOT_INTEGER", "value is not an integer or out of range");
+  }
+  return { key: args[1] as Buffer, delta, version: parseVersion(args[3]) };
+}
+
+export interface IncrResult {
+  readonly value: bigint;
+  readonly expiresAt: number;
+}
+
+/** An owner holds a newer version than the write carried; the caller advances and retries. */
+export class StaleVersionError extends RingcacheError {
+  readonly heldVersion: number;
+  constructor(heldVersion: number) {
+    super("STALE_VERSION", `${heldVersion}`);
+    this.heldVersion = heldVersion;
+  }
+}
+
+export function readIncrReply(reply: RespValue): IncrResult {
+  if (reply instanceof RespReplyError) {
+    const m = /^STALE (\d+)/.exec(reply.message);
+    if (m !== null) throw new StaleVersionError(Number(m[1]));
+    throw new RingcacheError(
+      reply.message.startsWith("WRONGTYPE") ? "WRONG_TYPE" : "NOT_INTEGER",
+      reply.message.replace(/^[A-Z]+ /, ""),
+    );
+  }
+  if (!Array.isArray(reply) || reply.length !== 2) throw unexpected(reply);
+  const [value, expiresAt] = reply;
+  if (!Buffer.isBuffer(value) || typeof expiresAt !== "number") throw unexpected(reply);
+  return { value: BigInt(value.toString("latin1")), expiresAt };
+}
+
+export function encodeFlush(out: RespWriter, version: number): void {
+  out.arrayHeader(2);
+  out.bulk(B.FLUSH);
+  out.bulkString(String(version));
+}
+
+export function parseFlush(args: Buffer[]): number {
+  arity(args, 2, "rc.flush");
+  return parseVersion(args[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC.SCAN
+
+/** Half-open ranges [start, end) over the uint32 ring-hash space; a range with start >= end wraps. */
+export interface HashRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface ScannedEntry {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly version: number;
+  readonly expiresAt: number;
+  readonly tombstone: boolean;
+}
+
+export interface ScanPage {
+  readonly cursor: number;
+  readonly entries: ScannedEntry[];
+}
+
+export function encodeScan(
+  out: RespWriter,
+  cursor: number,
+  count: number,
+  ranges?: readonly HashRange[],
+): void {
+  const extra = ranges === undefined ? 0 : 1 + ranges.length * 2;
+  out.arrayHeader(3 + extra);
+  out.bulk(B.SCAN);
+  out.bulkString(String(cursor));
+  out.bulkString(String(count));
+  if (ranges !== undefined) {
+    out.bulk(B.RANGES);
+    for (const r of ranges) {
+      out.bulkString(String(r.start));
+      out.bulkString(String(r.end));
+    }
+  }
+}
+
+export function parseScan(args: Buffer[]): {
+  cursor: number;
+  count: number;
+  ranges: HashRange[] | undefined;
+} {
+  if (args.length < 3) {
+    throw new RingcacheError("BAD_REQUEST", "wrong number of arguments for 'rc.scan' command");
+  }
+  const cursor = parseUint(args[1], "cursor");
+  const count = parseUint(args[2], "count");
+  if (count < 1 || count > 100_000) {
+    throw new RingcacheError("BAD_REQUEST", "count must be from 1 to 100000");
+  }
+  if (args.length === 3) return { cursor, count, ranges: undefined };
+  if (
+    (args[3] as Buffer).toString("latin1").toUpperCase() !== "RANGES" ||
+    (args.length - 4) % 2 !== 0
+  ) {
+    throw new RingcacheError("BAD_REQUEST", "syntax error");
+  }
+  const ranges: HashRange[] = [];
+  for (let i = 4; i < args.length; i += 2) {
+    const start = parseUint(args[i], "range start");
+    const end = parseUint(args[i + 1], "range end");
+    if (start > 2 ** 32 || end > 2 ** 32) {
+      throw new RingcacheError("BAD_REQUEST", "range out of bounds");
+    }
+    ranges.push({ start, end });
+  }
+  return { cursor, count, ranges };
+}
+
+/** Whether a ring hash falls in any of the ranges. */
+export function inRanges(hash: number, ranges: readonly HashRange[]): boolean {
+  for (const r of ranges) {
+    if (r.start < r.end ? hash >= r.start && hash < r.end : hash >= r.start || hash < r.end) {
+      return true;
+    }
+  }
+  return false;
+}
+
+export function readScanReply(reply: RespValue): ScanPage {
+  const items = unwrap(reply);
+  if (!Array.isArray(items) || items.length !== 2) throw unexpected(reply);
+  const [cursor, flat] = items;
+  if (typeof cursor !== "number" || !Array.isArray(flat) || flat.length % 5 !== 0) {
+    throw unexpected(reply);
+  }
+  const entries: ScannedEntry[] = [];
+  for (let i = 0; i < flat.length; i += 5) {
+    const key = flat[i];
+    const value = flat[i + 1];
+    const version = flat[i + 2];
+    const expiresAt = flat[i + 3];
+    const tombstone = flat[i + 4];
+    if (
+      !Buffer.isBuffer(key) ||
+      !Buffer.isBuffer(value) ||
+      typeof version !== "number" ||
+      typeof expiresAt !== "number" ||
+      typeof tombstone !== "number"
+    ) {
+      throw unexpected(reply);
+    }
+    entries.push({ key, value, version, expiresAt, tombstone: tombstone === 1 });
+  }
+  return { cursor, entries };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC.STATS
+
+export interface NodeStats {
+  readonly id: string;
+  readonly entries: number;
+  readonly bytes: number;
+  readonly maxBytes: number;
+  readonly tombstones: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  readonly expirations: number;
+  readonly lastSnapshotAt: number;
+  readonly startedAt: number;
+  /** When this node's restored snapshot was written (0: none restored). */
+  readonly restoredSnapshotAt: number;
+}
+
+export function encodeStats(out: RespWriter): void {
+  out.arrayHeader(1);
+  out.bulk(B.STATS);
+}
+
+export function readStatsReply(reply: RespValue): NodeStats {
+  const body = unwrap(reply);
+  if (!Buffer.isBuffer(body)) throw unexpected(reply);
+  return JSON.parse(body.toString("utf8")) as NodeStats;
+}

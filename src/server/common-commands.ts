@@ -1,0 +1,247 @@
+// Connection-level commands every RESP port answers the way Redis 7 does, so that redis-cli,
+// redis-benchmark, ioredis and node-redis complete their handshakes against any ringcache node:
+// PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET.
+import { timingSafeEqual } from "node:crypto";
+import { RingcacheError } from "../errors.js";
+import type { ClientConnection } from "./resp-server.js";
+
+export interface CommonContext {
+  /** The shared secret clients must AUTH with, if any. */
+  readonly secret: string | undefined;
+  /** Version reported by HELLO (Redis-compatible clients read it). */
+  readonly version: string;
+  /** Number of commands this node implements, for COMMAND COUNT. */
+  readonly commandCount: number;
+}
+
+/** Redis's wrong-arity error. */
+export function arityError(name: string): RingcacheError {
+  return new RingcacheError("BAD_REQUEST", `wrong number of arguments for '${name}' command`);
+}
+
+/** Redis's unknown-command error, quoting the name and the first arguments as Redis does. */
+export function unknownCommand(args: readonly Buffer[]): RingcacheError {
+  const name = (args[0] ?? Buffer.alloc(0)).toString("latin1").slice(0, 128);
+  let tail = "";
+  for (let i = 1; i < args.length && tail.length < 128; i++) {
+    tail += `'${(args[i] as Buffer).toString("latin1").slice(0, 128)}' `;
+  }
+  return new RingcacheError(
+    "UNKNOWN_COMMAND",
+    `unknown command '${name}', with args beginning with: ${tail}`,
+  );
+}
+
+// Failed AUTH attempts slow down: each failure on a connection delays its next AUTH reply.
+const AUTH_DELAY_STEP_MS = 100;
+const AUTH_DELAY_MAX_MS = 2000;
+const failedAuth = new WeakMap<ClientConnection, number>();
+
+function secretMatches(secret: string, given: Buffer): boolean {
+  const expected = Buffer.from(secret);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+function authenticate(
+  conn: ClientConnection,
+  ctx: CommonContext,
+  user: Buffer | undefined,
+  pass: Buffer,
+): void {
+  if (ctx.secret === undefined) {
+    if (user === undefined) {
+      throw new RingcacheError(
+        "BAD_REQUEST",
+        "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+      );
+    }
+    if (user.toString("latin1") === "default") {
+      conn.authenticated = true;
+      return;
+    }
+    throw new RingcacheError("WRONG_PASS", "invalid username-password pair or user is disabled.");
+  }
+  const userOk = user === undefined || user.toString("latin1") === "default";
+  if (userOk && secretMatches(ctx.secret, pass)) {
+    conn.authenticated = true;
+    failedAuth.delete(conn);
+    return;
+  }
+  throw new RingcacheError("WRONG_PASS", "invalid username-password pair or user is disabled.");
+}
+
+function auth(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
+  if (args.length !== 2 && args.length !== 3) throw arityError("auth");
+  const user = args.length === 3 ? args[1] : undefined;
+  const pass = args[args.length - 1] as Buffer;
+  try {
+    authenticate(conn, ctx, user, pass);
+    conn.out.simple("OK");
+  } catch (err) {
+    if (!(err instanceof RingcacheError) || err.code !== "WRONG_PASS") throw err;
+    // Rate-limit guessing: the wrong answer comes later each time.
+    const failures = (failedAuth.get(conn) ?? 0) + 1;
+    failedAuth.set(conn, failures);
+    const slot = conn.defer();
+    const line = Buffer.from(`-${err.respLine}\r\n`);
+    setTimeout(
+      () => slot.complete(line),
+      Math.min(AUTH_DELAY_MAX_MS, failures * AUTH_DELAY_STEP_MS),
+    );
+  }
+}
+
+function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
+  let i = 1;
+  if (args.length > 1) {
+    const proto = (args[1] as Buffer).toString("latin1");
+    if (!/^\d+$/.test(proto)) {
+      throw new RingcacheError("BAD_REQUEST", "Protocol version is not an integer or out of range");
+    }
+    if (proto !== "2") {
+      throw new RingcacheError("NO_PROTO", "unsupported protocol version");
+    }
+    i = 2;
+  }
+  let name: Buffer | undefined;
+  for (; i < args.length; i++) {
+    const opt = (args[i] as Buffer).toString("latin1").toLowerCase();
+    if (opt === "auth" && i + 2 < args.length) {
+      authenticate(conn, ctx, args[i + 1], args[i + 2] as Buffer);
+      i += 2;
+    } else if (opt === "setname" && i + 1 < args.length) {
+      name = args[++i];
+    } else {
+      throw new RingcacheError("BAD_REQUEST", `Syntax error in HELLO option '${opt}'`);
+    }
+  }
+  if (!conn.authenticated) {
+    throw new RingcacheError(
+      "NO_AUTH",
+      "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+    );
+  }
+  if (name !== undefined) conn.name = name.toString("latin1");
+  const out = conn.out;
+  out.arrayHeader(14);
+  out.bulkString("server");
+  out.bulkString("redis");
+  out.bulkString("version");
+  out.bulkString(ctx.version);
+  out.bulkString("proto");
+  out.integer(2);
+  out.bulkString("id");
+  out.integer(conn.id);
+  out.bulkString("mode");
+  out.bulkString("standalone");
+  out.bulkString("role");
+  out.bulkString("master");
+  out.bulkString("modules");
+  out.arrayHeader(0);
+}
+
+function client(conn: ClientConnection, args: Buffer[]): void {
+  const sub = (args[1] ?? Buffer.alloc(0)).toString("latin1").toLowerCase();
+  switch (sub) {
+    case "setname":
+      if (args.length !== 3) throw arityError("client|setname");
+      if (/[\s]/.test((args[2] as Buffer).toString("latin1"))) {
+        throw new RingcacheError(
+          "BAD_REQUEST",
+          "Client names cannot contain spaces, newlines or special characters.",
+        );
+      }
+      conn.name = (args[2] as Buffer).toString("latin1");
+      conn.out.simple("OK");
+      return;
+    case "getname":
+      if (args.length !== 2) throw arityError("client|getname");
+      if (conn.name === "") conn.out.nullBulk();
+      else conn.out.bulkString(conn.name);
+      return;
+    case "setinfo":
+      if (args.length !== 4) throw arityError("client|setinfo");
+      conn.out.simple("OK");
+      return;
+    case "id":
+      if (args.length !== 2) throw arityError("client|id");
+      conn.out.integer(conn.id);
+      return;
+    default:
+      if (args.length < 2) throw arityError("client");
+      throw new RingcacheError(
+        "BAD_REQUEST",
+        `unknown subcommand '${(args[1] as Buffer).toString("latin1").slice(0, 128)}'. Try CLIENT HELP.`,
+      );
+  }
+}
+
+function command(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
+  const sub = args.length > 1 ? (args[1] as Buffer).toString("latin1").toLowerCase() : "";
+  if (sub === "count") conn.out.integer(ctx.commandCount);
+  // Clients only need the command table for hints; an empty one is a valid answer.
+  else if (sub === "" || sub === "docs" || sub === "info" || sub === "list")
+    conn.out.arrayHeader(0);
+  else {
+    throw new RingcacheError(
+      "BAD_REQUEST",
+      `unknown subcommand '${(args[1] as Buffer).toString("latin1").slice(0, 128)}'. Try COMMAND HELP.`,
+    );
+  }
+}
+
+/**
+ * Answers a connection-level command. `name` is the lower-cased command name. Returns false
+ * when the command is not one of them (the node's own dispatcher handles it).
+ */
+export function handleCommonCommand(
+  conn: ClientConnection,
+  ctx: CommonContext,
+  name: string,
+  args: Buffer[],
+): boolean {
+  const out = conn.out;
+  switch (name) {
+    case "ping":
+      if (args.length === 1) out.simple("PONG");
+      else if (args.length === 2) out.bulk(args[1] as Buffer);
+      else throw arityError("ping");
+      return true;
+    case "echo":
+      if (args.length !== 2) throw arityError("echo");
+      out.bulk(args[1] as Buffer);
+      return true;
+    case "auth":
+      auth(conn, ctx, args);
+      return true;
+    case "hello":
+      hello(conn, ctx, args);
+      return true;
+    case "quit":
+      out.simple("OK");
+      conn.closeWhenFlushed();
+      return true;
+    case "reset":
+      conn.name = "";
+      if (ctx.secret !== undefined) conn.authenticated = false;
+      out.simple("RESET");
+      return true;
+    case "select": {
+      if (args.length !== 2) throw arityError("select");
+      const db = (args[1] as Buffer).toString("latin1");
+      if (!/^-?\d+$/.test(db))
+        throw new RingcacheError("NOT_INTEGER", "value is not an integer or out of range");
+      if (db !== "0") throw new RingcacheError("BAD_REQUEST", "DB index is out of range");
+      out.simple("OK");
+      return true;
+    }
+    case "client":
+      client(conn, args);
+      return true;
+    case "command":
+      command(conn, ctx, args);
+      return true;
+    default:
+      return false;
+  }
+}

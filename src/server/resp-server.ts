@@ -1,0 +1,394 @@
+// The RESP front of every node: accepts TCP clients, decodes pipelined commands, hands each to
+// a dispatcher, and writes replies back in order, batched into one socket write per batch of
+// input (and once per event-loop turn for replies that complete later).
+//
+//   socket ──data──► CommandDecoder ──args──► dispatcher.dispatch(conn, args)
+//                                                │ sync: conn.out.<reply>()
+//                                                └ async: slot = conn.defer() … slot.complete(bytes)
+//   socket ◄──write── conn.flush()  (ready replies, in command order)
+//
+// What must stay true:
+// - Replies leave in the order the commands arrived, whatever order async work completes in.
+// - A client that sends faster than it reads cannot grow the server's memory without bound:
+//   reading pauses while the socket needs draining, and a client whose unread output exceeds
+//   maxOutputBuffer is disconnected.
+// - Bad input closes that one connection with an error; it never throws out of the server.
+import { createServer, type Server, type Socket } from "node:net";
+import { RingcacheError, toRingcacheError } from "../errors.js";
+import {
+  CommandDecoder,
+  RespWriter,
+  type CommandHandler,
+  type RespLimits,
+  type RespProtocolError,
+} from "../protocol/resp/index.js";
+import type { Logger } from "../log.js";
+
+export interface RespServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxClients: number;
+  /** Close connections idle this long; 0 disables. */
+  readonly idleTimeoutMs: number;
+  /** Disconnect a client whose queued, unread replies exceed this many bytes. */
+  readonly maxOutputBuffer: number;
+  readonly limits?: Partial<RespLimits>;
+  /** When set, clients must AUTH with it before anything but AUTH, HELLO and QUIT. */
+  readonly secret?: string | undefined;
+  readonly logger: Logger;
+}
+
+export interface CommandDispatcher {
+  /**
+   * Handles one command. `args` are valid only during the call (views of socket chunks):
+   * copy what must outlive it. Reply synchronously through `conn.out`, or reserve an ordered
+   * reply with `conn.defer()` and complete it later.
+   */
+  dispatch(conn: ClientConnection, args: Buffer[]): void;
+  /** Called once when a connection closes (for counters). */
+  onClose?(conn: ClientConnection): void;
+  /**
+   * Called after each chunk of input has been decoded and dispatched, with the number of
+   * commands it held and the milliseconds that took (for latency metrics).
+   */
+  afterBatch?(commands: number, ms: number): void;
+}
+
+/** A reply whose bytes come later; replies still leave in command order. */
+export class DeferredReply {
+  /** The encoded reply, once complete. */
+  bytes: Buffer | null = null;
+  /** The reply after this one in the connection's queue. */
+  next: DeferredReply | null = null;
+  private readonly conn: ClientConnection;
+
+  constructor(conn: ClientConnection) {
+    this.conn = conn;
+  }
+
+  complete(bytes: Buffer): void {
+    if (this.bytes !== null) return;
+    this.bytes = bytes;
+    this.conn.onDeferredComplete();
+  }
+}
+
+const AUTH_FREE = new Set(["auth", "hello", "quit"]);
+const HTTP_METHOD = /^(get|post|put|head|delete|options|patch|connect|trace)$/i;
+let nextConnectionId = 1;
+const CONNECTION_WRITER_BYTES = 2048;
+
+export class ClientConnection implements CommandHandler {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly remote: string;
+  /** Synchronous replies go here; valid only while no deferred reply is pending. */
+  readonly out: RespWriter;
+  authenticated: boolean;
+  /** CLIENT SETNAME / HELLO SETNAME. */
+  name: string;
+  closed = false;
+  commandsProcessed = 0;
+  private readonly server: RespServer;
+  private readonly decoder: CommandDecoder;
+  // FIFO of replies not yet written, in command order: head..tail linked through `next`.
+  private head: DeferredReply | null = null;
+  private tail: DeferredReply | null = null;
+  private flushScheduled = false;
+  private closeAfterFlush = false;
+  private firstCommand = true;
+
+  constructor(server: RespServer, socket: Socket) {
+    this.id = nextConnectionId++;
+    this.server = server;
+    this.socket = socket;
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    // Small to start: idle connections (up to max-clients of them) should cost little; the
+    // writer grows with a pipeline's replies.
+    this.out = new RespWriter(CONNECTION_WRITER_BYTES);
+    this.authenticated = server.options.secret === undefined;
+    this.name = "";
+    this.decoder = new CommandDecoder(this, server.options.limits);
+  }
+
+  /** Reserves the next reply position; complete it with the reply's encoded bytes. */
+  defer(): DeferredReply {
+    const slot = new DeferredReply(this);
+    // Anything written synchronously before this slot must stay ahead of it.
+    if (this.out.length > 0) {
+      const ready = new DeferredReply(this);
+      ready.bytes = this.out.take();
+      this.enqueue(ready);
+    }
+    this.enqueue(slot);
+    return slot;
+  }
+
+  /** True while an earlier deferred reply is still pending (sync replies must queue behind). */
+  get hasPending(): boolean {
+    return this.head !== null;
+  }
+
+  /** Ask the connection to close once every queued reply has been written (QUIT). */
+  closeWhenFlushed(): void {
+    this.closeAfterFlush = true;
+  }
+
+  onData(chunk: Buffer): void {
+    // Stopped reading for a shutdown: commands not yet processed get no reply, so no client
+    // takes them as done.
+    if (!this.server.reading) return;
+    const started = performance.now();
+    const before = this.commandsProcessed;
+    this.decoder.feed(chunk);
+    this.flush();
+    this.server.dispatcher.afterBatch?.(
+      this.commandsProcessed - before,
+      performance.now() - started,
+    );
+  }
+
+  /** Replies queued or written but not yet taken by the client, in bytes. */
+  get pendingOutput(): number {
+    return this.out.length + this.socket.writableLength;
+  }
+
+  onCommand(args: Buffer[]): void {
+    if (this.closed || this.closeAfterFlush) return;
+    const first = args[0];
+    if (first === undefined) return;
+    if (this.firstCommand) {
+      this.firstCommand = false;
+      // An HTTP request sent to the RESP port: close at once, as Redis does.
+      const last = args[args.length - 1];
+      if (
+        (HTTP_METHOD.test(first.toString("latin1")) &&
+          last !== undefined &&
+          last.toString("latin1").startsWith("HTTP/")) ||
+        first.toString("latin1").toLowerCase() === "host:"
+      ) {
+        this.server.options.logger.warn(
+          { remote: this.remote },
+          "HTTP request on the RESP port; closing",
+        );
+        this.destroy();
+        return;
+      }
+    }
+    this.commandsProcessed++;
+    this.server.totalCommands++;
+    // A pipeline of commands with large replies could build up any amount of output before
+    // the batch ends: check the cap as replies accumulate, not only when they are written.
+    if (this.pendingOutput > this.server.options.maxOutputBuffer) {
+      this.overLimit();
+      return;
+    }
+    if (!this.authenticated && !AUTH_FREE.has(first.toString("latin1").toLowerCase())) {
+      this.replyError(new RingcacheError("NO_AUTH", "Authentication required."));
+      return;
+    }
+    try {
+      this.server.dispatcher.dispatch(this, args);
+    } catch (err) {
+      const error = toRingcacheError(err);
+      if (error.code === "INTERNAL") {
+        this.server.options.logger.error({ err }, "command failed unexpectedly");
+      }
+      this.replyError(error);
+    }
+  }
+
+  onProtocolError(err: RespProtocolError): void {
+    this.server.options.logger.warn(
+      { remote: this.remote, err: err.message },
+      "protocol error; closing",
+    );
+    this.replyError(err);
+    this.closeWhenFlushed();
+  }
+
+  /** Writes an error reply in order (sync or behind pending replies). */
+  replyError(err: RingcacheError): void {
+    if (this.head === null) {
+      this.out.error(err.respLine);
+    } else {
+      const w = this.server.scratch;
+      w.error(err.respLine);
+      this.defer().complete(w.take());
+    }
+  }
+
+  onDeferredComplete(): void {
+    if (this.head !== null && this.head.bytes !== null && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.server.flushConnection, this);
+    }
+  }
+
+  /** Writes every ready reply in order, as one socket write. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    const socket = this.socket;
+    if (this.head === null) {
+      if (this.out.length > 0) socket.write(this.out.take());
+    } else {
+      const parts: Buffer[] = [];
+      while (this.head !== null && this.head.bytes !== null) {
+        parts.push(this.head.bytes);
+        this.head = this.head.next;
+      }
+      if (this.head === null) {
+        this.tail = null;
+        if (this.out.length > 0) parts.push(this.out.take());
+      }
+      if (parts.length === 1) socket.write(parts[0] as Buffer);
+      else if (parts.length > 1) socket.write(Buffer.concat(parts));
+    }
+    if (this.closeAfterFlush && this.head === null) {
+      socket.end();
+      this.closed = true;
+      return;
+    }
+    if (socket.writableLength > this.server.options.maxOutputBuffer) {
+      this.overLimit();
+      return;
+    }
+    // Backpressure: stop reading commands while the client is not reading replies.
+    if (socket.writableNeedDrain && !socket.isPaused()) {
+      socket.pause();
+      socket.once("drain", () => {
+        if (!this.closed && this.server.reading) socket.resume();
+      });
+    }
+  }
+
+  private overLimit(): void {
+    this.server.options.logger.warn(
+      { remote: this.remote, bytes: this.pendingOutput },
+      "client output buffer over the limit; disconnecting",
+    );
+    this.server.droppedForOutput++;
+    this.destroy();
+  }
+
+  /** True when every reply has been handed to the kernel. */
+  get drained(): boolean {
+    return (
+      this.closed ||
+      (this.head === null && this.out.length === 0 && this.socket.writableLength === 0)
+    );
+  }
+
+  destroy(): void {
+    if (this.closed && this.socket.destroyed) return;
+    this.closed = true;
+    this.head = this.tail = null;
+    this.socket.destroy();
+  }
+
+  private enqueue(slot: DeferredReply): void {
+    if (this.tail === null) this.head = this.tail = slot;
+    else {
+      this.tail.next = slot;
+      this.tail = slot;
+    }
+  }
+}
+
+export class RespServer {
+  readonly options: RespServerOptions;
+  readonly dispatcher: CommandDispatcher;
+  readonly connections = new Set<ClientConnection>();
+  /** Shared encoder for replies built outside a connection's own writer. */
+  readonly scratch = new RespWriter();
+  totalConnections = 0;
+  rejectedConnections = 0;
+  /** Commands received on every connection since start. */
+  totalCommands = 0;
+  /** Clients disconnected because their unread output exceeded maxOutputBuffer. */
+  droppedForOutput = 0;
+  /** False once stopReading() was called. */
+  reading = true;
+  private readonly server: Server;
+
+  constructor(options: RespServerOptions, dispatcher: CommandDispatcher) {
+    this.options = options;
+    this.dispatcher = dispatcher;
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on("error", (err) => options.logger.error({ err }, "RESP server error"));
+  }
+
+  readonly flushConnection = (conn: ClientConnection): void => conn.flush();
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    return typeof address === "object" && address !== null ? address.port : this.options.port;
+  }
+
+  /** Stops accepting; existing connections keep being served until closeAll(). */
+  stopAccepting(): void {
+    // Not awaiting close(): its callback waits for every connection to end, and clients
+    // (masters) keep theirs open until closeAll().
+    if (this.server.listening) this.server.close();
+  }
+
+  /**
+   * Stops taking commands from connected clients (a graceful shutdown: nothing acknowledged
+   * after this may miss the final snapshot). Replies already queued are still written.
+   */
+  stopReading(): void {
+    this.reading = false;
+    for (const conn of this.connections) conn.socket.pause();
+  }
+
+  /** Waits until every connection's replies are written (or `timeoutMs` passes). */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let pending = false;
+      for (const conn of this.connections) {
+        conn.flush();
+        if (!conn.drained) pending = true;
+      }
+      if (!pending || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  closeAll(): void {
+    for (const conn of this.connections) {
+      conn.flush();
+      conn.socket.end();
+      conn.closed = true;
+    }
+  }
+
+  private accept(socket: Socket): void {
+    this.totalConnections++;
+    if (this.connections.size >= this.options.maxClients) {
+      this.rejectedConnections++;
+      socket.end("-ERR max number of clients reached\r\n");
+      return;
+    }
+    const conn = new ClientConnection(this, socket);
+    this.connections.add(conn);
+    if (this.options.idleTimeoutMs > 0) {
+      socket.setTimeout(this.options.idleTimeoutMs, () => conn.destroy());
+    }
+    socket.on("data", (chunk: Buffer) => conn.onData(chunk));
+    socket.on("error", () => conn.destroy());
+    socket.on("close", () => {
+      conn.closed = true;
+      this.connections.delete(conn);
+      this.dispatcher.onClose?.(conn);
+    });
+  }
+}

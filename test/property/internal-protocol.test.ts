@@ -1,0 +1,181 @@
+// The internal command contract: what a master encodes is what an auxiliary node parses, and
+// what a node replies is what the master's readers return, for any keys, values and numbers.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  encodeCDel,
+  encodeDel,
+  encodeExpire,
+  encodeFlush,
+  encodeGet,
+  encodeIncrBy,
+  encodeMPut,
+  encodePut,
+  encodeScan,
+  inRanges,
+  parseExpire,
+  parseFlush,
+  parseGet,
+  parseIncrBy,
+  parseKeyVersion,
+  parseMPutCount,
+  parseMPutEntry,
+  parsePut,
+  parseScan,
+  readGetReply,
+  readWriteOutcome,
+  writeGetReply,
+  writeStatus,
+  type PutArgs,
+} from "../../src/protocol/internal.js";
+import {
+  CommandDecoder,
+  ReplyDecoder,
+  RespWriter,
+  type RespValue,
+} from "../../src/protocol/resp/index.js";
+
+/** Encodes with `encode`, decodes as a server would, returns the args (copied). */
+function roundTrip(encode: (w: RespWriter) => void): Buffer[] {
+  const w = new RespWriter();
+  encode(w);
+  const got: Buffer[][] = [];
+  const decoder = new CommandDecoder({
+    onCommand: (args) => got.push(args.map((a) => Buffer.from(a))),
+    onProtocolError: (err) => assert.fail(err.message),
+  });
+  decoder.feed(w.take());
+  assert.equal(got.length, 1);
+  return got[0] as Buffer[];
+}
+
+/** A deep copy owning its bytes (decoded Buffers are views valid only during onReply). */
+function own(value: RespValue): RespValue {
+  if (Buffer.isBuffer(value)) return Buffer.from(value);
+  if (Array.isArray(value)) return value.map(own);
+  return value;
+}
+
+function reply(encode: (w: RespWriter) => void): RespValue {
+  const w = new RespWriter();
+  encode(w);
+  const got: RespValue[] = [];
+  const decoder = new ReplyDecoder({
+    onReply: (v) => got.push(own(v)),
+    onProtocolError: (err) => assert.fail(err.message),
+  });
+  decoder.feed(w.take());
+  return got[0] ?? null;
+}
+
+const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
+const version = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const expiry = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const scratch: PutArgs = { key: Buffer.alloc(0), value: Buffer.alloc(0), version: 0, expiresAt: 0 };
+
+describe("internal protocol", () => {
+  it("RC.PUT, RC.MPUT, RC.GET, RC.DEL, RC.CDEL, RC.EXPIRE, RC.FLUSH round-trip", () => {
+    fc.assert(
+      fc.property(bytes, bytes, version, expiry, (key, value, v, e) => {
+        const put = parsePut(
+          roundTrip((w) => encodePut(w, key, value, v, e)),
+          scratch,
+        );
+        assert.deepEqual([put.key, put.value, put.version, put.expiresAt], [key, value, v, e]);
+        const mput = roundTrip((w) =>
+          encodeMPut(w, [
+            { key, value, version: v, expiresAt: e },
+            { key: value, value: key, version: 1, expiresAt: 0 },
+          ]),
+        );
+        assert.equal(parseMPutCount(mput), 2);
+        const second = parseMPutEntry(mput, 1, scratch);
+        assert.deepEqual([second.key, second.value, second.version], [value, key, 1]);
+        assert.deepEqual(parseGet(roundTrip((w) => encodeGet(w, key))), key);
+        assert.deepEqual(
+          parseKeyVersion(
+            roundTrip((w) => encodeDel(w, key, v)),
+            "rc.del",
+          ),
+          {
+            key,
+            version: v,
+          },
+        );
+        assert.deepEqual(
+          parseKeyVersion(
+            roundTrip((w) => encodeCDel(w, key, v)),
+            "rc.cdel",
+          ),
+          {
+            key,
+            version: v,
+          },
+        );
+        assert.deepEqual(parseExpire(roundTrip((w) => encodeExpire(w, key, e, v))), {
+          key,
+          expiresAt: e,
+          version: v,
+        });
+        assert.equal(parseFlush(roundTrip((w) => encodeFlush(w, v))), v);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("RC.INCRBY and RC.SCAN round-trip, and ranges wrap", () => {
+    fc.assert(
+      fc.property(
+        bytes,
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        version,
+        fc.array(
+          fc
+            .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
+            .map(([start, end]) => ({ start, end })),
+          { maxLength: 4 },
+        ),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        (key, delta, v, ranges, hash) => {
+          assert.deepEqual(parseIncrBy(roundTrip((w) => encodeIncrBy(w, key, delta, v))), {
+            key,
+            delta,
+            version: v,
+          });
+          const scan = parseScan(roundTrip((w) => encodeScan(w, 7, 100, ranges)));
+          assert.deepEqual(scan, { cursor: 7, count: 100, ranges });
+          const inside = ranges.some((r) =>
+            r.start < r.end ? hash >= r.start && hash < r.end : hash >= r.start || hash < r.end,
+          );
+          assert.equal(inRanges(hash, ranges), inside);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("write statuses and RC.GET replies read back as written", () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        version,
+        bytes,
+        fc.integer({ min: -2, max: 1e9 }),
+        (applied, existed, held, value, pttl) => {
+          const outcome = readWriteOutcome(reply((w) => writeStatus(w, applied, existed, held)));
+          assert.equal(outcome.applied, applied);
+          if (applied) assert.equal(outcome.existed, existed);
+          else assert.equal(outcome.heldVersion, held);
+          const got = readGetReply(reply((w) => writeGetReply(w, value, held, pttl)));
+          assert.deepEqual(got, { value, version: held, pttl });
+          const tomb = readGetReply(reply((w) => writeGetReply(w, null, held, -2)));
+          assert.deepEqual(tomb, { value: null, version: held, pttl: -2 });
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.equal(readGetReply(reply((w) => w.nullArray())), undefined);
+  });
+});
