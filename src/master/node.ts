@@ -175,7 +175,8 @@ export class MasterNode {
 
   private async doStop(reason: string): Promise<void> {
     this.logger.info({ reason }, "master stopping");
-    await this.resp.stopAccepting();
+    this.resp.stopAccepting();
+    this.resp.stopReading();
     await this.http.close();
     // Commands in flight still get their replies (bounded: requests to nodes time out).
     await this.resp.drain(this.config.requestTimeout * 2 + 500);
