@@ -83,6 +83,8 @@ export class Coordinator {
   leaderChanges = 0;
   private timer: NodeJS.Timeout | null = null;
   private firstLeadDone = false;
+  /** This master acts as the leader (its rebalancer moves data). */
+  private leading = false;
   private polling = false;
 
   constructor(options: CoordinatorOptions, deps: CoordinatorDeps) {
@@ -250,11 +252,13 @@ export class Coordinator {
     const membership = this.deps.membership;
     const rebalancer = this.deps.rebalancer;
     if (this.isLeader) {
-      if (!membership.deciding || leader !== was || this.published === null) {
+      if (!this.leading) {
+        // Taking over: finish the moves the previous leader left, then decide from our probes.
+        this.leading = true;
         const unfinished = this.published?.sources ?? [];
-        membership.adopt(null);
-        rebalancer.resume(unfinished, membership.ring.vnodes);
         rebalancer.setActive(true);
+        rebalancer.resume(unfinished, membership.ring.vnodes);
+        membership.adopt(null);
         if (!rebalancer.busy) void this.publish();
       }
       if (!this.firstLeadDone && membership.ring.size > 0 && this.deps.onFirstLead !== undefined) {
@@ -262,6 +266,7 @@ export class Coordinator {
         void this.deps.onFirstLead();
       }
     } else {
+      this.leading = false;
       rebalancer.setActive(false);
       const fromLeader = this.peers.find((p) => p.address.id === leader)?.state?.membership;
       if (fromLeader !== undefined && fromLeader !== null) this.receive(fromLeader);

@@ -155,14 +155,26 @@ export class Rebalancer {
     };
   }
 
-  /** Leads (moves data) or not. A master that stops leading stops between two pages. */
+  /**
+   * Leads (moves data) or not. A master that stops leading stops between two pages and forgets
+   * its sources (the new leader resumes the ones it published).
+   */
   setActive(active: boolean): void {
+    if (this.active === active) return;
     this.active = active;
     if (active) this.kick();
+    else {
+      this.sources = [];
+      this.deps.membership.previous = null;
+    }
   }
 
-  /** The ring changed from `from` to the membership's current ring. */
+  /**
+   * The ring changed from `from` to the membership's current ring. Ignored unless leading:
+   * a master that takes over resumes the sources the previous leader published.
+   */
   ringChanged(from: Ring): void {
+    if (!this.active) return;
     if (from.size > 0 && !this.sources.some((s) => s.epoch === from.epoch)) {
       this.sources.push(from);
     }
@@ -314,7 +326,7 @@ export class Rebalancer {
 
   private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
     const link = this.link(task.sender);
-    const count = this.options.scanCount ?? 4096;
+    const count = this.options.scanCount ?? 1024;
     const scan = (cursor: number): Promise<ScanPage> =>
       link.request((w) => encodeScan(w, cursor, count, task.ranges), copyScanPage);
     let next: Promise<ScanPage> | null = scan(0);
@@ -399,8 +411,8 @@ export class Rebalancer {
     };
     for (const [id, list] of puts) {
       const link = this.link(id);
-      for (let at = 0; at < list.length; at += 512) {
-        const chunk = list.slice(at, at + 512);
+      for (let at = 0; at < list.length; at += 256) {
+        const chunk = list.slice(at, at + 256);
         sent.push(
           link
             .request((w) => encodeMPut(w, chunk), readMPutOutcomes)
@@ -497,8 +509,8 @@ export class Rebalancer {
     }
     const sent: Promise<unknown>[] = [];
     for (const [id, list] of puts) {
-      for (let at = 0; at < list.length; at += 512) {
-        const chunk = list.slice(at, at + 512);
+      for (let at = 0; at < list.length; at += 256) {
+        const chunk = list.slice(at, at + 256);
         sent.push(this.link(id).request((w) => encodeMPut(w, chunk), readMPutOutcomes));
       }
     }
