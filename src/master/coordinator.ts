@@ -93,6 +93,16 @@ export class Coordinator {
     // Peers count as live until they miss K polls, so the lowest id leads from the start.
     this.peers = options.peers.map((address) => ({ address, missed: 0, state: null }));
     this.leader = this.electLeader();
+    // A node coming back while others serve is vetted before it joins the ring (its snapshot
+    // may be too old to merge). The ring is rebuilt right after this event: it stays out.
+    deps.membership.on("state", (id, from, to) => {
+      if (!this.isLeader || !this.leading) return;
+      if (to !== "up" || (from !== "down" && from !== "unknown")) return;
+      const members = deps.membership.ring.members.map((m) => m.id);
+      if (members.length === 0 || members.includes(id)) return;
+      deps.membership.setQuarantined(id, true);
+      void this.vet(id, members);
+    });
     deps.membership.on("ring", (_ring, previous) => {
       if (!this.isLeader) return;
       deps.rebalancer.ringChanged(previous);
@@ -207,6 +217,24 @@ export class Coordinator {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  private async vet(id: string, members: readonly string[]): Promise<void> {
+    const membership = this.deps.membership;
+    for (let attempt = 1; attempt <= 3 && membership.quarantined.has(id); attempt++) {
+      try {
+        const dropped = await this.deps.rebalancer.vet(id, members);
+        if (dropped > 0) this.options.logger.info({ node: id, dropped }, "stale snapshot dropped");
+        break;
+      } catch (err) {
+        this.options.logger.warn(
+          { node: id, attempt, err: (err as Error).message },
+          "cannot vet a returning node",
+        );
+        await new Promise((resolve) => setTimeout(resolve, this.options.intervalMs));
+      }
+    }
+    membership.setQuarantined(id, false);
+  }
 
   private live(p: Peer): boolean {
     return p.missed < this.options.failures;

@@ -76,6 +76,8 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   private adopted: readonly string[] | null = null;
   /** Nodes that announced a graceful shutdown: kept out of the ring this master decides. */
   readonly leaving = new Set<string>();
+  /** Nodes back up but not admitted yet (their snapshot is being vetted by the leader). */
+  readonly quarantined = new Set<string>();
   /**
    * The ring before the move in progress (null: no move). Reads of keys whose owners changed
    * also ask its owners, so a rebalance causes neither misses nor stale reads.
@@ -212,7 +214,10 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     else log.warn({ node: node.id, from, reason }, `auxiliary node is ${to}`);
     node.client.accepting = to !== "down";
     // A node that left and is gone may come back later as a member.
-    if (to === "down") this.leaving.delete(node.id);
+    if (to === "down") {
+      this.leaving.delete(node.id);
+      this.quarantined.delete(node.id);
+    }
     if (to === "up" && from === "down") node.client.reconnectNow();
     this.emit("state", node.id, from, to, reason);
     const wasInRing = from === "up" || from === "suspect";
@@ -241,11 +246,21 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     this.rebuild();
   }
 
+  /** Holds a node out of the ring this master decides (or admits it). */
+  setQuarantined(id: string, quarantined: boolean): void {
+    if (quarantined === this.quarantined.has(id)) return;
+    if (quarantined) this.quarantined.add(id);
+    else this.quarantined.delete(id);
+    this.rebuild();
+  }
+
   /** The member ids of the ring this master would decide from its own probes. */
   decidedIds(): string[] {
     const out: string[] = [];
     for (const n of this.nodes.values()) {
-      if (n.health.inRing && !this.leaving.has(n.id)) out.push(n.id);
+      if (n.health.inRing && !this.leaving.has(n.id) && !this.quarantined.has(n.id)) {
+        out.push(n.id);
+      }
     }
     return out.sort();
   }
@@ -284,7 +299,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
       return out;
     }
     for (const n of this.nodes.values()) {
-      if (n.health.inRing && !this.leaving.has(n.id)) out.push(n);
+      if (n.health.inRing && !this.leaving.has(n.id) && !this.quarantined.has(n.id)) out.push(n);
     }
     return out;
   }

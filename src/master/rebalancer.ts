@@ -91,7 +91,7 @@ interface Task {
   /**
    * move: to owners in B not in A, remove from owners in A not in B. handoff: what the sender
    * holds outside its ranges, to every owner in B, then removed from the sender. drop: the
-   * sender's stale snapshot entries (at or below `floor`) removed.
+   * sender's stale snapshot entries (at or below `floor`) removed (see vet()).
    */
   readonly kind: "move" | "handoff" | "drop";
   readonly floor: number;
@@ -257,19 +257,14 @@ export class Rebalancer {
 
   /** Moves the data of `from` to `to`; false when the ring changed (or leadership was lost). */
   private async move(from: Ring, to: Ring): Promise<boolean> {
-    const tasks = await this.tasksFor(from, to);
+    const tasks = this.tasksFor(from, to);
     this.tasksTotal = tasks.length;
     this.tasksDone = 0;
-    // Drops first and alone: a stale snapshot must be gone before copies reach the node.
-    for (const t of tasks) {
-      if (t.kind === "drop" && !(await this.runTask(t, from, to))) return false;
-    }
-    const rest = tasks.filter((t) => t.kind !== "drop");
-    const results = await Promise.all(rest.map((t) => this.runTask(t, from, to)));
+    const results = await Promise.all(tasks.map((t) => this.runTask(t, from, to)));
     return results.every((ok) => ok);
   }
 
-  private async tasksFor(from: Ring, to: Ring): Promise<Task[]> {
+  private tasksFor(from: Ring, to: Ring): Task[] {
     const r = this.options.replicas;
     const membership = this.deps.membership;
     const up = (id: string): boolean => membership.get(id)?.health.inRing === true;
@@ -286,8 +281,8 @@ export class Rebalancer {
     for (const [sender, ranges] of bySender) {
       tasks.push({ sender, ranges, kind: "move", floor: 0 });
     }
-    // A node that joins or returns: drop a snapshot too old to merge, and hand off what it
-    // holds in ranges it does not own.
+    // A node that joins or returns (vetted first, see vet()) hands off what it holds in ranges
+    // it does not own.
     const joiners = to.members
       .map((m) => m.id)
       .filter((id) => !from.members.some((m) => m.id === id));
@@ -295,8 +290,6 @@ export class Rebalancer {
       const owned = plan(Ring.of([], { vnodes: to.vnodes }), to, r);
       for (const id of joiners) {
         if (!up(id)) continue;
-        const floor = await this.staleFloor(id);
-        if (floor > 0) tasks.push({ sender: id, ranges: undefined, kind: "drop", floor });
         const elsewhere = owned
           .filter((m) => !m.after.includes(id))
           .map((m) => ({ start: m.start, end: m.end }));
@@ -309,19 +302,55 @@ export class Rebalancer {
   }
 
   /**
-   * A node back with a snapshot older than the tombstone lifetime, joining a live cluster:
-   * the version at or below which its restored entries are dropped (0: keep them). Not by
+   * Vets a node that comes back while others are in the ring, before it is admitted: when the
+   * cluster ran without it for longer than the tombstone lifetime (a member has been up since
+   * before the node's snapshot was written, and that is longer ago than the lifetime), its
+   * restored entries are dropped, since deletes made meanwhile may have left no tombstone. A
+   * whole-system restart keeps them: every member started after the node's snapshot. Not by
    * RC.FLUSH: its floor would also refuse the copies of older live entries the move brings.
+   * Resolves with the number of entries dropped.
    */
-  private async staleFloor(id: string): Promise<number> {
+  async vet(id: string, members: readonly string[]): Promise<number> {
     const stats: NodeStats = await this.link(id).request(encodeStats, readStatsReply);
-    const at = stats.restoredSnapshotAt;
-    if (at <= 0 || Date.now() - at <= this.options.tombstoneTtlMs) return 0;
+    const snapshotAt = stats.restoredSnapshotAt;
+    if (snapshotAt <= 0) return 0;
+    const now = Date.now();
+    const others = await Promise.all(
+      members
+        .filter((m) => m !== id)
+        .map((m) =>
+          this.link(m)
+            .request(encodeStats, readStatsReply)
+            .catch(() => null),
+        ),
+    );
+    const liveWithout = Math.max(
+      0,
+      ...others.map((o) => (o === null ? 0 : now - Math.max(snapshotAt, o.startedAt))),
+    );
+    if (liveWithout <= this.options.tombstoneTtlMs) return 0;
     this.options.logger.warn(
-      { node: id, snapshotAt: new Date(at).toISOString() },
+      { node: id, snapshotAt: new Date(snapshotAt).toISOString(), liveWithoutMs: liveWithout },
       "node returned with a snapshot older than the tombstone lifetime; dropping its entries",
     );
-    return this.deps.versionAt(at);
+    const task: Task = {
+      sender: id,
+      ranges: undefined,
+      kind: "drop",
+      floor: this.deps.versionAt(snapshotAt),
+    };
+    let dropped = 0;
+    const link = this.link(id);
+    let cursor = 0;
+    do {
+      const page: ScanPage = await link.request(
+        (w) => encodeScan(w, cursor, this.options.scanCount ?? 1024),
+        copyScanPage,
+      );
+      dropped += await this.dropPage(task, page.entries);
+      cursor = page.cursor;
+    } while (cursor !== 0);
+    return dropped;
   }
 
   private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
@@ -339,8 +368,7 @@ export class Rebalancer {
         return false;
       }
       try {
-        if (task.kind === "drop") await this.dropPage(task, page.entries);
-        else await this.copyPage(task, page.entries, from, to);
+        await this.copyPage(task, page.entries, from, to);
       } catch (err) {
         next?.catch(() => undefined);
         throw err;
@@ -350,7 +378,7 @@ export class Rebalancer {
     return true;
   }
 
-  private async dropPage(task: Task, entries: readonly ScannedEntry[]): Promise<void> {
+  private async dropPage(task: Task, entries: readonly ScannedEntry[]): Promise<number> {
     const link = this.link(task.sender);
     const done: Promise<unknown>[] = [];
     for (const e of entries) {
@@ -358,6 +386,7 @@ export class Rebalancer {
       done.push(link.request((w) => encodeCDel(w, e.key, e.version), unwrap));
     }
     await Promise.all(done);
+    return done.length;
   }
 
   private async copyPage(
