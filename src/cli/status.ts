@@ -45,7 +45,27 @@ export function renderStatus(view: ClusterView): string {
   if (view.peers.length > 0) {
     lines.push("", `peers: ${view.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}`);
   }
-  if (view.leader !== null) lines.push(`leader: ${view.leader}`);
+  if (view.leader !== null) {
+    const c = view.coordination;
+    lines.push(
+      `leader: ${view.leader}` +
+        (c === undefined
+          ? ""
+          : `   generation ${c.generation ?? "-"}   live peers ${c.livePeers.length}   ` +
+            `last ring push ${c.lastPropagationMs} ms`),
+    );
+  }
+  const r = view.rebalance;
+  if (r !== null) {
+    const progress = r.tasksTotal === 0 ? "" : ` (${r.tasksDone}/${r.tasksTotal} senders done)`;
+    lines.push(
+      r.running
+        ? `rebalance: moving to ${r.target ?? "?"}${progress}, ${r.keysMovedThisMove} entries copied so far`
+        : `rebalance: idle; ${r.movesCompleted} moves done, ${r.keysMovedTotal} entries copied, ` +
+            `${r.keysRemovedTotal} removed from former holders` +
+            (r.movesCompleted > 0 ? `, last move ${Math.round(r.lastDurationMs)} ms` : ""),
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 

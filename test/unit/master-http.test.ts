@@ -98,8 +98,23 @@ describe("renderStatus", () => {
         },
       ],
       peers: [{ id: "m2", host: "127.0.0.1", port: 8081 }],
-      leader: null,
-      rebalance: null,
+      leader: "m1",
+      rebalance: {
+        running: true,
+        sources: ["0011223344556677"],
+        target: "abcd1234",
+        tasksTotal: 3,
+        tasksDone: 1,
+        keysMovedThisMove: 1200,
+        keysMovedTotal: 5000,
+        keysRemovedTotal: 4000,
+        movesCompleted: 2,
+        restarts: 0,
+        failures: 0,
+        lastDurationMs: 850,
+        lastError: null,
+      },
+      coordination: { generation: 7, livePeers: ["m2"], lastPropagationMs: 1.5, sources: [] },
     };
     const text = renderStatus(view);
     const lines = text.split("\n");
@@ -117,5 +132,9 @@ describe("renderStatus", () => {
       /^a2 +127\.0\.0\.1:7002 +down +0\.0% +3 +registered .*\(ECONNREFUSED\)$/,
     );
     assert.match(text, /peers: m2=127\.0\.0\.1:8081/);
+    assert.match(text, /leader: m1 +generation 7 +live peers 1 +last ring push 1\.5 ms/);
+    assert.match(text, /rebalance: moving to abcd1234 \(1\/3 senders done\), 1200 entries copied/);
+    const idle = renderStatus({ ...view, rebalance: { ...view.rebalance!, running: false } });
+    assert.match(idle, /rebalance: idle; 2 moves done, 5000 entries copied, 4000 removed/);
   });
 });
