@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { Checker, summarize } from "../helpers/checker.js";
-import { TestCluster } from "../helpers/cluster.js";
+import { Checker, summarize, type KvClient } from "../helpers/checker.js";
+import { TestCluster, type MasterHandle } from "../helpers/cluster.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
 import {
   PRELOAD_KEYS,
@@ -271,7 +271,15 @@ describe("the leader master killed in the middle of a rebalance", () => {
     const m1 = cluster.master(0);
     const m2 = cluster.master(1);
     assert.equal((await recoveryView(m2)).leader, "m1");
-    const kv = kvOverRedis(connectRedis(m2.port));
+    const client = connectRedis(m2.port);
+    try {
+      await leaderLoss(m1, m2, kvOverRedis(client));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  async function leaderLoss(m1: MasterHandle, m2: MasterHandle, kv: KvClient): Promise<void> {
     const checker = new Checker(WORKLOAD);
     const load = checker.run([kv], 60_000);
     const joining = cluster.addAuxiliary("a4");
@@ -300,5 +308,5 @@ describe("the leader master killed in the middle of a rebalance", () => {
     assert.equal(await countMissing(m2.port, PRELOAD_KEYS * 2), 0);
     assert.equal(r.lostWrites, 0, r.examples.join("\n"));
     assert.equal(r.staleReads, 0, r.examples.join("\n"));
-  });
+  }
 });

@@ -69,7 +69,12 @@ describe("a 4th auxiliary node joins 3 (R=2)", () => {
     await reader.stop();
     checker.stop();
     await load;
-    await checker.verify([kv, kvOverRedis(connectRedis(cluster.master(1).port))]);
+    const second = connectRedis(cluster.master(1).port);
+    try {
+      await checker.verify([kv, kvOverRedis(second)]);
+    } finally {
+      second.disconnect();
+    }
 
     const moved = view.rebalance?.keysMovedThisMove ?? 0;
     const share = moved / before;
