@@ -178,7 +178,9 @@ export class Guard {
     await waitFor(`${label}: canary progress`, () => this.canaryOps >= opsBefore + 4, {
       timeoutMs: 5000,
     });
-    assert.deepEqual(this.canaryErrors, [], `${label}: the canary saw errors`);
+    const canaryErrors = this.canaryErrors;
+    this.canaryErrors = [];
+    assert.deepEqual(canaryErrors, [], `${label}: the canary saw errors`);
     for (const t of this.targets) {
       const base = this.baseline.get(t.name) as Memory;
       let last: Memory = base;
