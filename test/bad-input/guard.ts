@@ -80,7 +80,12 @@ export class Guard {
         metricsUrl: a.url("/metrics"),
       })),
     ];
-    this.canary = new Redis({ port: m.port, maxRetriesPerRequest: 0, commandTimeout: 3000 });
+    this.canary = new Redis({
+      port: m.port,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 3000,
+      ...(cluster.options.secret !== undefined ? { password: cluster.options.secret } : {}),
+    });
   }
 
   /** One master and two auxiliary nodes (R=2) with tight limits, data preloaded, canary running. */
