@@ -248,8 +248,12 @@ export class HttpApi {
         // A key may be percent-encoded to three times its size in the request line.
         maxHeaderSize: options.maxKeySize * 3 + 16 * 1024,
         keepAliveTimeout: 65_000,
-        headersTimeout: 30_000,
-        requestTimeout: 60_000,
+        // Slow clients (slowloris) hold a connection at most this long: headers within 10 s
+        // (NGINX's client_header_timeout), the whole request within 30 s, checked every second
+        // (Node's default check runs every 30 s, letting a slow header live up to a minute).
+        headersTimeout: 10_000,
+        requestTimeout: 30_000,
+        connectionsCheckingInterval: 1_000,
       },
       (req, res) => this.handle(req, res),
     );
@@ -260,10 +264,18 @@ export class HttpApi {
     });
     this.server.on("clientError", (err, socket) => {
       if (!socket.writable) return;
-      const status = (err as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message: "malformed request" } });
+      const code = (err as { code?: string }).code;
+      // A client too slow to send its request (headersTimeout, requestTimeout) gets a 408, as
+      // Node itself answers; anything else the parser refuses is malformed.
+      const [status, reason, message] =
+        code === "HPE_HEADER_OVERFLOW"
+          ? [431, "Request Header Fields Too Large", "malformed request"]
+          : code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? [408, "Request Timeout", "request not received in time"]
+            : [400, "Bad Request", "malformed request"];
+      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message } });
       socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+        `HTTP/1.1 ${status} ${reason}\r\n` +
           `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     });
