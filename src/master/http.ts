@@ -312,6 +312,7 @@ export class HttpApi {
     const method = req.method ?? "GET";
     try {
       if (path.startsWith(KEYS_PREFIX)) {
+        if (!this.authorized(req, res, R.keys, startedAt)) return;
         this.key(req, res, path.slice(KEYS_PREFIX.length), query, startedAt);
         return;
       }
@@ -341,12 +342,14 @@ export class HttpApi {
           return;
         case "/v1/batch/get":
           if (!this.allow(req, res, R.batch_get, startedAt, "POST")) return;
+          if (!this.authorized(req, res, R.batch_get, startedAt)) return;
           this.withBody(req, res, R.batch_get, startedAt, (body) =>
             this.batchGet(res, body, startedAt),
           );
           return;
         case "/v1/batch/set":
           if (!this.allow(req, res, R.batch_set, startedAt, "POST")) return;
+          if (!this.authorized(req, res, R.batch_set, startedAt)) return;
           this.withBody(req, res, R.batch_set, startedAt, (body) =>
             this.batchSet(res, body, startedAt),
           );
@@ -505,26 +508,37 @@ export class HttpApi {
     return key;
   }
 
-  private register(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
+  /**
+   * With a secret configured, data and internal routes need `authorization: Bearer <secret>`
+   * (compared in constant time); answers 401 and returns false otherwise.
+   */
+  private authorized(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: number,
+    startedAt: number,
+  ): boolean {
     const secret = this.options.secret;
-    if (secret !== undefined) {
-      const given = req.headers.authorization ?? "";
-      const expected = Buffer.from(`Bearer ${secret}`);
-      const actual = Buffer.from(given);
-      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-        req.resume();
-        res.setHeader("www-authenticate", "Bearer");
-        this.error(
-          res,
-          R.register,
-          startedAt,
-          given === ""
-            ? catalogued("NO_AUTH", "registration requires authorization: Bearer <secret>")
-            : catalogued("WRONG_PASS", "wrong registration secret"),
-        );
-        return;
-      }
-    }
+    if (secret === undefined) return true;
+    const given = req.headers.authorization ?? "";
+    const expected = Buffer.from(`Bearer ${secret}`);
+    const actual = Buffer.from(given);
+    if (actual.length === expected.length && timingSafeEqual(actual, expected)) return true;
+    req.resume();
+    res.setHeader("www-authenticate", "Bearer");
+    this.error(
+      res,
+      route,
+      startedAt,
+      given === ""
+        ? catalogued("NO_AUTH", "this route requires authorization: Bearer <secret>")
+        : catalogued("WRONG_PASS", "wrong secret"),
+    );
+    return false;
+  }
+
+  private register(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
+    if (!this.authorized(req, res, R.register, startedAt)) return;
     this.withBody(req, res, R.register, startedAt, (body) => {
       const registration = parseJsonBody(registrationSchema, body);
       const result = this.deps.register(registration);

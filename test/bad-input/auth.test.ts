@@ -18,6 +18,30 @@ describe("authentication", () => {
     await guard.stop();
   });
 
+  it("the master's HTTP data routes need the secret as a Bearer token", async () => {
+    const url = guard.master.url("/v1/keys/pre%3A1");
+    const none = await fetch(url);
+    assert.equal(none.status, 401);
+    assert.equal(((await none.json()) as { error: { code: string } }).error.code, "NO_AUTH");
+    const wrong = await fetch(url, { headers: { authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 401);
+    await wrong.arrayBuffer();
+    const put = await fetch(guard.master.url("/v1/batch/set"), {
+      method: "POST",
+      body: JSON.stringify({ entries: [{ key: "pre:1", value: "overwritten" }] }),
+    });
+    assert.equal(put.status, 401);
+    await put.arrayBuffer();
+    const ok = await fetch(url, { headers: { authorization: `Bearer ${SECRET}` } });
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    // Probes stay open for load balancers and Prometheus.
+    const health = await fetch(guard.master.url("/healthz"));
+    assert.equal(health.status, 200);
+    await health.arrayBuffer();
+    await guard.check("HTTP requests without the secret");
+  });
+
   for (const targetName of ["master", "auxiliary a1"]) {
     it(`the ${targetName} answers NOAUTH to commands before AUTH and serves after it`, async () => {
       const port = guard.target(targetName).port;
