@@ -51,12 +51,18 @@ async function dbsize(client: RespTestClient): Promise<number> {
   return (await client.call("DBSIZE")) as number;
 }
 
-function restoredEntries(node: AuxiliaryHandle): number | undefined {
-  const restored = node
-    .logEntries()
-    .filter((e) => e["msg"] === "snapshot restored")
-    .at(-1);
-  return restored === undefined ? undefined : Number(restored["entries"]);
+const restores = (node: AuxiliaryHandle) =>
+  node.logEntries().filter((e) => e["msg"] === "snapshot restored");
+
+/**
+ * Entries of the restore logged after `before` earlier ones. The log reaches its file
+ * asynchronously, possibly after the node answers /readyz: wait for the line.
+ */
+async function restoredEntries(node: AuxiliaryHandle, before: number): Promise<number> {
+  const entry = await waitFor("the restore to be logged", () => restores(node).at(before), {
+    timeoutMs: 5000,
+  });
+  return Number(entry["entries"]);
 }
 
 describe("scenario 4: snapshots under faults", () => {
@@ -83,6 +89,7 @@ describe("scenario 4: snapshots under faults", () => {
         }
         await sleep(Math.random() * Math.max(1, durationMs) * 0.8);
         if (files(node.dataDir).some((f) => f.endsWith(".tmp"))) midSnapshot++;
+        const restoresBefore = restores(node).length;
         await node.kill9();
         await node.restart(20_000);
         client = await RespTestClient.connect(node.port);
@@ -91,7 +98,11 @@ describe("scenario 4: snapshots under faults", () => {
         assert.ok(!left.some((f) => f.endsWith(".corrupt")), `round ${round}: ${left.join()}`);
         const size = await dbsize(client);
         assert.ok(size === entries || size === entries + 1, `round ${round}: dbsize ${size}`);
-        assert.equal(restoredEntries(node), size, `round ${round}: one whole snapshot restored`);
+        assert.equal(
+          await restoredEntries(node, restoresBefore),
+          size,
+          `round ${round}: one whole snapshot restored`,
+        );
         const sample = Math.floor(Math.random() * entries);
         assert.deepEqual(await client.call("GET", `key:${sample}`), valueOf(sample));
         const last = node
@@ -149,7 +160,13 @@ describe("scenario 4: snapshots under faults", () => {
         client = await RespTestClient.connect(node.port);
         assert.equal(await dbsize(client), count, `round ${round} (${damage}): older snapshot`);
         assert.ok(files(node.dataDir).includes(`${newest}.corrupt`), damage);
-        assert.equal(corruptLogs(), round, damage);
+        await waitFor(
+          `the corrupt snapshot to be logged (${damage})`,
+          () => corruptLogs() === round,
+          {
+            timeoutMs: 5000,
+          },
+        );
         assert.equal(await client.call("SET", "still", "serving"), "OK");
         assert.equal(await client.call("DEL", "still"), 1);
         client.close();
