@@ -23,7 +23,9 @@ describe("scenario 1: kill -9 one auxiliary node under load", () => {
       replicas: 2,
       healthInterval: "200ms",
       healthFailures: 3,
-      requestTimeout: "300ms",
+      // A dead process refuses connections, so detection does not wait for this; a short
+      // timeout would only fail requests to live nodes stalled by a loaded machine.
+      requestTimeout: "1s",
     });
     redis = cluster.masters.map((m) => connectRedis(m.port, "127.0.0.1", { commandTimeout: 2000 }));
   });
