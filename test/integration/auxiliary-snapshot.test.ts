@@ -135,7 +135,10 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.deepEqual(await client.call("GET", "key:7"), Buffer.from("new"));
       // In the file: 999 live keys, 1 tombstone, ttl:long, ttl:short and plain; ttl:short had
       // expired by the restart and was dropped.
-      const restored = node.logEntries().find((e) => e["msg"] === "snapshot restored");
+      // Log lines are written asynchronously: they may reach the file after /readyz answers.
+      const restored = await waitFor("the restore log line", () =>
+        node.logEntries().find((e) => e["msg"] === "snapshot restored"),
+      );
       assert.equal(restored?.["entries"], 1003);
       assert.equal(restored?.["applied"], 1002);
       assert.equal(restored?.["expired"], 1);
