@@ -32,6 +32,8 @@ const ROOT = resolve(import.meta.dirname, "..", "..");
 const BIN = join(ROOT, "bin", "ringcache.js");
 const DOC = join(ROOT, "docs", "benchmarks.md");
 const SECTION = "## Comparison with peers";
+/** Heading of the section's hand-written notes, which a new run keeps. */
+const NOTES = "### What the profiles show";
 const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 const HOST = "127.0.0.1";
 
@@ -644,7 +646,10 @@ async function main(): Promise<void> {
   await stopAll();
 }
 
-/** Replaces (or appends) this benchmark's section of docs/benchmarks.md. */
+/**
+ * Replaces (or appends) this benchmark's section of docs/benchmarks.md. The section's written
+ * notes (from the NOTES heading to the section's end) are kept: only the figures change.
+ */
 function writeSection(body: string): void {
   const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   const start = doc.indexOf(`\n${SECTION}\n`);
@@ -653,8 +658,11 @@ function writeSection(body: string): void {
     out = `${doc.trimEnd()}\n\n${body}`;
   } else {
     const next = doc.indexOf("\n## ", start + SECTION.length + 2);
+    const old = next < 0 ? doc.slice(start + 1) : doc.slice(start + 1, next + 1);
+    const notesAt = old.indexOf(`\n${NOTES}\n`);
+    const notes = notesAt < 0 ? "" : `\n${old.slice(notesAt + 1).trimEnd()}\n`;
     const rest = next < 0 ? "" : doc.slice(next + 1);
-    out = `${doc.slice(0, start + 1)}${body}${rest === "" ? "" : `\n${rest}`}`;
+    out = `${doc.slice(0, start + 1)}${body}${notes}${rest === "" ? "" : `\n${rest}`}`;
   }
   writeFileSync(DOC, out.endsWith("\n") ? out : `${out}\n`);
   console.error(`wrote ${SECTION} to ${DOC}`);
