@@ -655,15 +655,27 @@ async function main(): Promise<void> {
     "",
   ].join("\n");
   console.log(`\n${body}`);
-  if (o.write) writeSection(body);
+  if (o.write) await writeSection(body);
   await stopAll();
+}
+
+/** The page as Prettier lays it out (aligned tables), so that a run leaves it clean. */
+async function formatted(text: string): Promise<string> {
+  try {
+    const prettier = await import("prettier");
+    const config = (await prettier.resolveConfig(DOC)) ?? {};
+    return await prettier.format(text, { ...config, filepath: DOC });
+  } catch (err) {
+    console.error(`${DOC} left unformatted: ${String(err)}`);
+    return text;
+  }
 }
 
 /**
  * Replaces (or appends) this benchmark's section of docs/benchmarks.md. The section's written
  * notes (from the NOTES heading to the section's end) are kept: only the figures change.
  */
-function writeSection(body: string): void {
+async function writeSection(body: string): Promise<void> {
   const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   const start = doc.indexOf(`\n${SECTION}\n`);
   let out: string;
@@ -677,7 +689,7 @@ function writeSection(body: string): void {
     const rest = next < 0 ? "" : doc.slice(next + 1);
     out = `${doc.slice(0, start + 1)}${body}${notes}${rest === "" ? "" : `\n${rest}`}`;
   }
-  writeFileSync(DOC, out.endsWith("\n") ? out : `${out}\n`);
+  writeFileSync(DOC, await formatted(out.endsWith("\n") ? out : `${out}\n`));
   console.error(`wrote ${SECTION} to ${DOC}`);
 }
 
