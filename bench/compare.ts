@@ -357,7 +357,7 @@ function machine(): string {
   const redis = spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout.trim();
   const nginx = spawnSync(which("nginx") ?? "nginx", ["-v"], { encoding: "utf8" }).stderr.trim();
   const nc = spawnSync(which("nutcracker") ?? "nutcracker", ["--version"], { encoding: "utf8" });
-  const ncVersion = (nc.stdout + nc.stderr).trim().split("\n")[0] ?? "";
+  const ncVersion = ((nc.stdout + nc.stderr).trim().split("\n")[0] ?? "").replace(/^This is /, "");
   return [
     `CPU ${cpu[0]?.model.trim() ?? "unknown"}, ${cpu.length} cores, ${gib} GiB memory,`,
     `Node ${process.version}, ${redis.split(" ").slice(0, 3).join(" ")}, ${nginx.replace("nginx version: ", "")},`,
