@@ -16,7 +16,7 @@
 import { RingcacheError } from "../errors.js";
 import type { HybridClock } from "../clock/hlc.js";
 import {
-  inRanges,
+  RangeSet,
   parseExpire,
   parseFlush,
   parseGet,
@@ -27,7 +27,6 @@ import {
   parsePut,
   parseScan,
   writeGetReply,
-  type HashRange,
   type NodeStats,
   type PutArgs,
 } from "../protocol/internal.js";
@@ -221,7 +220,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
   };
   /** Encodes RC.SCAN's entries before their count is known. */
   private readonly scanOut = new RespWriter();
-  private scanRanges: readonly HashRange[] | undefined = undefined;
+  private scanRanges: RangeSet | undefined = undefined;
   private scanCount = 0;
 
   constructor(options: AuxiliaryCommandsOptions) {
@@ -684,7 +683,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
     expiresAt: number,
     tombstone: boolean,
   ): void => {
-    if (this.scanRanges !== undefined && !inRanges(hashKey(key), this.scanRanges)) return;
+    if (this.scanRanges !== undefined && !this.scanRanges.has(hashKey(key))) return;
     const w = this.scanOut;
     w.bulk(key);
     w.bulk(value);
@@ -697,7 +696,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
   private rcScan(out: RespWriter, args: Buffer[]): void {
     const { cursor, count, ranges } = parseScan(args);
     if (cursor === 1) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
-    this.scanRanges = ranges;
+    this.scanRanges = ranges === undefined ? undefined : new RangeSet(ranges);
     this.scanCount = 0;
     let next: number;
     try {

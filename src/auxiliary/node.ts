@@ -4,9 +4,10 @@
 //   start():  HTTP up (/healthz live, /readyz 503 "loading") ─► restore the newest valid
 //             snapshot ─► RESP listens ─► ready; timers: snapshot (when changed), expiry
 //             sweep, registration with the masters
-//   stop():   /readyz 503 "stopping" ─► stop accepting ─► in-flight replies written ─►
-//             beforeShutdown hook (hand-off of data to the masters) ─► final snapshot ─►
-//             connections and HTTP closed
+//   stop():   /readyz 503 "stopping" ─► (with masters) POST /v1/internal/leave until the
+//             leader reports the hand-off done, serving the leader's scans meanwhile ─► stop
+//             accepting ─► in-flight replies written ─► beforeShutdown hook ─► final
+//             snapshot ─► connections and HTTP closed
 //
 // What must stay true: a node that cannot write a snapshot keeps serving (and says so in its
 // logs and metrics); a corrupt snapshot never stops it from starting; secrets and values never
@@ -31,6 +32,11 @@ export const REDIS_COMPAT_VERSION = "7.0.0";
 /** Period of registration with the masters. */
 export const REGISTER_INTERVAL_MS = 5000;
 const REGISTER_TIMEOUT_MS = 2000;
+/** Longest a graceful stop waits for the masters to take this node's data. */
+export const LEAVE_TIMEOUT_MS = 30_000;
+const LEAVE_POLL_MS = 100;
+/** Polls no master answered after which a leaving node stops waiting. */
+const LEAVE_GIVE_UP_POLLS = 5;
 /** How long stop() waits for in-flight replies to be written. */
 const DRAIN_TIMEOUT_MS = 2000;
 
@@ -222,6 +228,7 @@ export class AuxiliaryNode {
     this.logger.info({ reason }, "shutting down");
     this.state = "stopping";
     for (const t of this.timers) clearInterval(t);
+    if (this.config.masters.length > 0) await this.leave();
     this.resp.stopAccepting();
     // Nothing acknowledged from here on could miss the final snapshot: stop reading commands,
     // then let the replies of those already processed reach their clients.
@@ -306,6 +313,41 @@ export class AuxiliaryNode {
     commands.changesAtLastSnapshot = commands.changes;
   }
 
+  /**
+   * Tells the masters this node is leaving and waits (bounded) until one reports the hand-off
+   * done: the leader took the node out of the ring and copied its entries to their new owners,
+   * reading them from this node, which keeps serving meanwhile.
+   */
+  private async leave(): Promise<void> {
+    const c = this.config;
+    const body = JSON.stringify({ id: c.id });
+    const deadline = Date.now() + LEAVE_TIMEOUT_MS;
+    const started = Date.now();
+    let unanswered = 0;
+    while (Date.now() < deadline) {
+      const answers = await Promise.all(
+        c.masters.map((m) =>
+          postJsonReply(m, "/v1/internal/leave", body, c.secret).catch(() => null),
+        ),
+      );
+      if (answers.some((a) => (a as { done?: unknown } | null)?.done === true)) {
+        this.logger.info({ ms: Date.now() - started }, "hand-off to the masters done");
+        return;
+      }
+      // No master to hand off to (the whole system is stopping): the snapshot keeps the data.
+      if (answers.every((a) => a === null) && ++unanswered >= LEAVE_GIVE_UP_POLLS) {
+        this.logger.warn("no master answers; stopping without a hand-off");
+        return;
+      }
+      if (answers.some((a) => a !== null)) unanswered = 0;
+      await new Promise((resolve) => setTimeout(resolve, LEAVE_POLL_MS));
+    }
+    this.logger.warn(
+      { timeoutMs: LEAVE_TIMEOUT_MS },
+      "hand-off not confirmed in time; the final snapshot keeps the data",
+    );
+  }
+
   /** POST /v1/internal/register to every master; failures are retried on the next tick. */
   private async register(): Promise<void> {
     const c = this.config;
@@ -351,6 +393,44 @@ function parseAdvertise(text: string): Address | undefined {
   const port = Number(text.slice(at + 1));
   if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { host: text.slice(0, at), port };
+}
+
+/** POSTs JSON and resolves with the parsed reply of a 2xx answer (else rejects). */
+function postJsonReply(
+  to: Address,
+  path: string,
+  body: string,
+  secret: string | undefined,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    };
+    if (secret !== undefined) headers["authorization"] = `Bearer ${secret}`;
+    const req = request(
+      { host: to.host, port: to.port, path, method: "POST", headers, timeout: REGISTER_TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          if ((res.statusCode ?? 0) >= 300) {
+            reject(new Error(`${path} answered ${res.statusCode}`));
+            return;
+          }
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+          } catch {
+            reject(new Error(`${path} answered with a body that is not JSON`));
+          }
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 function postJson(

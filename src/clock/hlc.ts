@@ -73,3 +73,8 @@ export class HybridClock {
 export function versionTimeMs(version: number): number {
   return Math.floor(version / MS_FACTOR) + CLOCK_EPOCH_MS;
 }
+
+/** The greatest version any clock can have issued by a wall-clock time (Unix ms). */
+export function latestVersionAt(unixMs: number): number {
+  return (Math.floor(unixMs) - CLOCK_EPOCH_MS + 1) * MS_FACTOR - 1;
+}

@@ -209,6 +209,27 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
     description: "deadline of a request to an auxiliary node",
   },
   {
+    name: "backup-dir",
+    kind: "string",
+    description:
+      "the masters' shared directory for backups of redistributed data (default: the parent of --data-dir)",
+  },
+  {
+    name: "backup-max-bytes",
+    kind: "size",
+    default: "256mb",
+    min: 4096,
+    description: "bound of this master's backup file (compacted past it)",
+  },
+  {
+    name: "tombstone-ttl",
+    kind: "duration",
+    default: "1h",
+    min: 1000,
+    description:
+      "tombstone lifetime of the auxiliary nodes: older backup records are not replayed, older snapshots are dropped on rejoin",
+  },
+  {
     name: "connections-per-node",
     kind: "int",
     // One: every request of an event-loop turn leaves in one write, and every client's
@@ -280,6 +301,9 @@ export interface MasterConfig extends CommonConfig {
   readonly healthFailures: number;
   readonly requestTimeout: number;
   readonly connectionsPerNode: number;
+  readonly backupDir?: string;
+  readonly backupMaxBytes: number;
+  readonly tombstoneTtl: number;
   readonly maxKeySize: number;
   readonly maxValueSize: number;
   readonly maxBatchKeys: number;

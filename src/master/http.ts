@@ -6,6 +6,9 @@
 //   GET  /v1/cluster                     nodes, states, ring shares, epoch, replicas
 //   GET  /healthz  /readyz  /metrics
 //   POST /v1/internal/register           an auxiliary node announces itself (Bearer secret)
+//   GET  /v1/internal/state              a peer master's poll: clock, probes, membership
+//   POST /v1/internal/membership         the leader pushes a new membership generation
+//   POST /v1/internal/leave              an auxiliary node leaving: {"id"} -> {"done"}
 //
 // Keys in paths are percent-decoded to opaque bytes. Every error is JSON
 // {"error":{"code","message"}} with the status the error catalogue gives its code.
@@ -17,6 +20,7 @@ import { z } from "zod";
 import { ERRORS, RingcacheError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Membership } from "./membership.js";
+import type { RebalanceStatus } from "./rebalancer.js";
 import type { MasterMetrics } from "./metrics.js";
 import {
   GATHER_MGET,
@@ -41,6 +45,7 @@ export const ROUTES = [
   "readyz",
   "metrics",
   "register",
+  "internal",
   "other",
 ] as const;
 const R = Object.fromEntries(ROUTES.map((name, i) => [name, i])) as Record<
@@ -88,7 +93,22 @@ export interface ClusterView {
   }[];
   readonly peers: readonly { readonly id: string; readonly host: string; readonly port: number }[];
   readonly leader: string | null;
-  readonly rebalance: null;
+  readonly rebalance: RebalanceStatus | null;
+  readonly coordination?: {
+    readonly generation: number | null;
+    readonly livePeers: readonly string[];
+    /** Time the last membership push took to reach every live peer (two rings coexist). */
+    readonly lastPropagationMs: number;
+    /** Rings whose move is not done (member ids), oldest first. */
+    readonly sources: readonly (readonly string[])[];
+  };
+}
+
+/** The peer endpoints (coordination between masters, graceful leave of auxiliary nodes). */
+export interface InternalHandlers {
+  readonly state: () => unknown;
+  readonly membership: (body: unknown) => void;
+  readonly leave: (id: string) => unknown;
 }
 
 /** Errors of the HTTP layer that are not in the catalogue: a route or key that is not there. */
@@ -184,6 +204,18 @@ export const registrationSchema = z.object({
 
 export type Registration = z.infer<typeof registrationSchema>;
 
+const membershipSchema = z.object({
+  generation: z.number().int().min(0),
+  leader: z.string().max(64),
+  members: z.array(
+    z.object({ id: z.string().regex(ID), host: z.string().max(255), port: z.number().int() }),
+  ),
+  epoch: z.string().max(64),
+  sources: z.array(z.array(z.string().regex(ID))),
+});
+
+const leaveSchema = z.object({ id: z.string().regex(ID) });
+
 function describeZodError(err: z.ZodError): string {
   const issue = err.issues[0];
   if (issue === undefined) return "invalid body";
@@ -231,6 +263,7 @@ export interface HttpApiDeps {
   readonly clusterView: () => ClusterView;
   /** Adds or refreshes a registered auxiliary node. */
   readonly register: (registration: Registration) => { state: string; epoch: string };
+  readonly internal?: InternalHandlers;
 }
 
 export class HttpApi {
@@ -357,6 +390,11 @@ export class HttpApi {
         case "/v1/internal/register":
           if (!this.allow(req, res, R.register, startedAt, "POST")) return;
           this.register(req, res, startedAt);
+          return;
+        case "/v1/internal/state":
+        case "/v1/internal/membership":
+        case "/v1/internal/leave":
+          this.internal(req, res, path, startedAt);
           return;
         default:
           req.resume();
@@ -506,6 +544,31 @@ export class HttpApi {
       );
     }
     return key;
+  }
+
+  private internal(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    startedAt: number,
+  ): void {
+    const handlers = this.deps.internal;
+    const get = path === "/v1/internal/state";
+    if (!this.allow(req, res, R.internal, startedAt, ...(get ? ["GET"] : ["POST"]))) return;
+    if (handlers === undefined || !this.authorized(req, res, R.internal, startedAt)) return;
+    if (get) {
+      this.json(res, R.internal, startedAt, 200, handlers.state());
+      return;
+    }
+    this.withBody(req, res, R.internal, startedAt, (body) => {
+      if (path === "/v1/internal/membership") {
+        handlers.membership(parseJsonBody(membershipSchema, body));
+        this.json(res, R.internal, startedAt, 200, { ok: true });
+        return;
+      }
+      const { id } = parseJsonBody(leaveSchema, body);
+      this.json(res, R.internal, startedAt, 200, handlers.leave(id));
+    });
   }
 
   /**

@@ -69,6 +69,18 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   private checker: HealthChecker | null = null;
   /** Probe results and evidence are counted at most once per this window per node. */
   private readonly evidenceWindowMs: number;
+  /**
+   * The member ids the leader published, when this master routes by them; null: this master's
+   * own probes decide (it leads, or it is alone).
+   */
+  private adopted: readonly string[] | null = null;
+  /** Nodes that announced a graceful shutdown: kept out of the ring this master decides. */
+  readonly leaving = new Set<string>();
+  /**
+   * The ring before the move in progress (null: no move). Reads of keys whose owners changed
+   * also ask its owners, so a rebalance causes neither misses nor stale reads.
+   */
+  previous: Ring | null = null;
 
   constructor(options: MembershipOptions) {
     super();
@@ -199,14 +211,54 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     else if (to === "up") log.info({ node: node.id, from }, "auxiliary node is up");
     else log.warn({ node: node.id, from, reason }, `auxiliary node is ${to}`);
     node.client.accepting = to !== "down";
+    // A node that left and is gone may come back later as a member.
+    if (to === "down") this.leaving.delete(node.id);
     if (to === "up" && from === "down") node.client.reconnectNow();
     this.emit("state", node.id, from, to, reason);
     const wasInRing = from === "up" || from === "suspect";
-    if (wasInRing !== node.health.inRing) this.rebuild();
+    if (wasInRing !== node.health.inRing && this.adopted === null) this.rebuild();
+  }
+
+  /**
+   * Routes by the member ids the leader published (unknown ids are skipped: they are added
+   * by the caller first), or, with null, by this master's own probes.
+   */
+  adopt(ids: readonly string[] | null): void {
+    this.adopted = ids === null ? null : [...ids].sort();
+    this.rebuild();
+  }
+
+  /** Whether this master's own probes decide the ring. */
+  get deciding(): boolean {
+    return this.adopted === null;
+  }
+
+  /** Marks a node as leaving (or back); rebuilds the ring when this master decides it. */
+  setLeaving(id: string, leaving: boolean): void {
+    if (leaving === this.leaving.has(id)) return;
+    if (leaving) this.leaving.add(id);
+    else this.leaving.delete(id);
+    this.rebuild();
+  }
+
+  /** The member ids of the ring this master would decide from its own probes. */
+  decidedIds(): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.health.inRing && !this.leaving.has(n.id)) out.push(n.id);
+    }
+    return out.sort();
   }
 
   private rebuild(): void {
-    const members = this.upNodesUnsorted();
+    const members = this.ringMembers();
+    const ids = members.map((n) => n.id).sort();
+    const current = this.ring.members.map((m) => m.id);
+    if (ids.length === current.length && ids.every((id, i) => id === current[i])) {
+      // Same member set: the ring is unchanged, but clients may have been replaced.
+      for (const n of members) this.ringClients.set(n.id, n.client);
+      return;
+    }
     const previous = this.ring;
     this.ring = Ring.of(
       members.map((n) => ({ id: n.id })),
@@ -222,9 +274,18 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     this.emit("ring", this.ring, previous);
   }
 
-  private upNodesUnsorted(): MemberNode[] {
+  private ringMembers(): MemberNode[] {
     const out: MemberNode[] = [];
-    for (const n of this.nodes.values()) if (n.health.inRing) out.push(n);
+    if (this.adopted !== null) {
+      for (const id of this.adopted) {
+        const n = this.nodes.get(id);
+        if (n !== undefined) out.push(n);
+      }
+      return out;
+    }
+    for (const n of this.nodes.values()) {
+      if (n.health.inRing && !this.leaving.has(n.id)) out.push(n);
+    }
     return out;
   }
 

@@ -153,6 +153,13 @@ export class MasterMetrics {
   private readonly httpCounts = new Map<string, number>();
   readonly httpLatency: HistogramSet;
   ringChanges = 0;
+  /** Registers a metric computed at scrape time (for parts wired after construction). */
+  readonly addCollected: (
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    collect: () => { labels: Record<string, string | number>; value: number }[],
+  ) => void;
 
   constructor(
     commands: readonly string[],
@@ -167,6 +174,13 @@ export class MasterMetrics {
     this.commandLatency = new HistogramSet(LATENCY_BUCKETS, commands.length * 2);
     this.httpLatency = new HistogramSet(LATENCY_BUCKETS, routes.length);
     membership.on("ring", () => this.ringChanges++);
+    this.addCollected = (name, help, type, collect) => {
+      this.registry.registerMetric(
+        new CollectedMetric(name, help, type, collect) as unknown as Parameters<
+          Registry["registerMetric"]
+        >[0],
+      );
+    };
     collectDefaultMetrics({ register: this.registry });
 
     const add = (

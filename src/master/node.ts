@@ -3,16 +3,21 @@
 //   RESP :port ──► MasterCommands ──┐                         ┌─► NodePool ──► auxiliary nodes
 //   HTTP :http-port ─► HttpApi ─────┴─► Router (ring, clock) ─┤
 //                                                             └─ Membership ◄─ HealthChecker
-import { HybridClock, MAX_TAG } from "../clock/hlc.js";
+//   peers ◄─► Coordinator (leader, published ring) ─► Rebalancer (moves, backup, replay)
+import { dirname, resolve } from "node:path";
+import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { RespServer } from "../server/resp-server.js";
+import { Backup } from "./backup.js";
 import { COMMAND_NAMES, MasterCommands } from "./commands.js";
+import { Coordinator } from "./coordinator.js";
 import { HealthChecker } from "./health.js";
 import { HttpApi, ROUTES, type ClusterView, type Registration } from "./http.js";
 import { Membership } from "./membership.js";
 import { MasterMetrics } from "./metrics.js";
 import { NodePool } from "./pool.js";
+import { Rebalancer } from "./rebalancer.js";
 import { Router } from "./router.js";
 
 export const VERSION = "0.1.0";
@@ -46,6 +51,11 @@ export class MasterNode {
   readonly commands: MasterCommands;
   readonly resp: RespServer;
   readonly http: HttpApi;
+  readonly backup: Backup;
+  readonly rebalancer: Rebalancer;
+  readonly coordinator: Coordinator;
+  /** Backup records replayed when this master first led. */
+  replayed = 0;
   readonly startedAt = Date.now();
   respPort = 0;
   httpPort = 0;
@@ -82,10 +92,51 @@ export class MasterNode {
     );
     this.membership.attach(this.pool, this.checker);
     this.router = new Router(this.membership, this.clock);
+    const oldestKept = (): number => latestVersionAt(Date.now() - config.tombstoneTtl);
+    this.backup = new Backup({
+      dir: config.backupDir ?? dirname(resolve(config.dataDir)),
+      id: config.id,
+      maxBytes: config.backupMaxBytes,
+      minVersion: oldestKept,
+      logger,
+    });
+    this.rebalancer = new Rebalancer(
+      {
+        replicas: config.replicas,
+        secret: config.secret,
+        linkTimeoutMs: Math.max(5000, config.requestTimeout * 10),
+        retryDelayMs: config.healthInterval,
+        tombstoneTtlMs: config.tombstoneTtl,
+        logger,
+      },
+      {
+        membership: this.membership,
+        backup: this.backup,
+        publish: () => this.coordinator.publish(),
+        versionAt: latestVersionAt,
+      },
+    );
+    this.coordinator = new Coordinator(
+      {
+        id: config.id,
+        peers: config.peers,
+        intervalMs: config.healthInterval,
+        failures: config.healthFailures,
+        secret: config.secret,
+        logger,
+      },
+      {
+        clock: this.clock,
+        membership: this.membership,
+        rebalancer: this.rebalancer,
+        onFirstLead: () => this.replayBackups(oldestKept()),
+      },
+    );
     this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.membership, this.router.counters, {
       resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
       http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
     });
+    this.addRecoveryMetrics();
     this.commands = new MasterCommands(
       this.router,
       this.metrics,
@@ -141,6 +192,11 @@ export class MasterNode {
         metrics: this.metrics,
         clusterView: () => this.clusterView(),
         register: (registration) => this.register(registration),
+        internal: {
+          state: () => this.coordinator.state(),
+          membership: (m) => this.coordinator.receive(m as never),
+          leave: (id) => this.coordinator.leave(id),
+        },
       },
     );
   }
@@ -153,6 +209,8 @@ export class MasterNode {
     for (const node of this.config.auxiliary) this.membership.add(node, "config");
     await this.checker.probeAll();
     this.checker.start();
+    this.backup.open();
+    this.coordinator.start();
     this.respPort = await this.resp.listen();
     this.httpPort = await this.http.listen();
     this.logger.info(
@@ -181,12 +239,87 @@ export class MasterNode {
     // Commands in flight still get their replies (bounded: requests to nodes time out).
     await this.resp.drain(this.config.requestTimeout * 2 + 500);
     this.resp.closeAll();
+    this.coordinator.stop();
+    this.backup.close();
     this.checker.stop();
     this.pool.close();
     this.logger.info("master stopped");
   }
 
+  private addRecoveryMetrics(): void {
+    const add = this.metrics.addCollected;
+    const one = (value: number): { labels: Record<string, string>; value: number }[] => [
+      { labels: {}, value },
+    ];
+    const rb = this.rebalancer;
+    add(
+      "rebalance_keys_moved_total",
+      "Entries copied to new owners by rebalancing.",
+      "counter",
+      () => one(rb.keysMovedTotal),
+    );
+    add(
+      "rebalance_keys_removed_total",
+      "Entries removed from former owners (CDEL).",
+      "counter",
+      () => one(rb.keysRemovedTotal),
+    );
+    add("rebalance_in_progress", "1 while a move is in progress (leader).", "gauge", () =>
+      one(rb.busy ? 1 : 0),
+    );
+    add("rebalance_progress_ratio", "Share of the move's tasks done.", "gauge", () => {
+      const s = rb.status();
+      return one(s.tasksTotal === 0 ? (s.running ? 0 : 1) : s.tasksDone / s.tasksTotal);
+    });
+    add("rebalance_moves_total", "Moves completed.", "counter", () => one(rb.movesCompleted));
+    add("rebalance_restarts_total", "Moves restarted because the ring changed.", "counter", () =>
+      one(rb.restarts),
+    );
+    add("rebalance_failures_total", "Move steps that failed and were retried.", "counter", () =>
+      one(rb.failures),
+    );
+    add("leader", "1 when this master leads rebalancing.", "gauge", () =>
+      one(this.coordinator.isLeader ? 1 : 0),
+    );
+    add("leader_changes_total", "Times the leader changed.", "counter", () =>
+      one(this.coordinator.leaderChanges),
+    );
+    add("peers_live", "Peer masters that answered within the last K polls.", "gauge", () =>
+      one(this.coordinator.livePeers().length),
+    );
+    add(
+      "ring_propagation_seconds",
+      "Time the last membership push took to reach every live peer: the window with two rings.",
+      "gauge",
+      () => one(this.coordinator.lastPropagationMs / 1000),
+    );
+    add("peer_node_up", "Each peer master's probe view of each auxiliary node.", "gauge", () =>
+      this.coordinator
+        .peerViews()
+        .map((v) => ({ labels: { peer: v.peer, node: v.node }, value: v.state === "up" ? 1 : 0 })),
+    );
+    add("backup_bytes", "Size of this master's backup file.", "gauge", () =>
+      one(this.backup.bytes),
+    );
+    add("backup_records_total", "Records appended to this master's backup.", "counter", () =>
+      one(this.backup.appended),
+    );
+  }
+
+  /** Replays every master's backup (records younger than the tombstone lifetime). */
+  private async replayBackups(minVersion: number): Promise<void> {
+    const records = Backup.readAll(this.backup.options.dir, minVersion, this.logger);
+    if (records.length === 0) return;
+    try {
+      this.replayed = await this.rebalancer.replay(records);
+      this.logger.info({ records: this.replayed }, "masters' backups replayed");
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "backup replay failed");
+    }
+  }
+
   register(registration: Registration): { state: string; epoch: string } {
+    this.membership.setLeaving(registration.id, false);
     const node = this.membership.add(
       {
         id: registration.id,
@@ -227,8 +360,16 @@ export class MasterNode {
         lastRegistration: n.lastRegistration === 0 ? null : iso(n.lastRegistration),
       })),
       peers: this.config.peers.map((p) => ({ id: p.id, host: p.host, port: p.port })),
-      leader: null,
-      rebalance: null,
+      leader: this.coordinator.leader,
+      rebalance: this.rebalancer.status(),
+      coordination: {
+        generation: this.coordinator.published?.generation ?? null,
+        livePeers: this.coordinator.livePeers(),
+        lastPropagationMs: Math.round(this.coordinator.lastPropagationMs * 10) / 10,
+        sources: this.coordinator.isLeader
+          ? this.rebalancer.sourceMembers
+          : (this.coordinator.published?.sources ?? []),
+      },
     };
   }
 }

@@ -94,6 +94,27 @@ export class Router {
     return out;
   }
 
+  /**
+   * During a move: the key's owners in the ring before it that are not among `owners` (empty
+   * when no move is in progress or the key's owners did not change).
+   */
+  previousOwnersOf(key: Uint8Array, owners: readonly NodeClient[]): NodeClient[] {
+    const m = this.membership;
+    const previous = m.previous;
+    if (previous === null || previous.size === 0) return NO_OWNERS;
+    const ids = this.ids;
+    const n = previous.ownerIdsInto(hashKey(key), Math.min(m.options.replicas, previous.size), ids);
+    let out: NodeClient[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i] as string;
+      if (owners.some((c) => c.id === id)) continue;
+      const client = m.get(id)?.client;
+      if (client === undefined) continue;
+      (out ??= []).push(client);
+    }
+    return out ?? NO_OWNERS;
+  }
+
   /** Clients of every node in the ring. */
   ringClients(): NodeClient[] {
     return [...this.membership.ringClients.values()];
@@ -184,7 +205,20 @@ export class ReadOp implements ReplyTarget {
   }
 
   start(): this {
-    this.owners = this.router.ownersOf(this.key);
+    const owners = this.router.ownersOf(this.key);
+    if (this.router.membership.previous !== null && owners.length > 0) {
+      const previous = this.router.previousOwnersOf(this.key, owners);
+      if (previous.length > 0) {
+        new MoveRead(this, owners, previous).start();
+        return this;
+      }
+    }
+    return this.startWith(owners);
+  }
+
+  /** Reads from these owners, in order. */
+  startWith(owners: NodeClient[]): this {
+    this.owners = owners;
     if (this.owners.length === 0) {
       this.error = NO_NODE_UP;
       this.sink.opDone(this);
@@ -259,6 +293,63 @@ export class ReadOp implements ReplyTarget {
         ? last
         : unreachable(last, this.allTimeouts);
     this.sink.opDone(this);
+  }
+}
+
+/**
+ * A read while a move is in progress, of a key whose owners changed: the current owners and
+ * the previous ones are asked at once (RC.GET) and the higher version wins. So a new owner that
+ * has not received the key yet causes no miss (the previous owner has it), and a node back with
+ * an old copy causes no stale read (the previous owners hold every acknowledged write made while
+ * it was away; writes made since reach the current owners).
+ */
+class MoveRead implements OpSink<ReadOp> {
+  private readonly parent: ReadOp;
+  private readonly owners: NodeClient[];
+  private readonly previous: NodeClient[];
+  private pending = 2;
+  private best: VersionedValue | undefined = undefined;
+  private answered = false;
+  private error: RingcacheError | null = null;
+
+  constructor(parent: ReadOp, owners: NodeClient[], previous: NodeClient[]) {
+    this.parent = parent;
+    this.owners = owners;
+    this.previous = previous;
+  }
+
+  start(): void {
+    const router = this.parent.router;
+    new ReadOp(router, this.parent.key, READ_VERSIONED, this, 0).startWith(this.owners);
+    new ReadOp(router, this.parent.key, READ_VERSIONED, this, 1).startWith(this.previous);
+  }
+
+  opDone(op: ReadOp): void {
+    if (op.error !== null) {
+      if (op.ctx === 0 || this.error === null) this.error = op.error;
+    } else {
+      this.answered = true;
+      const v = op.versioned;
+      if (v !== undefined && (this.best === undefined || v.version > this.best.version)) {
+        // The reply's bulk is valid only during this call.
+        this.best = {
+          value: v.value === null ? null : copy(v.value),
+          version: v.version,
+          pttl: v.pttl,
+        };
+      }
+    }
+    if (--this.pending > 0) return;
+    const parent = this.parent;
+    if (!this.answered) parent.error = this.error;
+    else {
+      const best = this.best;
+      const live = best !== undefined && best.value !== null && best.pttl !== -2;
+      if (parent.mode === READ_VALUE) parent.value = live ? best.value : null;
+      else if (parent.mode === READ_EXISTS) parent.exists = live;
+      else parent.versioned = best;
+    }
+    parent.sink.opDone(parent);
   }
 }
 

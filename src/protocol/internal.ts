@@ -463,6 +463,51 @@ export function inRanges(hash: number, ranges: readonly HashRange[]): boolean {
   return false;
 }
 
+/**
+ * Ranges prepared for many lookups: split at 2^32 so none wraps, sorted and merged, searched by
+ * bisection. A rebalance scans with thousands of ranges (every vnode arc that moves), where
+ * `inRanges` would cost a pass over all of them per entry.
+ */
+export class RangeSet {
+  /** Sorted, disjoint, non-adjacent: starts[i] < ends[i] <= starts[i + 1]. */
+  private readonly starts: Float64Array;
+  private readonly ends: Float64Array;
+
+  constructor(ranges: readonly HashRange[]) {
+    const parts: [number, number][] = [];
+    for (const r of ranges) {
+      if (r.start < r.end) parts.push([r.start, r.end]);
+      else {
+        if (r.start < 2 ** 32) parts.push([r.start, 2 ** 32]);
+        if (r.end > 0) parts.push([0, r.end]);
+      }
+    }
+    parts.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const p of parts) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && p[0] <= last[1]) last[1] = Math.max(last[1], p[1]);
+      else merged.push([p[0], p[1]]);
+    }
+    this.starts = Float64Array.from(merged, (p) => p[0]);
+    this.ends = Float64Array.from(merged, (p) => p[1]);
+  }
+
+  /** Whether a ring hash falls in any of the ranges. */
+  has(hash: number): boolean {
+    const starts = this.starts;
+    let lo = 0;
+    let hi = starts.length;
+    // The last range starting at or before `hash`.
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((starts[mid] as number) <= hash) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && hash < (this.ends[lo - 1] as number);
+  }
+}
+
 export function readScanReply(reply: RespValue): ScanPage {
   const items = unwrap(reply);
   if (!Array.isArray(items) || items.length !== 2) throw unexpected(reply);

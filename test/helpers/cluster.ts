@@ -175,6 +175,24 @@ export class TestCluster {
     }
   }
 
+  /** Starts one more auxiliary node that registers itself with every master. */
+  async addAuxiliary(id: string, args: readonly string[] = []): Promise<AuxiliaryHandle> {
+    const o = this.options;
+    const handle = await startAuxiliary({
+      id,
+      dataDir: join(this.dir, id),
+      logDir: this.dir,
+      ...(o.secret !== undefined ? { secret: o.secret } : {}),
+      args: [
+        ...["--masters", this.masters.map((m) => `127.0.0.1:${m.httpPort}`).join(",")],
+        ...(o.auxiliaryArgs ?? []),
+        ...args,
+      ],
+    });
+    this.auxiliaries.push(handle);
+    return handle;
+  }
+
   async stop(): Promise<void> {
     await Promise.all([
       ...this.masters.map((m) => m.process.terminate(5000)),
@@ -183,7 +201,13 @@ export class TestCluster {
     if (this.options.keepData !== true) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private masterArgs(id: string, port: number, httpPort: number, auxiliary: string): string[] {
+  private masterArgs(
+    id: string,
+    port: number,
+    httpPort: number,
+    auxiliary: string,
+    peers: string,
+  ): string[] {
     const o = this.options;
     return [
       "master",
@@ -194,6 +218,7 @@ export class TestCluster {
       ...["--health-failures", String(o.healthFailures ?? 3)],
       ...["--request-timeout", o.requestTimeout ?? "300ms"],
       ...(auxiliary === "" ? [] : ["--auxiliary", auxiliary]),
+      ...(peers === "" ? [] : ["--peers", peers]),
       ...(o.secret !== undefined ? ["--secret", o.secret] : []),
       ...(o.masterArgs ?? []),
     ];
@@ -242,7 +267,16 @@ export class TestCluster {
       for (const p of planned) {
         const proc = new NodeProcess(
           `master-${p.id}`,
-          this.masterArgs(p.id, p.port, p.httpPort, list),
+          this.masterArgs(
+            p.id,
+            p.port,
+            p.httpPort,
+            list,
+            planned
+              .filter((q) => q.id !== p.id)
+              .map((q) => `${q.id}=127.0.0.1:${q.httpPort}`)
+              .join(","),
+          ),
           this.dir,
         );
         this.masters.push(new MasterHandle(p.id, p.port, p.httpPort, proc));

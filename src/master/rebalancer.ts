@@ -1,0 +1,552 @@
+// The rebalancer (the leader only): on every ring change A -> B, moves exactly the entries whose
+// owner set changed, from a holder in A to the owners in B that lacked them, then removes them
+// from the holders that no longer own them.
+//
+//   plan(A, B, R) ─► per range: designated sender = a leaving node in A's owners, else the
+//                    first one up ─► tasks grouped by sender (one RC.SCAN … RANGES per sender)
+//   joiner J      ─► hand-off task: what J holds outside its ranges in B goes to their owners
+//   each page     ─► RC.MPUT / RC.DEL (versioned) to owners in B not in A
+//                 ─► RC.CDEL on owners in A not in B (only if unchanged since copied)
+//                 ─► appended to the master's backup
+//   between pages ─► the ring changed? stop; the move restarts from the current ring, with
+//                    every ring whose move did not finish kept as a source
+//
+// What must stay true:
+// - Every step is idempotent and versioned, so a move that restarts, or two leaders moving at
+//   once, only waste work: nothing acknowledged is lost or overwritten by an older version.
+// - A holder is emptied (CDEL) only of entries every receiver applied or already held newer.
+// - While sources remain, `membership.previous` is the oldest of them: reads of keys whose
+//   owners changed ask its owners too (see ReadOp), so a move causes no spurious miss.
+import { performance } from "node:perf_hooks";
+import type { Logger } from "../log.js";
+import {
+  encodeCDel,
+  encodeDel,
+  encodeMPut,
+  encodeScan,
+  encodeStats,
+  readMPutOutcomes,
+  readScanReply,
+  readStatsReply,
+  readWriteOutcome,
+  unwrap,
+  type NodeStats,
+  type PutEntry,
+  type ScanPage,
+  type ScannedEntry,
+} from "../protocol/internal.js";
+import type { RespValue } from "../protocol/resp/index.js";
+import { hashKey } from "../ring/hash.js";
+import { plan, type HashRange } from "../ring/plan.js";
+import { Ring } from "../ring/ring.js";
+import type { Backup, BackupRecord } from "./backup.js";
+import { NodeLink } from "./link.js";
+import type { Membership } from "./membership.js";
+
+export interface RebalancerOptions {
+  readonly replicas: number;
+  readonly secret?: string | undefined;
+  /** A recovery request with no reply for this long fails its link (and the move retries). */
+  readonly linkTimeoutMs: number;
+  /** Pause before retrying a move that failed (a node went away mid-way). */
+  readonly retryDelayMs: number;
+  /** Tombstone lifetime: a node back with a snapshot older than this drops the snapshot. */
+  readonly tombstoneTtlMs: number;
+  /** Store slots an RC.SCAN page visits. */
+  readonly scanCount?: number;
+  readonly logger: Logger;
+}
+
+export interface RebalancerDeps {
+  readonly membership: Membership;
+  readonly backup: Backup | null;
+  /** Publishes the ring and the move's sources to the peers; awaited before data moves. */
+  readonly publish: () => Promise<void>;
+  /** The newest version a clock issued at or before a Unix time in ms (snapshot age checks). */
+  readonly versionAt: (unixMs: number) => number;
+}
+
+/** What /v1/cluster and `ringcache status` show of the rebalancer. */
+export interface RebalanceStatus {
+  readonly running: boolean;
+  /** Epochs of the rings whose data is still being moved to the current ring. */
+  readonly sources: readonly string[];
+  readonly target: string | null;
+  readonly tasksTotal: number;
+  readonly tasksDone: number;
+  /** Entries copied by the move in progress (or the last one). */
+  readonly keysMovedThisMove: number;
+  readonly keysMovedTotal: number;
+  readonly keysRemovedTotal: number;
+  readonly movesCompleted: number;
+  readonly restarts: number;
+  readonly failures: number;
+  readonly lastDurationMs: number;
+  readonly lastError: string | null;
+}
+
+interface Task {
+  readonly sender: string;
+  readonly ranges: HashRange[] | undefined;
+  /**
+   * move: to owners in B not in A, remove from owners in A not in B. handoff: what the sender
+   * holds outside its ranges, to every owner in B, then removed from the sender. drop: the
+   * sender's stale snapshot entries (at or below `floor`) removed.
+   */
+  readonly kind: "move" | "handoff" | "drop";
+  readonly floor: number;
+}
+
+const NOTHING: readonly string[] = [];
+
+export class Rebalancer {
+  readonly options: RebalancerOptions;
+  private readonly deps: RebalancerDeps;
+  /** Rings whose data has not been moved to the current ring yet, oldest first. */
+  private sources: Ring[] = [];
+  private running: Promise<void> | null = null;
+  private active = false;
+  private readonly links = new Map<string, NodeLink>();
+  private readonly scratchFrom: string[] = [];
+  private readonly scratchTo: string[] = [];
+  // Status and counters.
+  private target: string | null = null;
+  private tasksTotal = 0;
+  private tasksDone = 0;
+  private movedThisMove = 0;
+  keysMovedTotal = 0;
+  keysRemovedTotal = 0;
+  movesCompleted = 0;
+  restarts = 0;
+  failures = 0;
+  private lastDurationMs = 0;
+  private lastError: string | null = null;
+
+  constructor(options: RebalancerOptions, deps: RebalancerDeps) {
+    this.options = options;
+    this.deps = deps;
+  }
+
+  /** Whether a move is in progress (or waiting to retry). */
+  get busy(): boolean {
+    return this.sources.length > 0;
+  }
+
+  /** Epochs of the sources, oldest first. */
+  get sourceMembers(): string[][] {
+    return this.sources.map((r) => r.members.map((m) => m.id));
+  }
+
+  status(): RebalanceStatus {
+    return {
+      running: this.sources.length > 0,
+      sources: this.sources.map((r) => r.epoch),
+      target: this.target,
+      tasksTotal: this.tasksTotal,
+      tasksDone: this.tasksDone,
+      keysMovedThisMove: this.movedThisMove,
+      keysMovedTotal: this.keysMovedTotal,
+      keysRemovedTotal: this.keysRemovedTotal,
+      movesCompleted: this.movesCompleted,
+      restarts: this.restarts,
+      failures: this.failures,
+      lastDurationMs: this.lastDurationMs,
+      lastError: this.lastError,
+    };
+  }
+
+  /**
+   * Leads (moves data) or not. A master that stops leading stops between two pages and forgets
+   * its sources (the new leader resumes the ones it published).
+   */
+  setActive(active: boolean): void {
+    if (this.active === active) return;
+    this.active = active;
+    if (active) this.kick();
+    else {
+      this.sources = [];
+      this.deps.membership.previous = null;
+    }
+  }
+
+  /**
+   * The ring changed from `from` to the membership's current ring. Ignored unless leading:
+   * a master that takes over resumes the sources the previous leader published.
+   */
+  ringChanged(from: Ring): void {
+    if (!this.active) return;
+    if (from.size > 0 && !this.sources.some((s) => s.epoch === from.epoch)) {
+      this.sources.push(from);
+    }
+    this.deps.membership.previous = this.sources[0] ?? null;
+    this.kick();
+  }
+
+  /** Takes over the sources of a move another leader did not finish. */
+  resume(members: readonly (readonly string[])[], vnodes: number): void {
+    for (const ids of members) {
+      this.ringChanged(
+        Ring.of(
+          ids.map((id) => ({ id })),
+          { vnodes },
+        ),
+      );
+    }
+  }
+
+  close(): void {
+    this.active = false;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+  }
+
+  private kick(): void {
+    if (!this.active || this.running !== null || this.sources.length === 0) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      // A change that arrived as the loop ended.
+      if (this.active && this.sources.length > 0) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const log = this.options.logger;
+    const membership = this.deps.membership;
+    while (this.active && this.sources.length > 0) {
+      const to = membership.ring;
+      const startedAt = performance.now();
+      this.target = to.epoch;
+      this.movedThisMove = 0;
+      let complete = true;
+      try {
+        await this.deps.publish();
+        log.info({ from: this.sources.map((s) => s.epoch), to: to.epoch }, "rebalance started");
+        for (const from of [...this.sources]) {
+          if (!(await this.move(from, to))) {
+            complete = false;
+            break;
+          }
+        }
+      } catch (err) {
+        complete = false;
+        this.failures++;
+        this.lastError = (err as Error).message;
+        log.warn({ err: this.lastError }, "rebalance step failed; retrying");
+        await delay(this.options.retryDelayMs);
+      }
+      if (complete && membership.ring === to && this.active) {
+        this.sources = [];
+        membership.previous = null;
+        this.movesCompleted++;
+        this.lastDurationMs = performance.now() - startedAt;
+        this.lastError = null;
+        log.info(
+          { epoch: to.epoch, keysMoved: this.movedThisMove, ms: Math.round(this.lastDurationMs) },
+          "rebalance done",
+        );
+        await this.deps.publish().catch(() => undefined);
+      } else if (membership.ring !== to) {
+        this.restarts++;
+        log.info(
+          { from: to.epoch, to: membership.ring.epoch },
+          "ring changed mid-move; restarting",
+        );
+      }
+    }
+  }
+
+  /** Moves the data of `from` to `to`; false when the ring changed (or leadership was lost). */
+  private async move(from: Ring, to: Ring): Promise<boolean> {
+    const tasks = await this.tasksFor(from, to);
+    this.tasksTotal = tasks.length;
+    this.tasksDone = 0;
+    // Drops first and alone: a stale snapshot must be gone before copies reach the node.
+    for (const t of tasks) {
+      if (t.kind === "drop" && !(await this.runTask(t, from, to))) return false;
+    }
+    const rest = tasks.filter((t) => t.kind !== "drop");
+    const results = await Promise.all(rest.map((t) => this.runTask(t, from, to)));
+    return results.every((ok) => ok);
+  }
+
+  private async tasksFor(from: Ring, to: Ring): Promise<Task[]> {
+    const r = this.options.replicas;
+    const membership = this.deps.membership;
+    const up = (id: string): boolean => membership.get(id)?.health.inRing === true;
+    const bySender = new Map<string, HashRange[]>();
+    for (const m of plan(from, to, r)) {
+      const holders = m.before.filter(up);
+      const sender = holders.find((id) => membership.leaving.has(id)) ?? holders[0];
+      if (sender === undefined) continue; // nobody up holds the range: nothing to copy
+      let ranges = bySender.get(sender);
+      if (ranges === undefined) bySender.set(sender, (ranges = []));
+      ranges.push({ start: m.start, end: m.end });
+    }
+    const tasks: Task[] = [];
+    for (const [sender, ranges] of bySender) {
+      tasks.push({ sender, ranges, kind: "move", floor: 0 });
+    }
+    // A node that joins or returns: drop a snapshot too old to merge, and hand off what it
+    // holds in ranges it does not own.
+    const joiners = to.members
+      .map((m) => m.id)
+      .filter((id) => !from.members.some((m) => m.id === id));
+    if (joiners.length > 0) {
+      const owned = plan(Ring.of([], { vnodes: to.vnodes }), to, r);
+      for (const id of joiners) {
+        if (!up(id)) continue;
+        const floor = await this.staleFloor(id);
+        if (floor > 0) tasks.push({ sender: id, ranges: undefined, kind: "drop", floor });
+        const elsewhere = owned
+          .filter((m) => !m.after.includes(id))
+          .map((m) => ({ start: m.start, end: m.end }));
+        if (elsewhere.length > 0) {
+          tasks.push({ sender: id, ranges: elsewhere, kind: "handoff", floor: 0 });
+        }
+      }
+    }
+    return tasks;
+  }
+
+  /**
+   * A node back with a snapshot older than the tombstone lifetime, joining a live cluster:
+   * the version at or below which its restored entries are dropped (0: keep them). Not by
+   * RC.FLUSH: its floor would also refuse the copies of older live entries the move brings.
+   */
+  private async staleFloor(id: string): Promise<number> {
+    const stats: NodeStats = await this.link(id).request(encodeStats, readStatsReply);
+    const at = stats.restoredSnapshotAt;
+    if (at <= 0 || Date.now() - at <= this.options.tombstoneTtlMs) return 0;
+    this.options.logger.warn(
+      { node: id, snapshotAt: new Date(at).toISOString() },
+      "node returned with a snapshot older than the tombstone lifetime; dropping its entries",
+    );
+    return this.deps.versionAt(at);
+  }
+
+  private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
+    const link = this.link(task.sender);
+    const count = this.options.scanCount ?? 1024;
+    const scan = (cursor: number): Promise<ScanPage> =>
+      link.request((w) => encodeScan(w, cursor, count, task.ranges), copyScanPage);
+    let next: Promise<ScanPage> | null = scan(0);
+    while (next !== null) {
+      const page: ScanPage = await next;
+      // Ask for the next page while this one is copied.
+      next = page.cursor === 0 ? null : scan(page.cursor);
+      if (!this.active || this.deps.membership.ring !== to) {
+        next?.catch(() => undefined);
+        return false;
+      }
+      try {
+        if (task.kind === "drop") await this.dropPage(task, page.entries);
+        else await this.copyPage(task, page.entries, from, to);
+      } catch (err) {
+        next?.catch(() => undefined);
+        throw err;
+      }
+    }
+    this.tasksDone++;
+    return true;
+  }
+
+  private async dropPage(task: Task, entries: readonly ScannedEntry[]): Promise<void> {
+    const link = this.link(task.sender);
+    const done: Promise<unknown>[] = [];
+    for (const e of entries) {
+      if (e.version > task.floor) continue;
+      done.push(link.request((w) => encodeCDel(w, e.key, e.version), unwrap));
+    }
+    await Promise.all(done);
+  }
+
+  private async copyPage(
+    task: Task,
+    entries: readonly ScannedEntry[],
+    from: Ring,
+    to: Ring,
+  ): Promise<void> {
+    const r = this.options.replicas;
+    const membership = this.deps.membership;
+    const now = Date.now();
+    const puts = new Map<string, PutEntry[]>();
+    const dels = new Map<string, ScannedEntry[]>();
+    /** Per entry: where it goes, and who drops it once every receiver has it. */
+    const plans: { entry: ScannedEntry; droppers: readonly string[]; ok: boolean }[] = [];
+    const byKey = new Map<ScannedEntry, number>();
+    const fromIds = this.scratchFrom;
+    const toIds = this.scratchTo;
+    for (const e of entries) {
+      if (!e.tombstone && e.expiresAt !== 0 && e.expiresAt <= now) continue;
+      const hash = hashKey(e.key);
+      const nf = task.kind === "move" ? from.ownerIdsInto(hash, r, fromIds) : 0;
+      const nt = to.ownerIdsInto(hash, r, toIds);
+      const receivers: string[] = [];
+      for (let i = 0; i < nt; i++) {
+        const id = toIds[i] as string;
+        if (id === task.sender || includes(fromIds, nf, id)) continue;
+        if (membership.get(id)?.health.inRing !== true) continue;
+        receivers.push(id);
+      }
+      let droppers: readonly string[] = NOTHING;
+      if (task.kind === "handoff") droppers = [task.sender];
+      for (let i = 0; i < nf; i++) {
+        const id = fromIds[i] as string;
+        if (!includes(toIds, nt, id) && membership.get(id)?.health.inRing === true) {
+          if (droppers === NOTHING) droppers = [];
+          (droppers as string[]).push(id);
+        }
+      }
+      byKey.set(e, plans.length);
+      plans.push({ entry: e, droppers, ok: true });
+      for (const id of receivers) {
+        if (e.tombstone) pushTo(dels, id, e);
+        else pushTo(puts, id, e);
+      }
+    }
+    const sent: Promise<void>[] = [];
+    const fail = (e: ScannedEntry): void => {
+      const i = byKey.get(e);
+      if (i !== undefined) (plans[i] as { ok: boolean }).ok = false;
+    };
+    for (const [id, list] of puts) {
+      const link = this.link(id);
+      for (let at = 0; at < list.length; at += 256) {
+        const chunk = list.slice(at, at + 256);
+        sent.push(
+          link
+            .request((w) => encodeMPut(w, chunk), readMPutOutcomes)
+            .then(
+              () => undefined, // applied, or the receiver already holds a newer version
+              () => chunk.forEach((e) => fail(e as ScannedEntry)),
+            ),
+        );
+      }
+    }
+    for (const [id, list] of dels) {
+      const link = this.link(id);
+      for (const e of list) {
+        sent.push(
+          link
+            .request((w) => encodeDel(w, e.key, e.version), readWriteOutcome)
+            .then(
+              () => undefined,
+              () => fail(e),
+            ),
+        );
+      }
+    }
+    await Promise.all(sent);
+    let moved = 0;
+    for (const list of puts.values()) moved += list.length;
+    for (const list of dels.values()) moved += list.length;
+    this.movedThisMove += moved;
+    this.keysMovedTotal += moved;
+    if (this.deps.backup !== null && plans.length > 0) {
+      const records: BackupRecord[] = [];
+      for (const p of plans) records.push(p.entry);
+      this.deps.backup.append(records);
+    }
+    const removed: Promise<unknown>[] = [];
+    for (const p of plans) {
+      if (!p.ok) continue;
+      for (const id of p.droppers) {
+        const e = p.entry;
+        removed.push(
+          this.link(id)
+            .request((w) => encodeCDel(w, e.key, e.version), unwrap)
+            .then(
+              (reply) => {
+                if (reply === 1) this.keysRemovedTotal++;
+              },
+              () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
+            ),
+        );
+      }
+    }
+    await Promise.all(removed);
+    if (plans.some((p) => !p.ok)) {
+      throw new Error("some entries could not be copied to their new owners");
+    }
+  }
+
+  private link(id: string): NodeLink {
+    const node = this.deps.membership.get(id);
+    if (node === undefined) throw new Error(`unknown auxiliary node ${id}`);
+    let link = this.links.get(id);
+    if (
+      link !== undefined &&
+      (link.options.host !== node.host || link.options.port !== node.port)
+    ) {
+      link.close();
+      link = undefined;
+    }
+    if (link === undefined) {
+      link = new NodeLink({
+        host: node.host,
+        port: node.port,
+        secret: this.options.secret,
+        timeoutMs: this.options.linkTimeoutMs,
+      });
+      this.links.set(id, link);
+    }
+    return link;
+  }
+
+  /** Applies records (a backup replay) to their owners in the current ring; returns how many. */
+  async replay(records: readonly BackupRecord[]): Promise<number> {
+    const ring = this.deps.membership.ring;
+    const r = this.options.replicas;
+    const ids = this.scratchTo;
+    const puts = new Map<string, PutEntry[]>();
+    const dels = new Map<string, BackupRecord[]>();
+    for (const rec of records) {
+      const n = ring.ownerIdsInto(hashKey(rec.key), r, ids);
+      for (let i = 0; i < n; i++) {
+        if (rec.tombstone) pushTo(dels, ids[i] as string, rec);
+        else pushTo(puts, ids[i] as string, rec);
+      }
+    }
+    const sent: Promise<unknown>[] = [];
+    for (const [id, list] of puts) {
+      for (let at = 0; at < list.length; at += 256) {
+        const chunk = list.slice(at, at + 256);
+        sent.push(this.link(id).request((w) => encodeMPut(w, chunk), readMPutOutcomes));
+      }
+    }
+    for (const [id, list] of dels) {
+      for (const rec of list) {
+        sent.push(
+          this.link(id).request((w) => encodeDel(w, rec.key, rec.version), readWriteOutcome),
+        );
+      }
+    }
+    await Promise.all(sent);
+    return records.length;
+  }
+}
+
+/** RC.SCAN's page with its bulks copied (the decoder's views are valid only in the callback). */
+function copyScanPage(reply: RespValue): ScanPage {
+  const page = readScanReply(reply);
+  for (const e of page.entries) {
+    (e as { key: Buffer }).key = Buffer.from(e.key);
+    (e as { value: Buffer }).value = Buffer.from(e.value);
+  }
+  return page;
+}
+
+function includes(list: readonly string[], n: number, id: string): boolean {
+  for (let i = 0; i < n; i++) if (list[i] === id) return true;
+  return false;
+}
+
+function pushTo<T>(map: Map<string, T[]>, id: string, item: T): void {
+  let list = map.get(id);
+  if (list === undefined) map.set(id, (list = []));
+  list.push(item);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
