@@ -39,110 +39,122 @@ function assertClean(checker: Checker): void {
   assert.ok(r.writes.ok > 0 && r.reads.ok > 0);
 }
 
-describe("a 4th auxiliary node joins 3 (R=2)", { skip: "unfinished: this file hangs until the runner's timeout; the rebalancer and its fault tests are being completed" }, () => {
-  let cluster: TestCluster;
-  let redis: Redis;
-  let kv: KvClient;
+describe(
+  "a 4th auxiliary node joins 3 (R=2)",
+  {
+    skip: "unfinished: this file hangs until the runner's timeout; the rebalancer and its fault tests are being completed",
+  },
+  () => {
+    let cluster: TestCluster;
+    let redis: Redis;
+    let kv: KvClient;
 
-  before(async () => {
-    cluster = await TestCluster.start({ masters: 2, auxiliary: 3, replicas: 2, ...TIMING });
-    redis = connectRedis(cluster.master(0).port);
-    kv = kvOverRedis(redis);
-    await preload(cluster.master(0).port, PRELOAD_KEYS);
-  });
-  after(async () => {
-    redis.disconnect();
-    await cluster.stop();
-  });
+    before(async () => {
+      cluster = await TestCluster.start({ masters: 2, auxiliary: 3, replicas: 2, ...TIMING });
+      redis = connectRedis(cluster.master(0).port);
+      kv = kvOverRedis(redis);
+      await preload(cluster.master(0).port, PRELOAD_KEYS);
+    });
+    after(async () => {
+      redis.disconnect();
+      await cluster.stop();
+    });
 
-  it("moves about a quarter of the entries, loses nothing and causes no miss", async () => {
-    let before = 0;
-    for (const a of cluster.auxiliaries) before += (await nodeCounts(a)).entries;
-    const movesBefore = (await recoveryView(cluster.master(0))).rebalance?.movesCompleted ?? 0;
-    const checker = new Checker(WORKLOAD);
-    const load = checker.run([kv], 60_000);
-    const reader = new HitReader(cluster.master(1).port, PRELOAD_KEYS);
-    const started = Date.now();
-    await cluster.addAuxiliary("a4");
-    const view = await waitRebalanced(cluster.master(0), 4, movesBefore + 1);
-    const elapsed = Date.now() - started;
-    await reader.stop();
-    checker.stop();
-    await load;
-    await checker.verify([kv, kvOverRedis(connectRedis(cluster.master(1).port))]);
+    it("moves about a quarter of the entries, loses nothing and causes no miss", async () => {
+      let before = 0;
+      for (const a of cluster.auxiliaries) before += (await nodeCounts(a)).entries;
+      const movesBefore = (await recoveryView(cluster.master(0))).rebalance?.movesCompleted ?? 0;
+      const checker = new Checker(WORKLOAD);
+      const load = checker.run([kv], 60_000);
+      const reader = new HitReader(cluster.master(1).port, PRELOAD_KEYS);
+      const started = Date.now();
+      await cluster.addAuxiliary("a4");
+      const view = await waitRebalanced(cluster.master(0), 4, movesBefore + 1);
+      const elapsed = Date.now() - started;
+      await reader.stop();
+      checker.stop();
+      await load;
+      await checker.verify([kv, kvOverRedis(connectRedis(cluster.master(1).port))]);
 
-    const moved = view.rebalance?.keysMovedThisMove ?? 0;
-    const share = moved / before;
-    let after = 0;
-    const counts: string[] = [];
-    for (const a of cluster.auxiliaries) {
-      const c = await nodeCounts(a);
-      after += c.entries;
-      counts.push(`${a.id}=${c.entries}`);
-    }
-    console.log(
-      `  join: ${moved} of ${before} entries moved (${(share * 100).toFixed(1)}%) in ${elapsed} ms; ` +
-        `entries after: ${counts.join(" ")}; hit reads ${reader.reads - reader.misses}/${reader.reads}, ` +
-        `read errors ${reader.errors}`,
-    );
-    assert.ok(share > 0.225 && share < 0.275, `moved ${(share * 100).toFixed(1)}% of entries`);
-    assert.equal(reader.misses, 0, "existing keys missed during the move");
-    assert.ok(reader.reads > 0);
-    // Former holders were emptied of what they no longer own: still R copies of each key.
-    assert.ok(Math.abs(after - before) < before * 0.05, `entries ${before} -> ${after}`);
-    assert.equal(await countMissing(cluster.master(1).port, PRELOAD_KEYS), 0);
-    assertClean(checker);
-    // Both masters route by one ring.
-    assert.equal(
-      (await recoveryView(cluster.master(1))).epoch,
-      (await recoveryView(cluster.master(0))).epoch,
-    );
-  });
-});
-
-describe("kill -9 of each auxiliary node in turn (R=2)", { skip: "unfinished: this file hangs until the runner's timeout; the rebalancer and its fault tests are being completed" }, () => {
-  let cluster: TestCluster;
-  let redis: Redis;
-  let kv: KvClient;
-
-  before(async () => {
-    cluster = await TestCluster.start({ masters: 1, auxiliary: 3, replicas: 2, ...TIMING });
-    redis = connectRedis(cluster.master(0).port);
-    kv = kvOverRedis(redis);
-    await preload(cluster.master(0).port, PRELOAD_KEYS);
-  });
-  after(async () => {
-    redis.disconnect();
-    await cluster.stop();
-  });
-
-  it("restores R copies from the survivors and loses no acknowledged write", async () => {
-    const checker = new Checker(WORKLOAD);
-    const load = checker.run([kv], 120_000);
-    const master = cluster.master(0);
-    let moves = (await recoveryView(master)).rebalance?.movesCompleted ?? 0;
-    for (const aux of [...cluster.auxiliaries]) {
-      const killedAt = Date.now();
-      await aux.kill9();
-      await waitRebalanced(master, 2, ++moves, 30_000);
-      const restoredMs = Date.now() - killedAt;
-      // Every key has R = 2 copies again, on the two survivors.
-      let copies = 0;
-      for (const a of cluster.auxiliaries) if (a !== aux) copies += (await nodeCounts(a)).entries;
-      const view = await recoveryView(master);
+      const moved = view.rebalance?.keysMovedThisMove ?? 0;
+      const share = moved / before;
+      let after = 0;
+      const counts: string[] = [];
+      for (const a of cluster.auxiliaries) {
+        const c = await nodeCounts(a);
+        after += c.entries;
+        counts.push(`${a.id}=${c.entries}`);
+      }
       console.log(
-        `  kill -9 ${aux.id}: R copies restored in ${restoredMs} ms ` +
-          `(${view.rebalance?.keysMovedThisMove ?? 0} entries copied, ${copies} copies on survivors)`,
+        `  join: ${moved} of ${before} entries moved (${(share * 100).toFixed(1)}%) in ${elapsed} ms; ` +
+          `entries after: ${counts.join(" ")}; hit reads ${reader.reads - reader.misses}/${reader.reads}, ` +
+          `read errors ${reader.errors}`,
       );
-      assert.ok(copies >= 2 * PRELOAD_KEYS, `${copies} copies for ${PRELOAD_KEYS} keys`);
-      assert.ok(restoredMs < 30_000);
-      await aux.restart();
-      await waitRebalanced(master, 3, ++moves, 30_000);
-    }
-    checker.stop();
-    await load;
-    await checker.verify([kv]);
-    assert.equal(await countMissing(master.port, PRELOAD_KEYS), 0);
-    assertClean(checker);
-  });
-});
+      assert.ok(share > 0.225 && share < 0.275, `moved ${(share * 100).toFixed(1)}% of entries`);
+      assert.equal(reader.misses, 0, "existing keys missed during the move");
+      assert.ok(reader.reads > 0);
+      // Former holders were emptied of what they no longer own: still R copies of each key.
+      assert.ok(Math.abs(after - before) < before * 0.05, `entries ${before} -> ${after}`);
+      assert.equal(await countMissing(cluster.master(1).port, PRELOAD_KEYS), 0);
+      assertClean(checker);
+      // Both masters route by one ring.
+      assert.equal(
+        (await recoveryView(cluster.master(1))).epoch,
+        (await recoveryView(cluster.master(0))).epoch,
+      );
+    });
+  },
+);
+
+describe(
+  "kill -9 of each auxiliary node in turn (R=2)",
+  {
+    skip: "unfinished: this file hangs until the runner's timeout; the rebalancer and its fault tests are being completed",
+  },
+  () => {
+    let cluster: TestCluster;
+    let redis: Redis;
+    let kv: KvClient;
+
+    before(async () => {
+      cluster = await TestCluster.start({ masters: 1, auxiliary: 3, replicas: 2, ...TIMING });
+      redis = connectRedis(cluster.master(0).port);
+      kv = kvOverRedis(redis);
+      await preload(cluster.master(0).port, PRELOAD_KEYS);
+    });
+    after(async () => {
+      redis.disconnect();
+      await cluster.stop();
+    });
+
+    it("restores R copies from the survivors and loses no acknowledged write", async () => {
+      const checker = new Checker(WORKLOAD);
+      const load = checker.run([kv], 120_000);
+      const master = cluster.master(0);
+      let moves = (await recoveryView(master)).rebalance?.movesCompleted ?? 0;
+      for (const aux of [...cluster.auxiliaries]) {
+        const killedAt = Date.now();
+        await aux.kill9();
+        await waitRebalanced(master, 2, ++moves, 30_000);
+        const restoredMs = Date.now() - killedAt;
+        // Every key has R = 2 copies again, on the two survivors.
+        let copies = 0;
+        for (const a of cluster.auxiliaries) if (a !== aux) copies += (await nodeCounts(a)).entries;
+        const view = await recoveryView(master);
+        console.log(
+          `  kill -9 ${aux.id}: R copies restored in ${restoredMs} ms ` +
+            `(${view.rebalance?.keysMovedThisMove ?? 0} entries copied, ${copies} copies on survivors)`,
+        );
+        assert.ok(copies >= 2 * PRELOAD_KEYS, `${copies} copies for ${PRELOAD_KEYS} keys`);
+        assert.ok(restoredMs < 30_000);
+        await aux.restart();
+        await waitRebalanced(master, 3, ++moves, 30_000);
+      }
+      checker.stop();
+      await load;
+      await checker.verify([kv]);
+      assert.equal(await countMissing(master.port, PRELOAD_KEYS), 0);
+      assertClean(checker);
+    });
+  },
+);
