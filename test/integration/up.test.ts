@@ -38,7 +38,8 @@ class Up {
       "`ringcache up` to print its endpoints",
       () => {
         if (this.child.exitCode !== null) throw new Error(`exited early:\n${this.output}`);
-        return this.output.includes("ringcache is up");
+        // The whole table: its last line ("Logs: ...") may arrive in a later chunk.
+        return this.output.includes("ringcache is up") && this.output.includes("Stop: Ctrl-C");
       },
       { timeoutMs: 40_000, intervalMs: 50 },
     );
