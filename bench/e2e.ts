@@ -6,9 +6,12 @@
 //
 // Rounds interleave the targets (twemproxy, R=1, R=2 for each pipeline depth), so that a
 // machine shared with other work slows them alike; the table reports each figure's median
-// over the rounds and the ratios that the targets are stated in.
+// over the rounds and the ratios that the targets are stated in. It also reports the CPU time
+// each tier spent per request (the proxy: nutcracker or the master; the backends: the three
+// redis-servers or auxiliary nodes together), read from /proc: a figure that other load on
+// the machine barely moves.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -104,34 +107,59 @@ function stopAll(): void {
 interface Figure {
   rps: number;
   p99: number;
+  /** CPU microseconds per request: the proxy, and the three backends together. */
+  proxyUs: number;
+  backendUs: number;
 }
 
-/** One redis-benchmark run; returns req/s and p99 (ms) for SET and GET. */
-function benchmark(
-  port: number,
-  pipeline: number,
-  requests: number,
-): Record<"SET" | "GET", Figure> {
+/** CPU time (ms) a process has used so far, from /proc (0 where there is no /proc). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // After "pid (comm) ", utime and stime are the 12th and 13th fields, in clock ticks.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+interface Target {
+  readonly name: string;
+  readonly port: number;
+  readonly proxy: number | undefined;
+  readonly backends: readonly (number | undefined)[];
+}
+
+const sumCpu = (pids: readonly (number | undefined)[]): number =>
+  pids.reduce((sum: number, pid) => sum + cpuMs(pid), 0);
+
+/** One redis-benchmark run of one test: req/s, p99 (ms) and CPU per request of each tier. */
+function benchmark(t: Target, test: "SET" | "GET", pipeline: number, requests: number): Figure {
+  const proxy0 = cpuMs(t.proxy);
+  const backends0 = sumCpu(t.backends);
   const r = spawnSync(
     "redis-benchmark",
     [
-      ...["-h", "127.0.0.1", "-p", String(port), "-c", "50", "-d", "100", "-r", "100000"],
-      ...["-t", "set,get", "-n", String(requests), "-P", String(pipeline), "--csv"],
+      ...["-h", "127.0.0.1", "-p", String(t.port), "-c", "50", "-d", "100", "-r", "100000"],
+      ...["-t", test.toLowerCase(), "-n", String(requests), "-P", String(pipeline), "--csv"],
     ],
     { encoding: "utf8" },
   );
-  const out: Partial<Record<"SET" | "GET", Figure>> = {};
+  const proxyMs = cpuMs(t.proxy) - proxy0;
+  const backendMs = sumCpu(t.backends) - backends0;
   for (const line of r.stdout.split("\n")) {
     const cells = line.split(",").map((c) => c.replace(/"/g, ""));
-    const test = cells[0];
-    if (test === "SET" || test === "GET") {
-      out[test] = { rps: Number(cells[1]), p99: Number(cells[6]) };
+    if (cells[0] === test) {
+      return {
+        rps: Number(cells[1]),
+        p99: Number(cells[6]),
+        proxyUs: (proxyMs * 1000) / requests,
+        backendUs: (backendMs * 1000) / requests,
+      };
     }
   }
-  if (out.SET === undefined || out.GET === undefined) {
-    throw new Error(`redis-benchmark against ${port} gave no figures:\n${r.stdout}\n${r.stderr}`);
-  }
-  return out as Record<"SET" | "GET", Figure>;
+  throw new Error(`redis-benchmark against ${t.name} gave no figures:\n${r.stdout}\n${r.stderr}`);
 }
 
 function median(xs: readonly number[]): number {
@@ -158,11 +186,12 @@ async function main(): Promise<void> {
 
   // twemproxy in front of 3 redis-servers
   const redisPorts = [await freePort(), await freePort(), await freePort()];
-  for (const p of redisPorts) {
-    start(which("redis-server") as string, [
-      ...["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    ]);
-  }
+  const redisPids = redisPorts.map(
+    (p) =>
+      start(which("redis-server") as string, [
+        ...["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      ]).pid,
+  );
   const twemPort = await freePort();
   const conf = join(dir, "nutcracker.yml");
   writeFileSync(
@@ -180,7 +209,7 @@ async function main(): Promise<void> {
     ].join("\n"),
   );
   for (const p of redisPorts) await waitPort(p);
-  start(which("nutcracker") as string, [
+  const nutcracker = start(which("nutcracker") as string, [
     "-c",
     conf,
     "-s",
@@ -191,22 +220,24 @@ async function main(): Promise<void> {
   await waitPort(twemPort);
 
   // ringcache: 3 auxiliary nodes, a master with R=1 and one with R=2 (idle while the other runs)
-  const aux: { id: string; port: number; http: number }[] = [];
+  const aux: { id: string; port: number; http: number; pid: number | undefined }[] = [];
   for (let i = 1; i <= 3; i++) {
-    const a = { id: `a${i}`, port: await freePort(), http: await freePort() };
-    aux.push(a);
-    start(process.execPath, [
+    const id = `a${i}`;
+    const port = await freePort();
+    const http = await freePort();
+    const child = start(process.execPath, [
       BIN,
       "auxiliary",
-      ...["--id", a.id, "--port", String(a.port), "--http-port", String(a.http)],
-      ...["--data-dir", join(dir, a.id), "--log-level", "warn", "--max-memory", "512mb"],
+      ...["--id", id, "--port", String(port), "--http-port", String(http)],
+      ...["--data-dir", join(dir, id), "--log-level", "warn", "--max-memory", "512mb"],
     ]);
+    aux.push({ id, port, http, pid: child.pid });
   }
   for (const a of aux) await waitReady(`http://127.0.0.1:${a.http}/readyz`);
-  const masters: { name: string; port: number }[] = [];
+  const masters: Target[] = [];
   for (const r of [1, 2]) {
     const m = { name: `ringcache R=${r}`, port: await freePort(), http: await freePort() };
-    start(process.execPath, [
+    const child = start(process.execPath, [
       BIN,
       "master",
       ...["--id", `m${r}`, "--port", String(m.port), "--http-port", String(m.http)],
@@ -214,9 +245,14 @@ async function main(): Promise<void> {
       ...["--auxiliary", aux.map((a) => `${a.id}=127.0.0.1:${a.port}`).join(",")],
     ]);
     await waitReady(`http://127.0.0.1:${m.http}/readyz`);
-    masters.push(m);
+    masters.push({ name: m.name, port: m.port, proxy: child.pid, backends: aux.map((a) => a.pid) });
   }
-  const targets = [{ name: "twemproxy", port: twemPort }, ...masters];
+  const targets: Target[] = [
+    { name: "twemproxy", port: twemPort, proxy: nutcracker.pid, backends: redisPids },
+    ...masters,
+  ];
+  // Warm-up (JIT, connections): the first measured round is then not the slowest.
+  for (const t of targets) benchmark(t, "SET", 16, o.requests);
 
   type Key = `${string}|${number}|${"SET" | "GET"}`;
   const samples = new Map<Key, Figure[]>();
@@ -224,15 +260,17 @@ async function main(): Promise<void> {
     for (const pipeline of [1, 16]) {
       for (const t of targets) {
         const requests = pipeline === 1 ? o.requests : o.requests * 4;
-        const fig = benchmark(t.port, pipeline, requests);
         for (const op of ["SET", "GET"] as const) {
+          const fig = benchmark(t, op, pipeline, requests);
           const key: Key = `${t.name}|${pipeline}|${op}`;
-          samples.set(key, [...(samples.get(key) ?? []), fig[op]]);
-        }
-        if (!o.json) {
-          process.stderr.write(
-            `round ${round} P${pipeline} ${t.name.padEnd(14)} SET ${fig.SET.rps.toFixed(0)}/s p99 ${fig.SET.p99} ms  GET ${fig.GET.rps.toFixed(0)}/s p99 ${fig.GET.p99} ms\n`,
-          );
+          samples.set(key, [...(samples.get(key) ?? []), fig]);
+          if (!o.json) {
+            process.stderr.write(
+              `round ${round} P${pipeline} ${t.name.padEnd(14)} ${op} ${fig.rps.toFixed(0)}/s ` +
+                `p99 ${fig.p99} ms, CPU/req: proxy ${fig.proxyUs.toFixed(1)} us, ` +
+                `backends ${fig.backendUs.toFixed(1)} us\n`,
+            );
+          }
         }
       }
     }
@@ -240,11 +278,16 @@ async function main(): Promise<void> {
 
   const med = (name: string, p: number, op: "SET" | "GET"): Figure => {
     const xs = samples.get(`${name}|${p}|${op}`) ?? [];
-    return { rps: median(xs.map((x) => x.rps)), p99: median(xs.map((x) => x.p99)) };
+    return {
+      rps: median(xs.map((x) => x.rps)),
+      p99: median(xs.map((x) => x.p99)),
+      proxyUs: median(xs.map((x) => x.proxyUs)),
+      backendUs: median(xs.map((x) => x.backendUs)),
+    };
   };
   const rows: string[] = [
-    "| target | pipeline | SET req/s | SET p99 ms | GET req/s | GET p99 ms |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| target | pipeline | SET req/s | SET p99 ms | GET req/s | GET p99 ms | CPU µs/req, proxy + backends: SET; GET |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   const result: Record<string, unknown> = { rounds: o.rounds, requests: o.requests, figures: {} };
   for (const p of [1, 16]) {
@@ -252,8 +295,10 @@ async function main(): Promise<void> {
       const s = med(t.name, p, "SET");
       const g = med(t.name, p, "GET");
       (result["figures"] as Record<string, unknown>)[`${t.name} P${p}`] = { SET: s, GET: g };
+      const cpu = (f: Figure): string => `${f.proxyUs.toFixed(1)} + ${f.backendUs.toFixed(1)}`;
       rows.push(
-        `| ${t.name} | ${p} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${g.rps.toFixed(0)} | ${g.p99.toFixed(2)} |`,
+        `| ${t.name} | ${p} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ` +
+          `${g.rps.toFixed(0)} | ${g.p99.toFixed(2)} | ${cpu(s)}; ${cpu(g)} |`,
       );
     }
   }

@@ -91,6 +91,8 @@ export function upCommand(): Command {
       };
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
+      // A closed terminal: the nodes run in their own process groups and would outlive it.
+      process.on("SIGHUP", () => stop("SIGHUP"));
       try {
         await cluster.start();
       } catch (err) {

@@ -5,7 +5,10 @@
 //
 // The cluster supervises its children: a node that dies is started again (it restores its
 // snapshot), and stop() sends SIGTERM to every node so auxiliary nodes take their final
-// snapshot before exiting.
+// snapshot before exiting. Children run in their own process groups, so a Ctrl-C in the
+// terminal reaches only the supervisor, which then stops them in order: NGINX first (no new
+// clients), masters next (in-flight commands finish), auxiliary nodes last (final snapshots).
+// Should the supervisor exit any other way, its exit handler still sends them SIGTERM.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
@@ -54,6 +57,8 @@ export interface LocalClusterOptions {
   readonly masterArgs?: readonly string[];
   readonly auxiliaryArgs?: readonly string[];
   readonly respawn: boolean;
+  /** Prometheus scrape interval (default 2 s). */
+  readonly scrapeIntervalSeconds?: number;
   readonly onEvent?: (message: string) => void;
 }
 
@@ -201,6 +206,11 @@ export class LocalCluster {
   private readonly running = new Map<string, Running>();
   private readonly logs = new Map<string, WriteStream>();
   private stopping = false;
+  private readonly onExit = (): void => {
+    for (const r of this.running.values()) {
+      if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGTERM");
+    }
+  };
 
   constructor(options: LocalClusterOptions) {
     this.options = options;
@@ -272,6 +282,7 @@ export class LocalCluster {
     }
     mkdirSync(join(o.dataDir, "logs"), { recursive: true });
     this.writeSupportFiles();
+    process.once("exit", this.onExit);
     for (const role of ["auxiliary", "master", "nginx", "prometheus"] as const) {
       const group = this.specs.filter((s) => s.role === role);
       for (const spec of group) this.spawn(spec);
@@ -296,6 +307,7 @@ export class LocalCluster {
       await Promise.all(group.map((r) => this.terminate(r, timeoutMs)));
     }
     for (const log of this.logs.values()) log.end();
+    process.off("exit", this.onExit);
   }
 
   isAlive(id: string): boolean {
@@ -342,7 +354,7 @@ export class LocalCluster {
         join(dir, "prometheus.yml"),
         renderPrometheusConfig({
           jobs: [job("master"), job("auxiliary")],
-          scrapeIntervalSeconds: 2,
+          scrapeIntervalSeconds: o.scrapeIntervalSeconds ?? 2,
         }),
       );
     }
@@ -354,7 +366,10 @@ export class LocalCluster {
       log = createWriteStream(join(this.options.dataDir, "logs", `${spec.id}.log`), { flags: "a" });
       this.logs.set(spec.id, log);
     }
-    const child = spawn(spec.command, [...spec.args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(spec.command, [...spec.args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     const previous = this.running.get(spec.id);

@@ -1,6 +1,11 @@
 // Prometheus scrape configuration for every ringcache node. One generator for the local
 // cluster (`ringcache up --monitoring`) and deploy/prometheus/prometheus.yml (Compose service
 // names), so both scrape the same jobs with the same labels.
+//
+// Labels: a master's own series carry master="<id>" (its series already use node="<id>" for
+// the auxiliary node they describe, e.g. ringcache_master_node_up{node="a1"}); an auxiliary
+// node's series carry node="<id>" (the node also sets it itself, so honor_labels keeps one
+// label instead of adding exported_node).
 
 export interface ScrapeJob {
   /** "master" or "auxiliary": the dashboards select nodes by job. */
@@ -13,6 +18,11 @@ export interface PrometheusOptions {
   readonly scrapeIntervalSeconds?: number;
 }
 
+/** The target label that names the scraped process in a job. */
+export function targetLabel(job: string): string {
+  return job === "master" ? "master" : "node";
+}
+
 export function renderPrometheusConfig(o: PrometheusOptions): string {
   const interval = o.scrapeIntervalSeconds ?? 5;
   const lines = [
@@ -23,12 +33,15 @@ export function renderPrometheusConfig(o: PrometheusOptions): string {
     "scrape_configs:",
   ];
   for (const job of o.jobs) {
-    lines.push(`  - job_name: ${job.job}`, "    metrics_path: /metrics", "    static_configs:");
+    const label = targetLabel(job.job);
+    lines.push(`  - job_name: ${job.job}`, "    metrics_path: /metrics");
+    if (label === "node") lines.push("    honor_labels: true");
+    lines.push("    static_configs:");
     for (const t of job.targets) {
       lines.push(
         `      - targets: ["${t.address}"]`,
         "        labels:",
-        `          node: ${t.node}`,
+        `          ${label}: ${t.node}`,
       );
     }
   }

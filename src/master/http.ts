@@ -281,8 +281,12 @@ export class HttpApi {
         // A key may be percent-encoded to three times its size in the request line.
         maxHeaderSize: options.maxKeySize * 3 + 16 * 1024,
         keepAliveTimeout: 65_000,
-        headersTimeout: 30_000,
-        requestTimeout: 60_000,
+        // Slow clients (slowloris) hold a connection at most this long: headers within 10 s
+        // (NGINX's client_header_timeout), the whole request within 30 s, checked every second
+        // (Node's default check runs every 30 s, letting a slow header live up to a minute).
+        headersTimeout: 10_000,
+        requestTimeout: 30_000,
+        connectionsCheckingInterval: 1_000,
       },
       (req, res) => this.handle(req, res),
     );
@@ -293,10 +297,18 @@ export class HttpApi {
     });
     this.server.on("clientError", (err, socket) => {
       if (!socket.writable) return;
-      const status = (err as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message: "malformed request" } });
+      const code = (err as { code?: string }).code;
+      // A client too slow to send its request (headersTimeout, requestTimeout) gets a 408, as
+      // Node itself answers; anything else the parser refuses is malformed.
+      const [status, reason, message] =
+        code === "HPE_HEADER_OVERFLOW"
+          ? [431, "Request Header Fields Too Large", "malformed request"]
+          : code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? [408, "Request Timeout", "request not received in time"]
+            : [400, "Bad Request", "malformed request"];
+      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message } });
       socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+        `HTTP/1.1 ${status} ${reason}\r\n` +
           `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     });
@@ -333,6 +345,7 @@ export class HttpApi {
     const method = req.method ?? "GET";
     try {
       if (path.startsWith(KEYS_PREFIX)) {
+        if (!this.authorized(req, res, R.keys, startedAt)) return;
         this.key(req, res, path.slice(KEYS_PREFIX.length), query, startedAt);
         return;
       }
@@ -362,12 +375,14 @@ export class HttpApi {
           return;
         case "/v1/batch/get":
           if (!this.allow(req, res, R.batch_get, startedAt, "POST")) return;
+          if (!this.authorized(req, res, R.batch_get, startedAt)) return;
           this.withBody(req, res, R.batch_get, startedAt, (body) =>
             this.batchGet(res, body, startedAt),
           );
           return;
         case "/v1/batch/set":
           if (!this.allow(req, res, R.batch_set, startedAt, "POST")) return;
+          if (!this.authorized(req, res, R.batch_set, startedAt)) return;
           this.withBody(req, res, R.batch_set, startedAt, (body) =>
             this.batchSet(res, body, startedAt),
           );
@@ -556,7 +571,10 @@ export class HttpApi {
     });
   }
 
-  /** Checks the Bearer secret when one is set; answers 401 and returns false otherwise. */
+  /**
+   * With a secret configured, data and internal routes need `authorization: Bearer <secret>`
+   * (compared in constant time); answers 401 and returns false otherwise.
+   */
   private authorized(
     req: IncomingMessage,
     res: ServerResponse,
@@ -576,32 +594,14 @@ export class HttpApi {
       route,
       startedAt,
       given === ""
-        ? catalogued("NO_AUTH", "this endpoint requires authorization: Bearer <secret>")
+        ? catalogued("NO_AUTH", "this route requires authorization: Bearer <secret>")
         : catalogued("WRONG_PASS", "wrong secret"),
     );
     return false;
   }
 
   private register(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
-    const secret = this.options.secret;
-    if (secret !== undefined) {
-      const given = req.headers.authorization ?? "";
-      const expected = Buffer.from(`Bearer ${secret}`);
-      const actual = Buffer.from(given);
-      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-        req.resume();
-        res.setHeader("www-authenticate", "Bearer");
-        this.error(
-          res,
-          R.register,
-          startedAt,
-          given === ""
-            ? catalogued("NO_AUTH", "registration requires authorization: Bearer <secret>")
-            : catalogued("WRONG_PASS", "wrong registration secret"),
-        );
-        return;
-      }
-    }
+    if (!this.authorized(req, res, R.register, startedAt)) return;
     this.withBody(req, res, R.register, startedAt, (body) => {
       const registration = parseJsonBody(registrationSchema, body);
       const result = this.deps.register(registration);

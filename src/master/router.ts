@@ -34,7 +34,7 @@ import {
   unwrap,
   type VersionedValue,
 } from "../protocol/internal.js";
-import { RespReplyError, type RespValue, type RespWriter } from "../protocol/resp/index.js";
+import { RespReplyError, type RespValue } from "../protocol/resp/index.js";
 import { hashKey } from "../ring/hash.js";
 import { delCommand } from "./encode.js";
 import type { Membership } from "./membership.js";
@@ -935,10 +935,4 @@ export class BroadcastOp implements ReplyTarget {
     }
     this.sink.opDone(this);
   }
-}
-
-/** Encodes a plain GET (exported for tests and the pool's callers). */
-export function encodePlainGet(out: RespWriter, key: Uint8Array): void {
-  out.raw(GET_PREFIX);
-  out.bulk(key);
 }

@@ -221,7 +221,7 @@ export function readMPutOutcomes(reply: RespValue): WriteOutcome[] {
 // RC.GET
 
 export interface VersionedValue {
-  /** null for a tombstone. The Buffer is owned by the caller (a decoded reply). */
+  /** null for a tombstone. A view into the decoded reply, valid only during the reply callback: copy what you keep. */
   readonly value: Buffer | null;
   readonly version: number;
   /** Remaining time to live in ms; -1 none; -2 for a tombstone. */

@@ -129,10 +129,10 @@ describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
     const timing = `read ${readTook.toFixed(0)} ms, write ${writeTook.toFixed(0)} ms, down after ${downAfter.toFixed(0)} ms`;
     // Each waited for a request timeout, but not much longer (the sweep runs at timeout / 5).
     // Whichever came after the node was taken down did not wait at all.
-    assert.ok(readTook < timeout * 1.5 + 150, timing);
-    assert.ok(writeTook < timeout * 1.5 + 150, timing);
+    assert.ok(readTook < timeout * 1.5 + 250, timing);
+    assert.ok(writeTook < timeout * 1.5 + 250, timing);
     assert.ok(Math.max(readTook, writeTook) >= timeout * 0.9, timing);
-    assert.ok(downAfter < interval * failures + 300, timing);
+    assert.ok(downAfter < interval * failures + 400, timing);
 
     // Down: reads go straight to the next owner.
     const fastStart = performance.now();

@@ -108,22 +108,27 @@ export async function startAuxiliary(options: AuxiliaryOptions = {}): Promise<Au
   const ownedDir = options.dataDir === undefined ? tempDir("ringcache-aux-") : undefined;
   const dataDir = options.dataDir ?? join(ownedDir as string, id);
   const logDir = options.logDir ?? join(dataDir, "..");
-  const [port, httpPort] = (await freePorts(2)) as [number, number];
-  const args = [
-    "auxiliary",
-    ...["--id", id, "--host", "127.0.0.1"],
-    ...["--port", String(port), "--http-port", String(httpPort), "--data-dir", dataDir],
-    ...(options.secret !== undefined ? ["--secret", options.secret] : []),
-    ...(options.args ?? []),
-  ];
-  const proc = new NodeProcess(`auxiliary-${id}`, args, logDir, options.env ?? {});
-  const handle = new AuxiliaryHandle(id, port, httpPort, dataDir, proc, ownedDir);
-  proc.start();
-  try {
-    await handle.waitReady(options.readyTimeoutMs);
-  } catch (err) {
-    await proc.kill9();
-    throw err;
+  // A free port can be taken by another process (a client's ephemeral port) between the
+  // probe and the node's listen: on EADDRINUSE, start again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    const [port, httpPort] = (await freePorts(2)) as [number, number];
+    const args = [
+      "auxiliary",
+      ...["--id", id, "--host", "127.0.0.1"],
+      ...["--port", String(port), "--http-port", String(httpPort), "--data-dir", dataDir],
+      ...(options.secret !== undefined ? ["--secret", options.secret] : []),
+      ...(options.args ?? []),
+    ];
+    const proc = new NodeProcess(`auxiliary-${id}`, args, logDir, options.env ?? {});
+    const handle = new AuxiliaryHandle(id, port, httpPort, dataDir, proc, ownedDir);
+    proc.start();
+    try {
+      await handle.waitReady(options.readyTimeoutMs);
+      return handle;
+    } catch (err) {
+      await proc.kill9();
+      if (attempt < 4 && proc.logText().includes("EADDRINUSE")) continue;
+      throw err;
+    }
   }
-  return handle;
 }

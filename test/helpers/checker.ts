@@ -31,6 +31,12 @@ interface KeyState {
   attempted: number;
   deleteAcked: boolean;
   deleteAttempted: boolean;
+  /**
+   * Seqs whose write ended indeterminate (timeout, lost connection). Such a write never
+   * completed, so it may take effect at any later moment — even after a later write was
+   * acknowledged — and reading it back is not a violation.
+   */
+  uncertain: Set<number> | undefined;
 }
 
 export interface CheckerReport {
@@ -118,7 +124,13 @@ export class Checker {
   private state(key: string): KeyState {
     let s = this.keys.get(key);
     if (s === undefined) {
-      s = { acked: 0, attempted: 0, deleteAcked: false, deleteAttempted: false };
+      s = {
+        acked: 0,
+        attempted: 0,
+        deleteAcked: false,
+        deleteAttempted: false,
+        uncertain: undefined,
+      };
       this.keys.set(key, s);
     }
     return s;
@@ -156,6 +168,8 @@ export class Checker {
     if (decoded.seq > s.attempted || decoded.seq < 1) {
       this.phantoms++;
       this.note(`read of ${key} returned seq ${decoded.seq}, never written (max ${s.attempted})`);
+    } else if (s.uncertain?.has(decoded.seq) === true) {
+      // An indeterminate write landing late: allowed (see KeyState.uncertain).
     } else if (deletedAtStart) {
       this.staleReads++;
       this.note(`read of ${key} returned seq ${decoded.seq} after its delete was acknowledged`);
@@ -206,7 +220,9 @@ export class Checker {
           if (seq > s.acked) s.acked = seq;
           this.writes.ok++;
         } catch (err) {
-          this.writes[this.classify(err)]++;
+          const outcome = this.classify(err);
+          this.writes[outcome]++;
+          if (outcome === "indeterminate") (s.uncertain ??= new Set()).add(seq);
         }
       }
     }
@@ -256,7 +272,11 @@ export class Checker {
             if ("error" in decoded) {
               this.checksumFailures++;
               this.note(`${key} reads back corrupt (${decoded.error})`);
-            } else if (decoded.seq < s.acked && !s.deleteAttempted) {
+            } else if (
+              decoded.seq < s.acked &&
+              !s.deleteAttempted &&
+              s.uncertain?.has(decoded.seq) !== true
+            ) {
               this.lostWrites++;
               this.note(`${key} lost: reads seq ${decoded.seq}, seq ${s.acked} was acknowledged`);
             } else if (decoded.seq > s.attempted) {

@@ -238,7 +238,7 @@ export class TestCluster {
     const secretArgs = o.secret !== undefined ? { secret: o.secret } : {};
 
     const startAux = async (): Promise<void> => {
-      const started = await Promise.all(
+      const settled = await Promise.allSettled(
         Array.from({ length: auxCount }, (_, i) =>
           startAuxiliary({
             id: `a${i + 1}`,
@@ -254,7 +254,11 @@ export class TestCluster {
           }),
         ),
       );
-      this.auxiliaries.push(...started);
+      // Keep every node that did start, so that stop() ends it even when another failed
+      // (an orphaned child would keep the test process alive until its timeout).
+      for (const r of settled) if (r.status === "fulfilled") this.auxiliaries.push(r.value);
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
     };
     const startMasters = async (): Promise<void> => {
       const list = register

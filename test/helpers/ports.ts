@@ -1,20 +1,26 @@
-// Free TCP ports on 127.0.0.1 for tests that start real servers. The kernel picks a free port;
-// a per-process range offset avoids handing the same port to two parallel test files.
+// Free TCP ports on 127.0.0.1 for tests that start real servers. Ports are drawn at random
+// below Linux's ephemeral range (32768+), so an outgoing client connection can never take a
+// port between the probe and the server's listen; a port that is busy is skipped.
 import { createServer } from "node:net";
 
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === "object") resolve(address.port);
-        else reject(new Error("no port"));
-      });
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+const LOW = 10_000;
+const HIGH = 32_000;
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (await canListen(port, host)) return port;
+  }
+  throw new Error(`no free port found in ${LOW}-${HIGH}`);
 }
 
 export async function freePorts(count: number, host = "127.0.0.1"): Promise<number[]> {

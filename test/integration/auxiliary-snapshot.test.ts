@@ -74,6 +74,8 @@ describe("auxiliary node: snapshot and restore", () => {
     let client = await RespTestClient.connect(node.port);
     try {
       const longTtl = Date.now() + 120_000;
+      // Long enough to outlive the stop and its snapshot on a loaded machine.
+      const shortTtl = Date.now() + 2000;
       await load(client, 1000, 0);
       const w = new RespWriter();
       encodeMPut(w, [
@@ -87,7 +89,7 @@ describe("auxiliary node: snapshot and restore", () => {
           key: Buffer.from("ttl:short"),
           value: Buffer.from("S"),
           version: 5001,
-          expiresAt: Date.now() + 300,
+          expiresAt: shortTtl,
         },
       ]);
       encodeDel(w, Buffer.from("key:7"), 9000);
@@ -103,7 +105,7 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms`);
       await closed;
       assert.equal(complete(node.dataDir).length, 1);
-      await sleep(350); // ttl:short expires while the node is down
+      await sleep(Math.max(0, shortTtl - Date.now() + 50)); // ttl:short expires while the node is down
 
       await node.restart();
       client = await RespTestClient.connect(node.port);
@@ -133,7 +135,10 @@ describe("auxiliary node: snapshot and restore", () => {
       assert.deepEqual(await client.call("GET", "key:7"), Buffer.from("new"));
       // In the file: 999 live keys, 1 tombstone, ttl:long, ttl:short and plain; ttl:short had
       // expired by the restart and was dropped.
-      const restored = node.logEntries().find((e) => e["msg"] === "snapshot restored");
+      // Log lines are written asynchronously: they may reach the file after /readyz answers.
+      const restored = await waitFor("the restore log line", () =>
+        node.logEntries().find((e) => e["msg"] === "snapshot restored"),
+      );
       assert.equal(restored?.["entries"], 1003);
       assert.equal(restored?.["applied"], 1002);
       assert.equal(restored?.["expired"], 1);

@@ -12,7 +12,7 @@ import type { BenchReport } from "../../src/bench/report.js";
 import { freePort } from "../helpers/ports.js";
 import { BIN, REPO_ROOT, runCli, tempDir } from "../helpers/process.js";
 import { skipUnless, which } from "../helpers/tools.js";
-import { waitForPort } from "../helpers/wait.js";
+import { waitFor, waitForPort } from "../helpers/wait.js";
 
 const LOAD_TEST = join(REPO_ROOT, "load_test", "loadTest.sh");
 
@@ -504,10 +504,12 @@ describe("ringcache bench always stops by itself", () => {
   let silent: TcpServer;
   let port = 0;
   const sockets = new Set<Socket>();
+  let accepted = 0;
 
   before(async () => {
     // Accepts connections and reads requests but never answers.
     silent = createTcpServer((socket) => {
+      accepted++;
       sockets.add(socket);
       socket.on("data", () => undefined);
       socket.on("close", () => sockets.delete(socket));
@@ -586,8 +588,10 @@ describe("ringcache bench always stops by itself", () => {
     );
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    await waitForPort(port);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Interrupt only once the run is under way (it has connected), however slow the start.
+    const before = accepted;
+    await waitFor("the bench to connect", () => accepted > before, { timeoutMs: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const started = Date.now();
     child.kill("SIGINT");
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));

@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse } from "yaml";
 import { generatedDeployFiles } from "../../src/local/deploy.js";
 import { renderNginxConfig } from "../../src/local/nginx.js";
 import { DEFAULT_PORTS, planLocalCluster } from "../../src/local/cluster.js";
@@ -72,6 +73,31 @@ describe("deployment files", () => {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
+  });
+});
+
+describe("Grafana provisioning", () => {
+  const read = (path: string): unknown => parse(readFileSync(join(REPO_ROOT, path), "utf8"));
+
+  it("points the dashboard at the provisioned datasource and the mounted dashboards", () => {
+    const datasources = read("deploy/grafana/provisioning/datasources/prometheus.yml") as {
+      datasources: { uid: string; url: string }[];
+    };
+    const uids = new Set(datasources.datasources.map((d) => d.uid));
+    assert.ok(datasources.datasources.some((d) => d.url === "http://prometheus:9090"));
+    const dashboard = JSON.parse(
+      readFileSync(join(REPO_ROOT, "deploy/grafana/dashboards/ringcache.json"), "utf8"),
+    ) as { panels: { title: string; datasource?: { uid: string } }[] };
+    for (const p of dashboard.panels) {
+      if (p.datasource !== undefined) assert.ok(uids.has(p.datasource.uid), p.title);
+    }
+    const providers = read("deploy/grafana/provisioning/dashboards/ringcache.yml") as {
+      providers: { options: { path: string } }[];
+    };
+    const compose = readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8");
+    for (const p of providers.providers) {
+      assert.ok(compose.includes(`./grafana/dashboards:${p.options.path}`), p.options.path);
+    }
   });
 });
 
