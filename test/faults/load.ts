@@ -2,11 +2,17 @@
 // ioredis client per master (or per entry point), paced to about half of what the cluster
 // sustains on this machine, with every operation's latency and every error's time kept so a
 // scenario can report ops, errors, p99 and where the errors fell relative to the fault.
+import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { Checker, summarize, type CheckerReport, type KvClient } from "../helpers/checker.js";
-import { kvOverRedis } from "../helpers/redis-client.js";
-import { sleep } from "../helpers/wait.js";
+import { TestCluster, type ClusterOptions } from "../helpers/cluster.js";
+import { recoveryView, waitRebalanced } from "../helpers/recovery.js";
+import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+
+/** Longer variants of the scenarios (more rounds, longer absences). */
+export const SOAK = process.env["RINGCACHE_SOAK"] === "1";
 
 export interface TimedError {
   /** performance.now() when the failed operation started. */
@@ -100,6 +106,103 @@ export function recordedClients(redis: readonly Redis[], recorder: Recorder): Kv
   return redis.map((r) => recorder.wrap(kvOverRedis(r)));
 }
 
+/** Operations that ended in an error (failed or indeterminate). */
+export function errorCount(report: CheckerReport): number {
+  let n = 0;
+  for (const kind of [report.writes, report.reads, report.deletes]) {
+    n += kind.failed + kind.indeterminate;
+  }
+  return n;
+}
+
+/** Errors over every operation attempted, 0..1. */
+export function errorRate(report: CheckerReport): number {
+  const errors = errorCount(report);
+  const ops = report.writes.ok + report.reads.ok + report.deletes.ok + errors;
+  return ops === 0 ? 0 : errors / ops;
+}
+
+/** Asserts the checker's invariants: nothing lost, stale, invented, corrupt or resurrected. */
+export function assertInvariants(report: CheckerReport): void {
+  const detail = report.examples.join("\n");
+  assert.equal(report.lostWrites, 0, `lost writes\n${detail}`);
+  assert.equal(report.staleReads, 0, `stale reads\n${detail}`);
+  assert.equal(report.resurrected, 0, `resurrected deletes\n${detail}`);
+  assert.equal(report.phantoms, 0, `values never written\n${detail}`);
+  assert.equal(report.checksumFailures, 0, `checksum failures\n${detail}`);
+  assert.ok(report.writes.ok > 0 && report.reads.ok > 0, "no load ran");
+}
+
+/**
+ * The cluster of scenarios 2, 3, 5, 9 and 10 (R=2, 3 auxiliary nodes, 2 masters) and one
+ * client per master. Health settings tell a node busy with a move from a dead one on a loaded
+ * machine (a killed node refuses connections and is down at once whatever they are).
+ */
+export class Scenario {
+  readonly cluster: TestCluster;
+  readonly redis: readonly Redis[];
+
+  private constructor(cluster: TestCluster, redis: readonly Redis[]) {
+    this.cluster = cluster;
+    this.redis = redis;
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<Scenario> {
+    const cluster = await TestCluster.start({
+      masters: 2,
+      auxiliary: 3,
+      replicas: 2,
+      healthInterval: "200ms",
+      healthFailures: 3,
+      requestTimeout: "1s",
+      ...options,
+    });
+    const redis = cluster.masters.map((m) =>
+      connectRedis(m.port, "127.0.0.1", { commandTimeout: 5000 }),
+    );
+    return new Scenario(cluster, redis);
+  }
+
+  /** Clients over every master whose operations the recorder times. */
+  clients(recorder: Recorder): KvClient[] {
+    return recordedClients(this.redis, recorder);
+  }
+
+  /** Clients over every master, unrecorded, for verify(). */
+  plainClients(): KvClient[] {
+    return this.redis.map(kvOverRedis);
+  }
+
+  /** Completed moves of the leader (m1) so far. */
+  async moves(): Promise<number> {
+    return (await recoveryView(this.cluster.master(0))).rebalance?.movesCompleted ?? 0;
+  }
+
+  /**
+   * Waits until the leader has finished move number `moves` onto a ring of `ringSize` nodes
+   * and every master routes by its epoch; returns the leader's view.
+   */
+  async settled(ringSize: number, moves: number, timeoutMs = 30_000) {
+    const view = await waitRebalanced(this.cluster.master(0), ringSize, moves, timeoutMs);
+    await waitFor(
+      "every master to route by the leader's ring",
+      async () => {
+        const epochs = await Promise.all(
+          this.cluster.masters.map(async (m) => (await recoveryView(m)).epoch),
+        );
+        return epochs.every((e) => e === view.epoch);
+      },
+      { timeoutMs, intervalMs: 25 },
+    );
+    return view;
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.redis) r.disconnect();
+    await this.cluster.stop();
+  }
+}
+
 /** One line of figures for a scenario, printed by the test and copied into the docs. */
 export function figures(
   name: string,
@@ -108,16 +211,10 @@ export function figures(
   extra: Record<string, string | number>,
 ): string {
   const ops = report.writes.ok + report.reads.ok + report.deletes.ok;
-  const errors =
-    report.writes.failed +
-    report.writes.indeterminate +
-    report.reads.failed +
-    report.reads.indeterminate +
-    report.deletes.failed +
-    report.deletes.indeterminate;
   const parts = [
     `ops ${ops}`,
-    `errors ${errors}`,
+    `errors ${errorCount(report)}`,
+    `error rate ${(errorRate(report) * 100).toFixed(3)}%`,
     `p99 ${recorder.quantile(0.99).toFixed(1)} ms`,
     ...Object.entries(extra).map(([k, v]) => `${k} ${v}`),
   ];

@@ -48,8 +48,16 @@ export interface CheckerReport {
   readonly checksumFailures: number;
   readonly lostWrites: number;
   readonly resurrected: number;
+  /**
+   * Keys that read back below their last acknowledged seq but at or above a checkpoint's (see
+   * verify): writes acknowledged after the checkpoint and lost, which is allowed there.
+   */
+  readonly rolledBack: number;
   readonly examples: string[];
 }
+
+/** What was acknowledged at one moment: each key's acknowledged seq and delete. */
+export type Checkpoint = ReadonlyMap<string, { readonly acked: number; readonly deleted: boolean }>;
 
 export interface WorkloadOptions {
   readonly writers: number;
@@ -110,15 +118,33 @@ export class Checker {
   private checksumFailures = 0;
   private lostWrites = 0;
   private resurrected = 0;
+  private rolledBack = 0;
   private readonly examples: string[] = [];
   private stopRequested = false;
+  /** Per writer, the generation of the key in each slot (see keyName). */
+  private readonly generations = new Map<number, number[]>();
 
   constructor(options: WorkloadOptions) {
     this.options = options;
   }
 
+  /**
+   * The key in slot i of a writer. A deleted key is never written again, so its slot moves on
+   * to a fresh key (the next generation): every writer keeps keysPerWriter live keys however
+   * long it runs.
+   */
   keyName(writer: number, i: number): string {
-    return `ck:${writer}:${i}`;
+    const generation = this.generations.get(writer)?.[i] ?? 0;
+    return generation === 0 ? `ck:${writer}:${i}` : `ck:${writer}:${i}:${generation}`;
+  }
+
+  private nextGeneration(writer: number, i: number): void {
+    let list = this.generations.get(writer);
+    if (list === undefined) {
+      list = new Array<number>(this.options.keysPerWriter).fill(0);
+      this.generations.set(writer, list);
+    }
+    list[i] = (list[i] ?? 0) + 1;
   }
 
   private state(key: string): KeyState {
@@ -190,9 +216,9 @@ export class Checker {
   ): Promise<void> {
     const o = this.options;
     while (!this.stopRequested && Date.now() < deadline) {
-      const key = this.keyName(writer, Math.floor(random() * o.keysPerWriter));
+      const slot = Math.floor(random() * o.keysPerWriter);
+      const key = this.keyName(writer, slot);
       const s = this.state(key);
-      if (s.deleteAttempted) continue;
       const roll = random();
       if (roll < o.readRatio) {
         const ackedAtStart = s.acked;
@@ -206,6 +232,7 @@ export class Checker {
         }
       } else if (s.acked > 0 && random() < o.deleteRatio) {
         s.deleteAttempted = true;
+        this.nextGeneration(writer, slot);
         try {
           await client.del(key);
           s.deleteAcked = true;
@@ -243,18 +270,35 @@ export class Checker {
     this.stopRequested = true;
   }
 
+  /** What has been acknowledged so far, for verify() after a fault that may lose later writes. */
+  checkpoint(): Checkpoint {
+    const out = new Map<string, { acked: number; deleted: boolean }>();
+    for (const [key, s] of this.keys) out.set(key, { acked: s.acked, deleted: s.deleteAcked });
+    return out;
+  }
+
   /**
    * After the fault has healed: every key reads back at its last acknowledged seq or later
    * (through every client given, e.g. one per master), deleted keys stay deleted.
+   *
+   * With a checkpoint (a whole-cluster crash: what was acknowledged after the last snapshot may
+   * be gone), a key must read back at its seq of the checkpoint or later, a key deleted by then
+   * must stay deleted, and a later acknowledged write or delete that did not survive is
+   * counted as rolled back, not lost.
    */
-  async verify(clients: readonly KvClient[]): Promise<void> {
+  async verify(clients: readonly KvClient[], since?: Checkpoint): Promise<void> {
     for (const client of clients) {
       const entries = [...this.keys.entries()];
       for (let i = 0; i < entries.length; i += 64) {
         await Promise.all(
           entries.slice(i, i + 64).map(async ([key, s]) => {
             const value = await client.get(key);
-            if (s.deleteAcked) {
+            // Without a checkpoint, what must survive is everything acknowledged.
+            const must =
+              since === undefined ? { acked: s.acked, deleted: s.deleteAcked } : since.get(key);
+            const mustAcked = must?.acked ?? 0;
+            const mustDeleted = must?.deleted === true;
+            if (mustDeleted) {
               if (value !== null) {
                 this.resurrected++;
                 this.note(`${key} came back after its delete was acknowledged`);
@@ -262,9 +306,12 @@ export class Checker {
               return;
             }
             if (value === null) {
-              if (s.acked > 0 && !s.deleteAttempted) {
+              if (s.deleteAttempted) return;
+              if (mustAcked > 0) {
                 this.lostWrites++;
-                this.note(`${key} lost: seq ${s.acked} was acknowledged, now missing`);
+                this.note(`${key} lost: seq ${mustAcked} was acknowledged, now missing`);
+              } else if (s.acked > 0) {
+                this.rolledBack++;
               }
               return;
             }
@@ -272,16 +319,18 @@ export class Checker {
             if ("error" in decoded) {
               this.checksumFailures++;
               this.note(`${key} reads back corrupt (${decoded.error})`);
-            } else if (
-              decoded.seq < s.acked &&
-              !s.deleteAttempted &&
-              s.uncertain?.has(decoded.seq) !== true
-            ) {
-              this.lostWrites++;
-              this.note(`${key} lost: reads seq ${decoded.seq}, seq ${s.acked} was acknowledged`);
-            } else if (decoded.seq > s.attempted) {
+              return;
+            }
+            const seq = decoded.seq;
+            const late = s.uncertain?.has(seq) === true;
+            if (seq > s.attempted) {
               this.phantoms++;
-              this.note(`${key} reads seq ${decoded.seq}, never written`);
+              this.note(`${key} reads seq ${seq}, never written`);
+            } else if (seq < mustAcked && !s.deleteAttempted && !late) {
+              this.lostWrites++;
+              this.note(`${key} lost: reads seq ${seq}, seq ${mustAcked} was acknowledged`);
+            } else if (since !== undefined && (s.deleteAcked || (seq < s.acked && !late))) {
+              this.rolledBack++;
             }
           }),
         );
@@ -299,6 +348,7 @@ export class Checker {
       checksumFailures: this.checksumFailures,
       lostWrites: this.lostWrites,
       resurrected: this.resurrected,
+      rolledBack: this.rolledBack,
       examples: [...this.examples],
     };
   }
