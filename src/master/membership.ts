@@ -230,6 +230,20 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
    */
   adopt(ids: readonly string[] | null): void {
     this.adopted = ids === null ? null : [...ids].sort();
+    if (this.adopted !== null) {
+      // The leader saw these nodes up. A node that just came back may still be down to this
+      // master's own probes (one interval behind), and requests to a down node fail at once:
+      // a write would then be acknowledged by its other owners only, and the returned node —
+      // possibly the key's first owner — would serve the older value it holds. Send to it now;
+      // the next probe confirms it (or the requests fail as they would for a dead node).
+      for (const id of this.adopted) {
+        const node = this.nodes.get(id);
+        if (node === undefined || node.client.accepting) continue;
+        node.client.accepting = true;
+        node.client.reconnectNow();
+        void this.checker?.probeNow(id);
+      }
+    }
     this.rebuild();
   }
 
