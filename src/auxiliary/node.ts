@@ -19,6 +19,7 @@ import { ConfigError } from "../config/load.js";
 import type { AuxiliaryConfig } from "../config/schema.js";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Store } from "../store/index.js";
 import type { SnapshotEntrySink } from "../store/snapshot-format.js";
@@ -132,6 +133,7 @@ export class AuxiliaryNode {
         secret: config.secret,
         version: REDIS_COMPAT_VERSION,
         commandCount: COMMAND_NAMES.length - 1,
+        authLimiter: new AuthLimiter(),
       },
       info: {
         id: config.id,

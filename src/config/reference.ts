@@ -47,6 +47,10 @@ and exit code 2. A node refuses to bind a non-loopback address without \`--secre
 
 Secrets are never printed: not in logs, not in error messages.
 
+Wrong secrets (RESP \`AUTH\`, \`HELLO ... AUTH\`, the master's HTTP \`Bearer\` token) are answered
+later each time, per client address (reconnecting keeps the delay): the n-th wrong secret of an
+address within a minute is answered n x 100 ms after the previous one (at most 2 s apart).
+
 ## Auxiliary node (\`ringcache auxiliary\`)
 
 ${table(AUXILIARY_FIELDS)}

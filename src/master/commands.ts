@@ -17,6 +17,7 @@ import {
   unknownCommand,
   type CommonContext,
 } from "../server/common-commands.js";
+import { AuthLimiter } from "../server/auth-limiter.js";
 import type { ClientConnection, CommandDispatcher, DeferredReply } from "../server/resp-server.js";
 import type { MasterMetrics } from "./metrics.js";
 import type { Router } from "./router.js";
@@ -358,6 +359,8 @@ export interface CommandsOptions {
   readonly maxKeySize: number;
   readonly maxValueSize: number;
   readonly secret?: string | undefined;
+  /** Shared with the HTTP API, so a guesser switching ports keeps its delay. */
+  readonly authLimiter?: AuthLimiter | undefined;
 }
 
 const OK = Buffer.from("+OK\r\n");
@@ -394,6 +397,7 @@ export class MasterCommands implements CommandDispatcher {
       secret: options.secret,
       version: info.version,
       commandCount: COMMAND_NAMES.length - 1,
+      authLimiter: options.authLimiter ?? new AuthLimiter(),
     };
   }
 

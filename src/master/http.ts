@@ -19,6 +19,7 @@ import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { ERRORS, RingcacheError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
+import { AuthLimiter, DROP } from "../server/auth-limiter.js";
 import type { Membership } from "./membership.js";
 import type { RebalanceStatus } from "./rebalancer.js";
 import type { MasterMetrics } from "./metrics.js";
@@ -64,6 +65,8 @@ export interface HttpApiOptions {
   readonly maxValueSize: number;
   readonly maxBatchKeys: number;
   readonly secret?: string | undefined;
+  /** Spaces out answers to wrong Bearer secrets per client address (shared with RESP AUTH). */
+  readonly authLimiter?: AuthLimiter | undefined;
   readonly logger: Logger;
 }
 
@@ -270,12 +273,14 @@ export class HttpApi {
   readonly options: HttpApiOptions;
   private readonly deps: HttpApiDeps;
   private readonly server: Server;
+  private readonly authLimiter: AuthLimiter;
   openConnections = 0;
   totalConnections = 0;
 
   constructor(options: HttpApiOptions, deps: HttpApiDeps) {
     this.options = options;
     this.deps = deps;
+    this.authLimiter = options.authLimiter ?? new AuthLimiter();
     this.server = createServer(
       {
         // A key may be percent-encoded to three times its size in the request line.
@@ -589,14 +594,25 @@ export class HttpApi {
     if (actual.length === expected.length && timingSafeEqual(actual, expected)) return true;
     req.resume();
     res.setHeader("www-authenticate", "Bearer");
-    this.error(
-      res,
-      route,
-      startedAt,
-      given === ""
-        ? catalogued("NO_AUTH", "this route requires authorization: Bearer <secret>")
-        : catalogued("WRONG_PASS", "wrong secret"),
-    );
+    if (given === "") {
+      this.error(
+        res,
+        route,
+        startedAt,
+        catalogued("NO_AUTH", "this route requires authorization: Bearer <secret>"),
+      );
+      return false;
+    }
+    // A wrong secret: answered late, per client address (see AuthLimiter).
+    const delay = this.authLimiter.failure(req.socket.remoteAddress ?? "");
+    if (delay === DROP) {
+      req.socket.destroy();
+      return false;
+    }
+    setTimeout(() => {
+      if (!res.destroyed)
+        this.error(res, route, startedAt, catalogued("WRONG_PASS", "wrong secret"));
+    }, delay);
     return false;
   }
 

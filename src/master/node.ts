@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
+import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
 import { COMMAND_NAMES, MasterCommands } from "./commands.js";
@@ -54,6 +55,8 @@ export class MasterNode {
   readonly backup: Backup;
   readonly rebalancer: Rebalancer;
   readonly coordinator: Coordinator;
+  /** Wrong secrets per client address, for RESP AUTH and HTTP Bearer alike. */
+  readonly authLimiter = new AuthLimiter();
   /** Backup records replayed when this master first led. */
   replayed = 0;
   readonly startedAt = Date.now();
@@ -144,6 +147,7 @@ export class MasterNode {
         maxKeySize: config.maxKeySize,
         maxValueSize: config.maxValueSize,
         secret: config.secret,
+        authLimiter: this.authLimiter,
       },
       {
         id: config.id,
@@ -184,6 +188,7 @@ export class MasterNode {
         maxValueSize: config.maxValueSize,
         maxBatchKeys: config.maxBatchKeys,
         secret: config.secret,
+        authLimiter: this.authLimiter,
         logger,
       },
       {

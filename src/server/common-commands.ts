@@ -3,6 +3,7 @@
 // PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET.
 import { timingSafeEqual } from "node:crypto";
 import { RingcacheError } from "../errors.js";
+import { DROP, type AuthLimiter } from "./auth-limiter.js";
 import type { ClientConnection } from "./resp-server.js";
 
 export interface CommonContext {
@@ -12,6 +13,8 @@ export interface CommonContext {
   readonly version: string;
   /** Number of commands this node implements, for COMMAND COUNT. */
   readonly commandCount: number;
+  /** Spaces out wrong-secret answers per client address (one per node process). */
+  readonly authLimiter: AuthLimiter;
 }
 
 /** Redis's wrong-arity error. */
@@ -31,11 +34,6 @@ export function unknownCommand(args: readonly Buffer[]): RingcacheError {
     `unknown command '${name}', with args beginning with: ${tail}`,
   );
 }
-
-// Failed AUTH attempts slow down: each failure on a connection delays its next AUTH reply.
-const AUTH_DELAY_STEP_MS = 100;
-const AUTH_DELAY_MAX_MS = 2000;
-const failedAuth = new WeakMap<ClientConnection, number>();
 
 function secretMatches(secret: string, given: Buffer): boolean {
   const expected = Buffer.from(secret);
@@ -64,7 +62,6 @@ function authenticate(
   const userOk = user === undefined || user.toString("latin1") === "default";
   if (userOk && secretMatches(ctx.secret, pass)) {
     conn.authenticated = true;
-    failedAuth.delete(conn);
     return;
   }
   throw new RingcacheError("WRONG_PASS", "invalid username-password pair or user is disabled.");
@@ -78,17 +75,26 @@ function auth(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void 
     authenticate(conn, ctx, user, pass);
     conn.out.simple("OK");
   } catch (err) {
-    if (!(err instanceof RingcacheError) || err.code !== "WRONG_PASS") throw err;
-    // Rate-limit guessing: the wrong answer comes later each time.
-    const failures = (failedAuth.get(conn) ?? 0) + 1;
-    failedAuth.set(conn, failures);
-    const slot = conn.defer();
-    const line = Buffer.from(`-${err.respLine}\r\n`);
-    setTimeout(
-      () => slot.complete(line),
-      Math.min(AUTH_DELAY_MAX_MS, failures * AUTH_DELAY_STEP_MS),
-    );
+    refuse(conn, ctx, err);
   }
+}
+
+/**
+ * Answers a wrong secret late, as the client's address's limiter says (rate-limits guessing);
+ * past its backlog the connection is closed without an answer. Other errors are rethrown.
+ */
+function refuse(conn: ClientConnection, ctx: CommonContext, err: unknown): void {
+  if (!(err instanceof RingcacheError) || err.code !== "WRONG_PASS" || ctx.secret === undefined) {
+    throw err;
+  }
+  const delay = ctx.authLimiter.failure(conn.socket.remoteAddress ?? "");
+  if (delay === DROP) {
+    conn.destroy();
+    return;
+  }
+  const slot = conn.defer();
+  const line = Buffer.from(`-${err.respLine}\r\n`);
+  setTimeout(() => slot.complete(line), delay);
 }
 
 function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
@@ -107,7 +113,12 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
   for (; i < args.length; i++) {
     const opt = (args[i] as Buffer).toString("latin1").toLowerCase();
     if (opt === "auth" && i + 2 < args.length) {
-      authenticate(conn, ctx, args[i + 1], args[i + 2] as Buffer);
+      try {
+        authenticate(conn, ctx, args[i + 1], args[i + 2] as Buffer);
+      } catch (err) {
+        refuse(conn, ctx, err);
+        return;
+      }
       i += 2;
     } else if (opt === "setname" && i + 1 < args.length) {
       name = args[++i];
