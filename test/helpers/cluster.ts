@@ -228,12 +228,15 @@ export class TestCluster {
     const o = this.options;
     const masterCount = o.masters ?? 1;
     const auxCount = o.auxiliary ?? 3;
-    const ports = await freePorts(masterCount * 2);
-    const planned = Array.from({ length: masterCount }, (_, i) => ({
-      id: `m${i + 1}`,
-      port: ports[i * 2] as number,
-      httpPort: ports[i * 2 + 1] as number,
-    }));
+    const planMasters = async () => {
+      const ports = await freePorts(masterCount * 2);
+      return Array.from({ length: masterCount }, (_, i) => ({
+        id: `m${i + 1}`,
+        port: ports[i * 2] as number,
+        httpPort: ports[i * 2 + 1] as number,
+      }));
+    };
+    let planned = await planMasters();
     const register = o.discovery === "register";
     const secretArgs = o.secret !== undefined ? { secret: o.secret } : {};
 
@@ -264,32 +267,49 @@ export class TestCluster {
       const list = register
         ? ""
         : this.auxiliaries.map((a) => `${a.id}=127.0.0.1:${a.port}`).join(",");
-      for (const p of planned) {
-        const proc = new NodeProcess(
-          `master-${p.id}`,
-          this.masterArgs(
-            p.id,
-            p.port,
-            p.httpPort,
-            list,
-            planned
-              .filter((q) => q.id !== p.id)
-              .map((q) => `${q.id}=127.0.0.1:${q.httpPort}`)
-              .join(","),
-          ),
-          this.dir,
-        );
-        this.masters.push(new MasterHandle(p.id, p.port, p.httpPort, proc));
-        proc.start();
+      // A probed port can be taken by another test's process before a master listens on it:
+      // on EADDRINUSE, start every master again on fresh ports (their peer lists name them
+      // all). In "register" mode the masters start before the auxiliary nodes, which are
+      // given the ports the masters finally have.
+      for (let attempt = 1; ; attempt++) {
+        for (const p of planned) {
+          const proc = new NodeProcess(
+            `master-${p.id}`,
+            this.masterArgs(
+              p.id,
+              p.port,
+              p.httpPort,
+              list,
+              planned
+                .filter((q) => q.id !== p.id)
+                .map((q) => `${q.id}=127.0.0.1:${q.httpPort}`)
+                .join(","),
+            ),
+            this.dir,
+          );
+          this.masters.push(new MasterHandle(p.id, p.port, p.httpPort, proc));
+          proc.start();
+        }
+        try {
+          await Promise.all(this.masters.map((m) => m.waitReady()));
+          return;
+        } catch (err) {
+          const busy = this.masters.some((m) => m.process.logText().includes("EADDRINUSE"));
+          if (attempt >= 4 || !busy) throw err;
+          await Promise.all(this.masters.map((m) => m.process.kill9()));
+          this.masters.length = 0;
+          planned = await planMasters();
+        }
       }
-      await Promise.all(this.masters.map((m) => m.waitReady()));
     };
-
     if (register) {
       await startMasters();
       await startAux();
     } else {
       await startAux();
+      // Probed now rather than before the auxiliary nodes started: a shorter window in which
+      // another process can take them.
+      planned = await planMasters();
       await startMasters();
     }
     await this.waitRing(auxCount);
