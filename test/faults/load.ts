@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { Checker, summarize, type CheckerReport, type KvClient } from "../helpers/checker.js";
 import { TestCluster, type ClusterOptions } from "../helpers/cluster.js";
-import { recoveryView, waitRebalanced } from "../helpers/recovery.js";
+import { recoveryView, type RecoveryView } from "../helpers/recovery.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
@@ -179,22 +179,30 @@ export class Scenario {
   }
 
   /**
-   * Waits until the leader has finished move number `moves` onto a ring of `ringSize` nodes
-   * and every master routes by its epoch; returns the leader's view.
+   * Waits until the leader (m1) routes by a ring of `ringSize` members, has finished at least
+   * `moves` moves and none is in progress, and every master routes by the leader's epoch, all
+   * seen in one round of views (a view of the leader taken before a pending ring change would
+   * otherwise pass for settled); returns the leader's view.
    */
-  async settled(ringSize: number, moves: number, timeoutMs = 30_000) {
-    const view = await waitRebalanced(this.cluster.master(0), ringSize, moves, timeoutMs);
-    await waitFor(
-      "every master to route by the leader's ring",
+  async settled(ringSize: number, moves: number, timeoutMs = 30_000): Promise<RecoveryView> {
+    return waitFor(
+      `the leader to settle on ${ringSize} nodes, and every master to route by its ring`,
       async () => {
-        const epochs = await Promise.all(
-          this.cluster.masters.map(async (m) => (await recoveryView(m)).epoch),
-        );
-        return epochs.every((e) => e === view.epoch);
+        const views = await Promise.all(this.cluster.masters.map((m) => recoveryView(m)));
+        const leader = views[0] as RecoveryView;
+        const r = leader.rebalance;
+        const members = leader.nodes.filter((n) => n.share > 0).length;
+        const done =
+          r !== null &&
+          !r.running &&
+          r.movesCompleted >= moves &&
+          (leader.coordination?.sources.length ?? 0) === 0 &&
+          members === ringSize &&
+          views.every((v) => v.epoch === leader.epoch);
+        return done ? leader : undefined;
       },
       { timeoutMs, intervalMs: 25 },
     );
-    return view;
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,8 @@ export interface RebalanceView {
 export interface RecoveryView {
   readonly epoch: string;
   readonly leader: string | null;
-  readonly nodes: readonly { id: string; state: string; inRing: boolean }[];
+  /** inRing: up or suspect to this master's probes; share > 0: a member of its ring. */
+  readonly nodes: readonly { id: string; state: string; inRing: boolean; share: number }[];
   readonly rebalance: RebalanceView | null;
   readonly coordination?: {
     readonly generation: number | null;
