@@ -27,6 +27,7 @@ import {
   parsePut,
   parseScan,
   writeGetReply,
+  writeGetReplySlice,
   type NodeStats,
   type PutArgs,
 } from "../protocol/internal.js";
@@ -39,7 +40,7 @@ import {
   type CommonContext,
 } from "../server/common-commands.js";
 import type { ClientConnection, CommandDispatcher } from "../server/resp-server.js";
-import { EntryMeta, type Store } from "../store/index.js";
+import { EntryMeta, type Store, ValueRef } from "../store/index.js";
 import type { AuxiliaryMetrics } from "./metrics.js";
 
 /** Command names by id; the id indexes the metrics' counters. 0 is any unknown command. */
@@ -212,6 +213,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
   private readonly common: CommonContext;
   private readonly now: () => number;
   private readonly meta = new EntryMeta();
+  private readonly ref = new ValueRef();
   private readonly put: PutArgs = {
     key: Buffer.alloc(0),
     value: Buffer.alloc(0),
@@ -252,7 +254,10 @@ export class AuxiliaryCommands implements CommandDispatcher {
     switch (id) {
       case C_GET: {
         if (args.length !== 2) throw arityError("get");
-        out.bulk(this.store.get(args[1] as Buffer) ?? null);
+        const ref = this.ref;
+        if (this.store.getRef(args[1] as Buffer, ref))
+          out.bulkSlice(ref.buffer, ref.offset, ref.length);
+        else out.nullBulk();
         return;
       }
       case C_SET:
@@ -600,16 +605,16 @@ export class AuxiliaryCommands implements CommandDispatcher {
   }
 
   private rcGet(out: RespWriter, key: Buffer): void {
-    const value = this.store.get(key);
+    const ref = this.ref;
     const meta = this.meta;
-    if (value !== undefined) {
-      // meta() reads only: the view from get() stays valid.
-      this.store.meta(key, meta);
-      writeGetReply(
+    if (this.store.getRef(key, ref)) {
+      writeGetReplySlice(
         out,
-        value,
-        meta.version,
-        meta.expiresAt === 0 ? -1 : Math.max(0, meta.expiresAt - this.now()),
+        ref.buffer,
+        ref.offset,
+        ref.length,
+        ref.version,
+        ref.expiresAt === 0 ? -1 : Math.max(0, ref.expiresAt - this.now()),
       );
     } else if (this.store.meta(key, meta) && meta.isTombstone) {
       writeGetReply(out, null, meta.version, -2);

@@ -252,6 +252,21 @@ export function writeGetReply(
   out.integer(pttl);
 }
 
+/** writeGetReply for a value lying in `source[offset, offset + length)` (a store's page). */
+export function writeGetReplySlice(
+  out: RespWriter,
+  source: Uint8Array,
+  offset: number,
+  length: number,
+  version: number,
+  pttl: number,
+): void {
+  out.arrayHeader(3);
+  out.bulkSlice(source, offset, length);
+  out.integer(version);
+  out.integer(pttl);
+}
+
 /** undefined: the owner holds nothing for the key. */
 export function readGetReply(reply: RespValue): VersionedValue | undefined {
   if (reply === null) return undefined;
