@@ -4,7 +4,8 @@
 //
 //   plan(A, B, R) ─► per range: designated sender = a leaving node in A's owners, else the
 //                    first one up ─► tasks grouped by sender (one RC.SCAN … RANGES per sender)
-//   joiner J      ─► hand-off task: what J holds outside its ranges in B goes to their owners
+//   joiner J      ─► hand-off task: all J holds goes to its other owners in B (both ways: J's
+//                    tombstones reach owners with older copies); dropped from J where not owned
 //   each page     ─► RC.MPUT / RC.DEL (versioned) to owners in B not in A
 //                 ─► RC.CDEL on owners in A not in B (only if unchanged since copied)
 //                 ─► appended to the master's backup
@@ -89,9 +90,10 @@ interface Task {
   readonly sender: string;
   readonly ranges: HashRange[] | undefined;
   /**
-   * move: to owners in B not in A, remove from owners in A not in B. handoff: what the sender
-   * holds outside its ranges, to every owner in B, then removed from the sender. drop: the
-   * sender's stale snapshot entries (at or below `floor`) removed (see vet()).
+   * move: to owners in B not in A, remove from owners in A not in B. handoff (a node in B not
+   * in A): all the sender holds, to its other owners in B, then removed from the sender where
+   * it is not an owner. drop: the sender's stale snapshot entries (at or below `floor`)
+   * removed (see vet()).
    */
   readonly kind: "move" | "handoff" | "drop";
   readonly floor: number;
@@ -281,22 +283,16 @@ export class Rebalancer {
     for (const [sender, ranges] of bySender) {
       tasks.push({ sender, ranges, kind: "move", floor: 0 });
     }
-    // A node that joins or returns (vetted first, see vet()) hands off what it holds in ranges
-    // it does not own.
-    const joiners = to.members
-      .map((m) => m.id)
-      .filter((id) => !from.members.some((m) => m.id === id));
-    if (joiners.length > 0) {
-      const owned = plan(Ring.of([], { vnodes: to.vnodes }), to, r);
-      for (const id of joiners) {
-        if (!up(id)) continue;
-        const elsewhere = owned
-          .filter((m) => !m.after.includes(id))
-          .map((m) => ({ start: m.start, end: m.end }));
-        if (elsewhere.length > 0) {
-          tasks.push({ sender: id, ranges: elsewhere, kind: "handoff", floor: 0 });
-        }
-      }
+    // A node that joins or returns (vetted first, see vet()) sends everything it holds, entries
+    // and tombstones, to their other owners in B, and drops what it does not own. The senders
+    // above copy only one way (A's holders to B's new owners), so without this a returning
+    // node's tombstone would never reach an owner holding an older live copy: at a whole-system
+    // restart the rings form one node at a time, and the first owner of a two-node ring may be
+    // the one that kept a copy deleted elsewhere. Both directions together leave every owner of
+    // a changed range with the newest version any holder had.
+    for (const m of to.members) {
+      if (from.members.some((f) => f.id === m.id) || !up(m.id)) continue;
+      tasks.push({ sender: m.id, ranges: undefined, kind: "handoff", floor: 0 });
     }
     return tasks;
   }
@@ -418,7 +414,7 @@ export class Rebalancer {
         receivers.push(id);
       }
       let droppers: readonly string[] = NOTHING;
-      if (task.kind === "handoff") droppers = [task.sender];
+      if (task.kind === "handoff" && !includes(toIds, nt, task.sender)) droppers = [task.sender];
       for (let i = 0; i < nf; i++) {
         const id = fromIds[i] as string;
         if (!includes(toIds, nt, id) && membership.get(id)?.health.inRing === true) {
