@@ -25,6 +25,8 @@ import {
   parseMPutCount,
   parseMPutEntry,
   parsePut,
+  parseMCDelCount,
+  parseMCDelEntry,
   parseScan,
   writeGetReply,
   writeGetReplySlice,
@@ -76,6 +78,7 @@ export const COMMAND_NAMES = [
   "rc.flush",
   "bgsave",
   "lastsave",
+  "rc.mcdel",
 ] as const;
 
 const C_UNKNOWN = 0;
@@ -101,6 +104,7 @@ const C_RC_STATS = 27;
 const C_RC_FLUSH = 28;
 const C_BGSAVE = 29;
 const C_LASTSAVE = 30;
+const C_RC_MCDEL = 31;
 
 // Command lookup without strings: names of up to 6 bytes become a number (lower-cased bytes,
 // little-endian, exact below 2^48); longer ones fall back to a lower-cased string.
@@ -319,6 +323,19 @@ export class AuxiliaryCommands implements CommandDispatcher {
         const removed = this.store.deleteIfVersion(key, version);
         if (removed) this.changes++;
         out.integer(removed ? 1 : 0);
+        return;
+      }
+      case C_RC_MCDEL: {
+        const n = parseMCDelCount(args);
+        // Every version is checked before anything is removed: a bad entry changes nothing.
+        for (let i = 0; i < n; i++) parseMCDelEntry(args, i);
+        let removed = 0;
+        for (let i = 0; i < n; i++) {
+          const { key, version } = parseMCDelEntry(args, i);
+          if (this.store.deleteIfVersion(key, version)) removed++;
+        }
+        this.changes += removed;
+        out.integer(removed);
         return;
       }
       case C_RC_EXPIRE:
