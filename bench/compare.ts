@@ -22,11 +22,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer, connect } from "node:net";
 import { cpus, tmpdir, totalmem, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { renderNginxConfig, type Upstream } from "../src/local/nginx.js";
+import { freePort, HOST, waitPort, waitReady, which } from "./support.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const BIN = join(ROOT, "bin", "ringcache.js");
@@ -35,7 +35,6 @@ const SECTION = "## Comparison with peers";
 /** Heading of the section's hand-written notes, which a new run keeps. */
 const NOTES = "### What the profiles show";
 const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
-const HOST = "127.0.0.1";
 
 interface Options {
   rounds: number;
@@ -91,59 +90,6 @@ const PACKAGES: Readonly<Record<string, string>> = {
   nutcracker: "nutcracker",
   nginx: "nginx",
 };
-
-function which(tool: string): string | undefined {
-  const r = spawnSync(
-    "sh",
-    ["-c", `command -v ${tool} || ls /usr/sbin/${tool} /sbin/${tool} 2>/dev/null | head -n1`],
-    { encoding: "utf8" },
-  );
-  const path = r.stdout.trim().split("\n")[0];
-  return path === undefined || path === "" ? undefined : path;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect({ port, host: HOST });
-      s.once("connect", () => {
-        s.destroy();
-        r(true);
-      });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
-}
-
-async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms`);
-}
 
 interface Child {
   readonly name: string;

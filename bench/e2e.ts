@@ -12,10 +12,9 @@
 // the machine barely moves.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { freePort, waitPort, waitReady, which } from "./support.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "ringcache.js");
 
@@ -39,57 +38,6 @@ function parseArgs(argv: readonly string[]): Options {
     }
   }
   return o;
-}
-
-function which(tool: string): string | undefined {
-  const r = spawnSync("sh", ["-c", `command -v ${tool} || ls /usr/sbin/${tool} 2>/dev/null`], {
-    encoding: "utf8",
-  });
-  const path = r.stdout.trim().split("\n")[0];
-  return path === undefined || path === "" ? undefined : path;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect({ port, host: "127.0.0.1" });
-      s.once("connect", () => {
-        s.destroy();
-        r(true);
-      });
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
-}
-
-async function waitReady(url: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.ok) return;
-    } catch {
-      // not yet
-    }
-    await sleep(50);
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms`);
 }
 
 const children: ChildProcess[] = [];

@@ -25,8 +25,11 @@ import {
   parseMPutCount,
   parseMPutEntry,
   parsePut,
+  parseMCDelCount,
+  parseMCDelEntry,
   parseScan,
   writeGetReply,
+  writeGetReplySlice,
   type NodeStats,
   type PutArgs,
 } from "../protocol/internal.js";
@@ -39,7 +42,7 @@ import {
   type CommonContext,
 } from "../server/common-commands.js";
 import type { ClientConnection, CommandDispatcher } from "../server/resp-server.js";
-import { EntryMeta, type Store } from "../store/index.js";
+import { EntryMeta, type Store, ValueRef } from "../store/index.js";
 import type { AuxiliaryMetrics } from "./metrics.js";
 
 /** Command names by id; the id indexes the metrics' counters. 0 is any unknown command. */
@@ -75,6 +78,7 @@ export const COMMAND_NAMES = [
   "rc.flush",
   "bgsave",
   "lastsave",
+  "rc.mcdel",
 ] as const;
 
 const C_UNKNOWN = 0;
@@ -100,6 +104,7 @@ const C_RC_STATS = 27;
 const C_RC_FLUSH = 28;
 const C_BGSAVE = 29;
 const C_LASTSAVE = 30;
+const C_RC_MCDEL = 31;
 
 // Command lookup without strings: names of up to 6 bytes become a number (lower-cased bytes,
 // little-endian, exact below 2^48); longer ones fall back to a lower-cased string.
@@ -212,6 +217,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
   private readonly common: CommonContext;
   private readonly now: () => number;
   private readonly meta = new EntryMeta();
+  private readonly ref = new ValueRef();
   private readonly put: PutArgs = {
     key: Buffer.alloc(0),
     value: Buffer.alloc(0),
@@ -252,7 +258,10 @@ export class AuxiliaryCommands implements CommandDispatcher {
     switch (id) {
       case C_GET: {
         if (args.length !== 2) throw arityError("get");
-        out.bulk(this.store.get(args[1] as Buffer) ?? null);
+        const ref = this.ref;
+        if (this.store.getRef(args[1] as Buffer, ref))
+          out.bulkSlice(ref.buffer, ref.offset, ref.length);
+        else out.nullBulk();
         return;
       }
       case C_SET:
@@ -314,6 +323,19 @@ export class AuxiliaryCommands implements CommandDispatcher {
         const removed = this.store.deleteIfVersion(key, version);
         if (removed) this.changes++;
         out.integer(removed ? 1 : 0);
+        return;
+      }
+      case C_RC_MCDEL: {
+        const n = parseMCDelCount(args);
+        // Every version is checked before anything is removed: a bad entry changes nothing.
+        for (let i = 0; i < n; i++) parseMCDelEntry(args, i);
+        let removed = 0;
+        for (let i = 0; i < n; i++) {
+          const { key, version } = parseMCDelEntry(args, i);
+          if (this.store.deleteIfVersion(key, version)) removed++;
+        }
+        this.changes += removed;
+        out.integer(removed);
         return;
       }
       case C_RC_EXPIRE:
@@ -600,16 +622,16 @@ export class AuxiliaryCommands implements CommandDispatcher {
   }
 
   private rcGet(out: RespWriter, key: Buffer): void {
-    const value = this.store.get(key);
+    const ref = this.ref;
     const meta = this.meta;
-    if (value !== undefined) {
-      // meta() reads only: the view from get() stays valid.
-      this.store.meta(key, meta);
-      writeGetReply(
+    if (this.store.getRef(key, ref)) {
+      writeGetReplySlice(
         out,
-        value,
-        meta.version,
-        meta.expiresAt === 0 ? -1 : Math.max(0, meta.expiresAt - this.now()),
+        ref.buffer,
+        ref.offset,
+        ref.length,
+        ref.version,
+        ref.expiresAt === 0 ? -1 : Math.max(0, ref.expiresAt - this.now()),
       );
     } else if (this.store.meta(key, meta) && meta.isTombstone) {
       writeGetReply(out, null, meta.version, -2);

@@ -363,7 +363,7 @@ export class AuxiliaryNode {
     await Promise.all(
       c.masters.map((master) =>
         postJson(master, "/v1/internal/register", body, c.secret).then(
-          (status) => {
+          ({ status }) => {
             if (status >= 300) {
               this.logger.debug(
                 { master: `${master.host}:${master.port}`, status },
@@ -397,13 +397,13 @@ function parseAdvertise(text: string): Address | undefined {
   return { host: text.slice(0, at), port };
 }
 
-/** POSTs JSON and resolves with the parsed reply of a 2xx answer (else rejects). */
-function postJsonReply(
+/** POSTs JSON to a master; resolves with the answer's status and body. */
+function postJson(
   to: Address,
   path: string,
   body: string,
   secret: string | undefined,
-): Promise<unknown> {
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {
       "content-type": "application/json",
@@ -415,17 +415,7 @@ function postJsonReply(
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          if ((res.statusCode ?? 0) >= 300) {
-            reject(new Error(`${path} answered ${res.statusCode}`));
-            return;
-          }
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-          } catch {
-            reject(new Error(`${path} answered with a body that is not JSON`));
-          }
-        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
         res.on("error", reject);
       },
     );
@@ -435,28 +425,18 @@ function postJsonReply(
   });
 }
 
-function postJson(
+/** POSTs JSON and resolves with the parsed reply of a 2xx answer (else rejects). */
+async function postJsonReply(
   to: Address,
   path: string,
   body: string,
   secret: string | undefined,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-    };
-    if (secret !== undefined) headers["authorization"] = `Bearer ${secret}`;
-    const req = request(
-      { host: to.host, port: to.port, path, method: "POST", headers, timeout: REGISTER_TIMEOUT_MS },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(body);
-  });
+): Promise<unknown> {
+  const answer = await postJson(to, path, body, secret);
+  if (answer.status >= 300) throw new Error(`${path} answered ${answer.status}`);
+  try {
+    return JSON.parse(answer.body.toString("utf8"));
+  } catch {
+    throw new Error(`${path} answered with a body that is not JSON`);
+  }
 }

@@ -189,6 +189,12 @@ const UNIT_EX = 1;
 const UNIT_PX = 2;
 const UNIT_EXAT = 3;
 const UNIT_PXAT = 4;
+const EXPIRY_UNITS = new Map([
+  ["ex", UNIT_EX],
+  ["px", UNIT_PX],
+  ["exat", UNIT_EXAT],
+  ["pxat", UNIT_PXAT],
+]);
 
 /** SET's options, parsed as Redis 7's parseExtendedStringArgumentsOrReply does. */
 export interface SetOptions {
@@ -204,44 +210,18 @@ export function parseSetOptions(args: readonly Buffer[], now: number): SetOption
   for (let j = 3; j < args.length; j++) {
     const opt = lower(args[j] as Buffer);
     const next = args[j + 1];
+    const optUnit = EXPIRY_UNITS.get(opt) ?? 0;
     if (opt === "nx" && (flags & SET_XX) === 0) flags |= SET_NX;
     else if (opt === "xx" && (flags & SET_NX) === 0) flags |= SET_XX;
     else if (opt === "get") flags |= SET_GET;
     else if (opt === "keepttl" && unit === 0) flags |= SET_KEEPTTL;
     else if (
-      opt === "ex" &&
+      optUnit !== 0 &&
       (flags & SET_KEEPTTL) === 0 &&
-      (unit === 0 || unit === UNIT_EX) &&
+      (unit === 0 || unit === optUnit) &&
       next !== undefined
     ) {
-      unit = UNIT_EX;
-      expire = next;
-      j++;
-    } else if (
-      opt === "px" &&
-      (flags & SET_KEEPTTL) === 0 &&
-      (unit === 0 || unit === UNIT_PX) &&
-      next !== undefined
-    ) {
-      unit = UNIT_PX;
-      expire = next;
-      j++;
-    } else if (
-      opt === "exat" &&
-      (flags & SET_KEEPTTL) === 0 &&
-      (unit === 0 || unit === UNIT_EXAT) &&
-      next !== undefined
-    ) {
-      unit = UNIT_EXAT;
-      expire = next;
-      j++;
-    } else if (
-      opt === "pxat" &&
-      (flags & SET_KEEPTTL) === 0 &&
-      (unit === 0 || unit === UNIT_PXAT) &&
-      next !== undefined
-    ) {
-      unit = UNIT_PXAT;
+      unit = optUnit;
       expire = next;
       j++;
     } else {

@@ -309,6 +309,12 @@ export class MasterMetrics {
       () => [{ labels: {}, value: router.staleRetries }],
     );
     add(
+      "write_stale_superseded_total",
+      "Writes refused as older that a later write of this master to the key superseded.",
+      "counter",
+      () => [{ labels: {}, value: router.staleSuperseded }],
+    );
+    add(
       "replication_failures_total",
       "Writes acknowledged although an owner failed to apply them.",
       "counter",

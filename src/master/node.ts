@@ -340,6 +340,7 @@ export class MasterNode {
   clusterView(): ClusterView {
     const m = this.membership;
     const shares = m.ring.shares();
+    const members = new Set(m.ring.members.map((r) => r.id));
     const iso = (ms: number): string => new Date(ms).toISOString();
     return {
       master: {
@@ -357,7 +358,8 @@ export class MasterNode {
         httpPort: n.httpPort ?? null,
         source: n.source,
         state: n.health.state,
-        inRing: n.health.inRing,
+        // A member of the ring this master routes by (a node up but still vetted is not).
+        inRing: members.has(n.id),
         share: shares.get(n.id) ?? 0,
         failures: n.health.failures,
         since: iso(n.health.since),

@@ -4,9 +4,10 @@
 //
 //   plan(A, B, R) ─► per range: designated sender = a leaving node in A's owners, else the
 //                    first one up ─► tasks grouped by sender (one RC.SCAN … RANGES per sender)
-//   joiner J      ─► hand-off task: what J holds outside its ranges in B goes to their owners
+//   joiner J      ─► hand-off task: all J holds goes to its other owners in B (both ways: J's
+//                    tombstones reach owners with older copies); dropped from J where not owned
 //   each page     ─► RC.MPUT / RC.DEL (versioned) to owners in B not in A
-//                 ─► RC.CDEL on owners in A not in B (only if unchanged since copied)
+//                 ─► RC.MCDEL on owners in A not in B (only if unchanged since copied)
 //                 ─► appended to the master's backup
 //   between pages ─► the ring changed? stop; the move restarts from the current ring, with
 //                    every ring whose move did not finish kept as a source
@@ -20,11 +21,12 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import {
-  encodeCDel,
   encodeDel,
+  encodeMCDel,
   encodeMPut,
   encodeScan,
   encodeStats,
+  prepareRanges,
   readMPutOutcomes,
   readScanReply,
   readStatsReply,
@@ -35,7 +37,7 @@ import {
   type ScanPage,
   type ScannedEntry,
 } from "../protocol/internal.js";
-import type { RespValue } from "../protocol/resp/index.js";
+import { RespWriter, type RespValue } from "../protocol/resp/index.js";
 import { hashKey } from "../ring/hash.js";
 import { plan, type HashRange } from "../ring/plan.js";
 import { Ring } from "../ring/ring.js";
@@ -89,15 +91,22 @@ interface Task {
   readonly sender: string;
   readonly ranges: HashRange[] | undefined;
   /**
-   * move: to owners in B not in A, remove from owners in A not in B. handoff: what the sender
-   * holds outside its ranges, to every owner in B, then removed from the sender. drop: the
-   * sender's stale snapshot entries (at or below `floor`) removed (see vet()).
+   * move: to owners in B not in A, remove from owners in A not in B. handoff (a node in B not
+   * in A): all the sender holds, to its other owners in B, then removed from the sender where
+   * it is not an owner. drop: the sender's stale snapshot entries (at or below `floor`)
+   * removed (see vet()).
    */
   readonly kind: "move" | "handoff" | "drop";
   readonly floor: number;
 }
 
 const NOTHING: readonly string[] = [];
+/**
+ * Store slots an RC.SCAN page visits by default: large enough that a page's fixed costs (its
+ * ranges, its round trips) are spread over hundreds of entries, small enough that the node
+ * answers it within about a millisecond.
+ */
+const SCAN_COUNT = 4096;
 
 export class Rebalancer {
   readonly options: RebalancerOptions;
@@ -281,22 +290,16 @@ export class Rebalancer {
     for (const [sender, ranges] of bySender) {
       tasks.push({ sender, ranges, kind: "move", floor: 0 });
     }
-    // A node that joins or returns (vetted first, see vet()) hands off what it holds in ranges
-    // it does not own.
-    const joiners = to.members
-      .map((m) => m.id)
-      .filter((id) => !from.members.some((m) => m.id === id));
-    if (joiners.length > 0) {
-      const owned = plan(Ring.of([], { vnodes: to.vnodes }), to, r);
-      for (const id of joiners) {
-        if (!up(id)) continue;
-        const elsewhere = owned
-          .filter((m) => !m.after.includes(id))
-          .map((m) => ({ start: m.start, end: m.end }));
-        if (elsewhere.length > 0) {
-          tasks.push({ sender: id, ranges: elsewhere, kind: "handoff", floor: 0 });
-        }
-      }
+    // A node that joins or returns (vetted first, see vet()) sends everything it holds, entries
+    // and tombstones, to their other owners in B, and drops what it does not own. The senders
+    // above copy only one way (A's holders to B's new owners), so without this a returning
+    // node's tombstone would never reach an owner holding an older live copy: at a whole-system
+    // restart the rings form one node at a time, and the first owner of a two-node ring may be
+    // the one that kept a copy deleted elsewhere. Both directions together leave every owner of
+    // a changed range with the newest version any holder had.
+    for (const m of to.members) {
+      if (from.members.some((f) => f.id === m.id) || !up(m.id)) continue;
+      tasks.push({ sender: m.id, ranges: undefined, kind: "handoff", floor: 0 });
     }
     return tasks;
   }
@@ -344,7 +347,7 @@ export class Rebalancer {
     let cursor = 0;
     do {
       const page: ScanPage = await link.request(
-        (w) => encodeScan(w, cursor, this.options.scanCount ?? 1024),
+        (w) => encodeScan(w, cursor, this.options.scanCount ?? SCAN_COUNT),
         copyScanPage,
       );
       dropped += await this.dropPage(task, page.entries);
@@ -355,9 +358,11 @@ export class Rebalancer {
 
   private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
     const link = this.link(task.sender);
-    const count = this.options.scanCount ?? 1024;
+    const count = this.options.scanCount ?? SCAN_COUNT;
+    const ranges =
+      task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
     const scan = (cursor: number): Promise<ScanPage> =>
-      link.request((w) => encodeScan(w, cursor, count, task.ranges), copyScanPage);
+      link.request((w) => encodeScan(w, cursor, count, ranges), copyScanPage);
     let next: Promise<ScanPage> | null = scan(0);
     while (next !== null) {
       const page: ScanPage = await next;
@@ -379,14 +384,10 @@ export class Rebalancer {
   }
 
   private async dropPage(task: Task, entries: readonly ScannedEntry[]): Promise<number> {
-    const link = this.link(task.sender);
-    const done: Promise<unknown>[] = [];
-    for (const e of entries) {
-      if (e.version > task.floor) continue;
-      done.push(link.request((w) => encodeCDel(w, e.key, e.version), unwrap));
-    }
-    await Promise.all(done);
-    return done.length;
+    const stale = entries.filter((e) => e.version <= task.floor);
+    if (stale.length === 0) return 0;
+    await this.link(task.sender).request((w) => encodeMCDel(w, stale), readCount);
+    return stale.length;
   }
 
   private async copyPage(
@@ -418,7 +419,7 @@ export class Rebalancer {
         receivers.push(id);
       }
       let droppers: readonly string[] = NOTHING;
-      if (task.kind === "handoff") droppers = [task.sender];
+      if (task.kind === "handoff" && !includes(toIds, nt, task.sender)) droppers = [task.sender];
       for (let i = 0; i < nf; i++) {
         const id = fromIds[i] as string;
         if (!includes(toIds, nt, id) && membership.get(id)?.health.inRing === true) {
@@ -476,22 +477,24 @@ export class Rebalancer {
       for (const p of plans) records.push(p.entry);
       this.deps.backup.append(records);
     }
-    const removed: Promise<unknown>[] = [];
+    // One RC.MCDEL per holder and page.
+    const drops = new Map<string, ScannedEntry[]>();
     for (const p of plans) {
       if (!p.ok) continue;
-      for (const id of p.droppers) {
-        const e = p.entry;
-        removed.push(
-          this.link(id)
-            .request((w) => encodeCDel(w, e.key, e.version), unwrap)
-            .then(
-              (reply) => {
-                if (reply === 1) this.keysRemovedTotal++;
-              },
-              () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
-            ),
-        );
-      }
+      for (const id of p.droppers) pushTo(drops, id, p.entry);
+    }
+    const removed: Promise<unknown>[] = [];
+    for (const [id, list] of drops) {
+      removed.push(
+        this.link(id)
+          .request((w) => encodeMCDel(w, list), readCount)
+          .then(
+            (n) => {
+              this.keysRemovedTotal += n;
+            },
+            () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
+          ),
+      );
     }
     await Promise.all(removed);
     if (plans.some((p) => !p.ok)) {
@@ -553,6 +556,12 @@ export class Rebalancer {
     await Promise.all(sent);
     return records.length;
   }
+}
+
+function readCount(reply: RespValue): number {
+  const n = unwrap(reply);
+  if (typeof n !== "number") throw new Error("unexpected reply to RC.MCDEL");
+  return n;
 }
 
 /** RC.SCAN's page with its bulks copied (the decoder's views are valid only in the callback). */

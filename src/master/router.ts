@@ -53,7 +53,14 @@ export class RouterCounters {
   replicationFailures = 0;
   /** Reads answered by an owner other than the first one tried. */
   readFailovers = 0;
+  /** Writes refused as older that a later write of this master to the key had superseded. */
+  staleSuperseded = 0;
 }
+
+/** Buckets (by key hash) remembering the latest write started to a key; a power of two. */
+const RECENT_WRITES = 4096;
+/** Keys longer than this are not remembered (their stale writes are always retried). */
+const RECENT_KEY_MAX = 256;
 
 export interface RouterOptions {
   /** Retries of a write refused as older before giving up. */
@@ -74,6 +81,15 @@ export class Router {
   affinity = 0;
   /** Scratch for ring lookups (reused; read right after each lookup). */
   private readonly ids: string[] = [];
+  /** The hash of the key of the last ownersOf() call. */
+  private lastHash = 0;
+  /** Sequence numbers of writes, in the order they were started. */
+  private writeSeq = 0;
+  // The latest write started per bucket: its sequence number and its key.
+  private readonly recentSeq = new Float64Array(RECENT_WRITES);
+  private readonly recentKey: (Uint8Array | null)[] = new Array<Uint8Array | null>(
+    RECENT_WRITES,
+  ).fill(null);
 
   constructor(membership: Membership, clock: HybridClock, options: RouterOptions = {}) {
     this.membership = membership;
@@ -87,11 +103,37 @@ export class Router {
     const r = m.replicas;
     if (r === 0) return NO_OWNERS;
     const ids = this.ids;
-    const n = m.ring.ownerIdsInto(hashKey(key), r, ids);
+    const hash = hashKey(key);
+    this.lastHash = hash;
+    const n = m.ring.ownerIdsInto(hash, r, ids);
     const clients = m.ringClients;
     const out = new Array<NodeClient>(n);
     for (let i = 0; i < n; i++) out[i] = clients.get(ids[i] as string) as NodeClient;
     return out;
+  }
+
+  /**
+   * Records that a write to `key` (whose owners were just looked up) starts now; returns its
+   * sequence number and bucket for supersededBy().
+   */
+  noteWrite(key: Uint8Array): number {
+    const bucket = this.lastHash & (RECENT_WRITES - 1);
+    const seq = ++this.writeSeq;
+    this.recentSeq[bucket] = seq;
+    this.recentKey[bucket] = key.length <= RECENT_KEY_MAX ? key : null;
+    return seq * RECENT_WRITES + bucket;
+  }
+
+  /**
+   * True when this master started a later write to `key` after the write noted as `ticket`
+   * (from noteWrite). Such a write is ordered after it, so the earlier one need not win.
+   */
+  supersededBy(ticket: number, key: Uint8Array): boolean {
+    const bucket = ticket % RECENT_WRITES;
+    const seq = (ticket - bucket) / RECENT_WRITES;
+    if (this.recentSeq[bucket]! <= seq) return false;
+    const later = this.recentKey[bucket];
+    return later !== null && later !== undefined && Buffer.compare(later, key) === 0;
   }
 
   /**
@@ -389,6 +431,8 @@ export class WriteOp implements ReplyTarget {
   private answerError: RingcacheError | null = null;
   private transportError: RingcacheError | null = null;
   private allTimeouts = true;
+  /** From Router.noteWrite, on the first attempt. */
+  private ticket = 0;
 
   /** `key` and `value` must stay unchanged until the op is done. */
   constructor(
@@ -417,6 +461,7 @@ export class WriteOp implements ReplyTarget {
     this.attempts++;
     this.version = this.router.clock.next();
     const owners = this.router.ownersOf(this.key);
+    if (this.attempts === 1) this.ticket = this.router.noteWrite(this.key);
     this.applied = 0;
     this.existed = false;
     this.failed = 0;
@@ -487,6 +532,14 @@ export class WriteOp implements ReplyTarget {
       // An owner holds a newer version than this write carried: move the clock past it and
       // write again, so that this (later) write wins everywhere.
       router.clock.observe(this.staleMax);
+      if (this.kind === WRITE_PUT && router.supersededBy(this.ticket, this.key)) {
+        // A later write of this master to the key (from this client's pipeline or another
+        // client) is on its way: this one is ordered just before it and is done. Retrying it
+        // with a fresh version would let it overtake that later write.
+        router.counters.staleSuperseded++;
+        this.sink.opDone(this);
+        return;
+      }
       if (this.attempts <= router.maxStaleRetries) {
         router.counters.staleRetries++;
         this.start();

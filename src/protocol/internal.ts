@@ -11,6 +11,7 @@
 // RC.GET key                                *3 [value version pttl] live | *3 [nil version -2] tombstone | *-1 nothing
 // RC.DEL key version                        :1 removed a live entry | :0 no live entry (tombstone kept) | :-V newer held
 // RC.CDEL key version                       :1 removed (its version was exactly `version`) | :0 not
+// RC.MCDEL n [key version]×n                :m the number removed (RC.CDEL of each, one reply)
 // RC.EXPIRE key expiresAt version           :1 applied | :0 no live entry | :-V newer held
 // RC.INCRBY key delta version               *2 [newValue expiresAt] | -ERR not an integer | -STALE V
 // RC.SCAN cursor count [RANGES s e ...]     *2 [nextCursor *5n[key value version expiresAt tombstone]]
@@ -33,6 +34,7 @@ export const CMD = {
   GET: "rc.get",
   DEL: "rc.del",
   CDEL: "rc.cdel",
+  MCDEL: "rc.mcdel",
   EXPIRE: "rc.expire",
   INCRBY: "rc.incrby",
   SCAN: "rc.scan",
@@ -46,6 +48,7 @@ const B = {
   GET: Buffer.from("RC.GET"),
   DEL: Buffer.from("RC.DEL"),
   CDEL: Buffer.from("RC.CDEL"),
+  MCDEL: Buffer.from("RC.MCDEL"),
   EXPIRE: Buffer.from("RC.EXPIRE"),
   INCRBY: Buffer.from("RC.INCRBY"),
   SCAN: Buffer.from("RC.SCAN"),
@@ -252,6 +255,21 @@ export function writeGetReply(
   out.integer(pttl);
 }
 
+/** writeGetReply for a value lying in `source[offset, offset + length)` (a store's page). */
+export function writeGetReplySlice(
+  out: RespWriter,
+  source: Uint8Array,
+  offset: number,
+  length: number,
+  version: number,
+  pttl: number,
+): void {
+  out.arrayHeader(3);
+  out.bulkSlice(source, offset, length);
+  out.integer(version);
+  out.integer(pttl);
+}
+
 /** undefined: the owner holds nothing for the key. */
 export function readGetReply(reply: RespValue): VersionedValue | undefined {
   if (reply === null) return undefined;
@@ -283,6 +301,37 @@ export function encodeCDel(out: RespWriter, key: Uint8Array, version: number): v
   out.bulk(B.CDEL);
   out.bulk(key);
   out.bulkString(String(version));
+}
+
+export interface KeyVersion {
+  readonly key: Uint8Array;
+  readonly version: number;
+}
+
+/** Many RC.CDEL in one command (a rebalance page): one command to parse, one reply. */
+export function encodeMCDel(out: RespWriter, entries: readonly KeyVersion[]): void {
+  out.arrayHeader(2 + entries.length * 2);
+  out.bulk(B.MCDEL);
+  out.bulkString(String(entries.length));
+  for (const e of entries) {
+    out.bulk(e.key);
+    out.bulkString(String(e.version));
+  }
+}
+
+/** Server side: the number of entries, after checking the arity. Entry i is at args[2 + 2i]. */
+export function parseMCDelCount(args: Buffer[]): number {
+  const n = parseUint(args[1], "entry count");
+  if (args.length !== 2 + n * 2) {
+    throw new RingcacheError("BAD_REQUEST", "wrong number of arguments for 'rc.mcdel' command");
+  }
+  return n;
+}
+
+/** Server side: entry i of RC.MCDEL (a fresh object; validate every entry before applying). */
+export function parseMCDelEntry(args: Buffer[], i: number): { key: Buffer; version: number } {
+  const at = 2 + i * 2;
+  return { key: args[at] as Buffer, version: parseVersion(args[at + 1]) };
 }
 
 /** Server side for RC.DEL and RC.CDEL: [key, version]. */
@@ -401,23 +450,41 @@ export interface ScanPage {
   readonly entries: ScannedEntry[];
 }
 
+/** A scan's RANGES arguments, encoded once and sent with every page of a move. */
+export interface PreparedRanges {
+  readonly count: number;
+  readonly bytes: Buffer;
+}
+
+export function prepareRanges(ranges: readonly HashRange[], into: RespWriter): PreparedRanges {
+  into.bulk(B.RANGES);
+  for (const r of ranges) {
+    into.bulkString(String(r.start));
+    into.bulkString(String(r.end));
+  }
+  return { count: ranges.length, bytes: into.take() };
+}
+
 export function encodeScan(
   out: RespWriter,
   cursor: number,
   count: number,
-  ranges?: readonly HashRange[],
+  ranges?: readonly HashRange[] | PreparedRanges,
 ): void {
-  const extra = ranges === undefined ? 0 : 1 + ranges.length * 2;
-  out.arrayHeader(3 + extra);
+  const n = ranges === undefined ? 0 : "bytes" in ranges ? ranges.count : ranges.length;
+  out.arrayHeader(3 + (ranges === undefined ? 0 : 1 + n * 2));
   out.bulk(B.SCAN);
   out.bulkString(String(cursor));
   out.bulkString(String(count));
-  if (ranges !== undefined) {
-    out.bulk(B.RANGES);
-    for (const r of ranges) {
-      out.bulkString(String(r.start));
-      out.bulkString(String(r.end));
-    }
+  if (ranges === undefined) return;
+  if ("bytes" in ranges) {
+    out.raw(ranges.bytes);
+    return;
+  }
+  out.bulk(B.RANGES);
+  for (const r of ranges) {
+    out.bulkString(String(r.start));
+    out.bulkString(String(r.end));
   }
 }
 

@@ -10,8 +10,11 @@
 // What must stay true:
 // - Replies leave in the order the commands arrived, whatever order async work completes in.
 // - A client that sends faster than it reads cannot grow the server's memory without bound:
-//   reading pauses while the socket needs draining, and a client whose unread output exceeds
-//   maxOutputBuffer is disconnected.
+//   once half of maxOutputBuffer of its replies is unwritten, the server stops taking its
+//   commands (even mid-chunk) until the socket drains; a client whose unwritten output then
+//   makes no progress for OUTPUT_STALL_MS, or exceeds maxOutputBuffer, is disconnected. So a
+//   client that reads slowly (a master's link with a pipeline of large replies) is slowed
+//   down, not cut off, and one that never reads is cut off.
 // - Bad input closes that one connection with an error; it never throws out of the server.
 import { createServer, type Server, type Socket } from "node:net";
 import { RingcacheError, toRingcacheError } from "../errors.js";
@@ -77,6 +80,8 @@ const AUTH_FREE = new Set(["auth", "hello", "quit"]);
 const HTTP_METHOD = /^(get|post|put|head|delete|options|patch|connect|trace)$/i;
 let nextConnectionId = 1;
 const CONNECTION_WRITER_BYTES = 2048;
+/** A client held back for unread output is cut off when none of it leaves for this long. */
+export const OUTPUT_STALL_MS = 1000;
 
 export class ClientConnection implements CommandHandler {
   readonly id: number;
@@ -97,6 +102,10 @@ export class ClientConnection implements CommandHandler {
   private flushScheduled = false;
   private closeAfterFlush = false;
   private firstCommand = true;
+  /** Input not yet decoded because the client's unread output is too large (see holdInput). */
+  private heldInput: Buffer | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private stallLength = 0;
 
   constructor(server: RespServer, socket: Socket) {
     this.id = nextConnectionId++;
@@ -138,14 +147,83 @@ export class ClientConnection implements CommandHandler {
     // Stopped reading for a shutdown: commands not yet processed get no reply, so no client
     // takes them as done.
     if (!this.server.reading) return;
+    if (this.heldInput !== null) {
+      // Data already in flight when reading paused: keep it behind what is held.
+      this.heldInput = Buffer.concat([this.heldInput, chunk]);
+      return;
+    }
+    this.decode(chunk);
+  }
+
+  private decode(chunk: Buffer): void {
     const started = performance.now();
     const before = this.commandsProcessed;
-    this.decoder.feed(chunk);
+    const consumed = this.decoder.feed(chunk);
+    if (consumed < chunk.length && !this.closed) this.holdInput(chunk.subarray(consumed));
     this.flush();
     this.server.dispatcher.afterBatch?.(
       this.commandsProcessed - before,
       performance.now() - started,
     );
+  }
+
+  /**
+   * The client's unread replies passed half the output limit in the middle of its input: keep
+   * the rest of the input, stop reading, and go on once the socket has drained. The decoder's
+   * argument views point into `rest`'s chunk, which nothing reuses, so holding it is safe.
+   */
+  private holdInput(rest: Buffer): void {
+    this.heldInput = rest;
+    const socket = this.socket;
+    socket.pause();
+    // flush() (called next by decode) hands the replies to the socket; see what it left.
+    setImmediate(() => {
+      if (this.closed) return;
+      if (socket.writableNeedDrain) {
+        this.watchStall();
+        socket.once("drain", this.releaseInput);
+      } else {
+        this.releaseInput();
+      }
+    });
+  }
+
+  private readonly releaseInput = (): void => {
+    this.clearStall();
+    const rest = this.heldInput;
+    if (this.closed || rest === null || !this.server.reading) return;
+    this.heldInput = null;
+    this.decode(rest);
+    this.resumeWhenDrained();
+  };
+
+  /** Reads again once nothing is held and the socket has room (flush() may have filled it). */
+  private readonly resumeWhenDrained = (): void => {
+    if (this.closed || !this.server.reading || this.heldInput !== null) return;
+    if (this.socket.writableNeedDrain) this.socket.once("drain", this.resumeWhenDrained);
+    else this.socket.resume();
+  };
+
+  /** Cuts the client off when its unwritten output stops shrinking for OUTPUT_STALL_MS. */
+  private watchStall(): void {
+    this.stallLength = this.socket.writableLength;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null;
+      if (this.closed) return;
+      const now = this.socket.writableLength;
+      if (now === 0 || now < this.stallLength) {
+        this.watchStall();
+        return;
+      }
+      this.overLimit();
+    }, OUTPUT_STALL_MS);
+  }
+
+  private clearStall(): void {
+    if (this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
   }
 
   /** Replies queued or written but not yet taken by the client, in bytes. */
@@ -177,12 +255,6 @@ export class ClientConnection implements CommandHandler {
     }
     this.commandsProcessed++;
     this.server.totalCommands++;
-    // A pipeline of commands with large replies could build up any amount of output before
-    // the batch ends: check the cap as replies accumulate, not only when they are written.
-    if (this.pendingOutput > this.server.options.maxOutputBuffer) {
-      this.overLimit();
-      return;
-    }
     if (!this.authenticated && !AUTH_FREE.has(first.toString("latin1").toLowerCase())) {
       this.replyError(new RingcacheError("NO_AUTH", "Authentication required."));
       return;
@@ -196,6 +268,9 @@ export class ClientConnection implements CommandHandler {
       }
       this.replyError(error);
     }
+    // A pipeline of commands with large replies could build up any amount of output before
+    // the batch ends: past half the limit, take no more commands until the client reads.
+    if (this.pendingOutput > this.server.options.maxOutputBuffer / 2) this.decoder.pause();
   }
 
   onProtocolError(err: RespProtocolError): void {
@@ -257,9 +332,7 @@ export class ClientConnection implements CommandHandler {
     // Backpressure: stop reading commands while the client is not reading replies.
     if (socket.writableNeedDrain && !socket.isPaused()) {
       socket.pause();
-      socket.once("drain", () => {
-        if (!this.closed && this.server.reading) socket.resume();
-      });
+      socket.once("drain", this.resumeWhenDrained);
     }
   }
 
@@ -283,6 +356,8 @@ export class ClientConnection implements CommandHandler {
   destroy(): void {
     if (this.closed && this.socket.destroyed) return;
     this.closed = true;
+    this.clearStall();
+    this.heldInput = null;
     this.head = this.tail = null;
     this.socket.destroy();
   }

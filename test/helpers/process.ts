@@ -8,6 +8,12 @@ import { join, resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..", "..");
 export const BIN = join(REPO_ROOT, "bin", "ringcache.js");
+/**
+ * Extra flags for every node started here, e.g. `RINGCACHE_NODE_FLAGS="--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"` to profile a benchmark's nodes (Node refuses --cpu-prof in
+ * NODE_OPTIONS).
+ */
+const NODE_FLAGS = (process.env["RINGCACHE_NODE_FLAGS"] ?? "").split(" ").filter((f) => f !== "");
 
 /** A fresh temporary directory for one test's data. */
 export function tempDir(prefix = "ringcache-test-"): string {
@@ -48,7 +54,7 @@ export class NodeProcess {
   start(): this {
     if (this.running) throw new Error(`${this.name} is already running`);
     this.log = createWriteStream(this.logPath, { flags: "a" });
-    const child = spawn(process.execPath, [BIN, ...this.args], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...this.args], {
       cwd: REPO_ROOT,
       env: { ...process.env, RINGCACHE_LOG_LEVEL: "info", ...this.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import {
   StaleVersionError,
   encodeCDel,
+  encodeMCDel,
   encodeDel,
   encodeExpire,
   encodeFlush,
@@ -197,6 +198,20 @@ describe("auxiliary node: RESP round trips", () => {
       undefined,
       "no tombstone",
     );
+
+    // RC.MCDEL: each entry removed only at its exact version; the reply counts the removed.
+    const m = ["m1", "m2", "m3"].map((k) => Buffer.from(k));
+    for (const k of m) await rc(client, (w) => encodePut(w, k, Buffer.from("x"), 300, 0));
+    const batch = [
+      { key: m[0] as Buffer, version: 300 },
+      { key: m[1] as Buffer, version: 299 },
+      { key: m[2] as Buffer, version: 300 },
+      { key: Buffer.from("absent"), version: 300 },
+    ];
+    assert.equal(await rc(client, (w) => encodeMCDel(w, batch)), 2);
+    assert.equal(readGetReply(await rc(client, (w) => encodeGet(w, m[0] as Buffer))), undefined);
+    assert.equal(readGetReply(await rc(client, (w) => encodeGet(w, m[1] as Buffer)))?.version, 300);
+    assert.equal(readGetReply(await rc(client, (w) => encodeGet(w, m[2] as Buffer))), undefined);
   });
 
   it("changes expiry and increments with versions", async () => {

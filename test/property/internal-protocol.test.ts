@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   encodeCDel,
+  encodeMCDel,
   encodeDel,
   encodeExpire,
   encodeFlush,
@@ -19,6 +20,8 @@ import {
   parseGet,
   parseIncrBy,
   parseKeyVersion,
+  parseMCDelCount,
+  parseMCDelEntry,
   parseMPutCount,
   parseMPutEntry,
   parsePut,
@@ -113,6 +116,15 @@ describe("internal protocol", () => {
             version: v,
           },
         );
+        const many = roundTrip((w) =>
+          encodeMCDel(w, [
+            { key, version: v },
+            { key: value, version: v },
+          ]),
+        );
+        assert.equal(parseMCDelCount(many), 2);
+        assert.deepEqual(parseMCDelEntry(many, 0), { key, version: v });
+        assert.deepEqual(parseMCDelEntry(many, 1), { key: value, version: v });
         assert.deepEqual(parseExpire(roundTrip((w) => encodeExpire(w, key, e, v))), {
           key,
           expiresAt: e,

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
+  CommandDecoder,
   RespReplyError,
   type RespValue,
   RespWriter,
@@ -60,6 +61,48 @@ describe("RESP round trips (fast-check)", () => {
             log.commands,
             commands.map((c) => c.map(asBuffer)),
           );
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("a decoder paused after any commands, fed the rest later, gives the same commands", () => {
+    fc.assert(
+      fc.property(
+        fc.array(command, { minLength: 1, maxLength: 10 }),
+        cuts,
+        fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
+        (commands, fractions, pauseAfter) => {
+          const stream = Buffer.concat(commands.map((c) => encodeCommand(c)));
+          const got: Buffer[][] = [];
+          const errors: string[] = [];
+          const decoder: CommandDecoder = new CommandDecoder({
+            onCommand(args) {
+              got.push(args.map((a) => Buffer.from(a)));
+              if (pauseAfter[got.length - 1] === true) decoder.pause();
+            },
+            onProtocolError(err) {
+              errors.push(err.message);
+            },
+          });
+          let feeds = 0;
+          for (let chunk of cutStream(stream, fractions)) {
+            // Like a server holding input back: feed what is left until all of it is consumed.
+            for (;;) {
+              const consumed = decoder.feed(chunk);
+              feeds++;
+              assert.ok(consumed >= 0 && consumed <= chunk.length);
+              if (consumed === chunk.length) break;
+              chunk = chunk.subarray(consumed);
+            }
+          }
+          assert.deepEqual(errors, []);
+          assert.deepEqual(
+            got,
+            commands.map((c) => c.map(asBuffer)),
+          );
+          assert.ok(feeds >= 1);
         },
       ),
       { numRuns: 400 },

@@ -78,6 +78,8 @@ export class CommandDecoder {
   private assembled = 0;
   /** Bumped by reset() and on failure, so that a handler that resets stops the current feed. */
   private generation = 0;
+  /** Set by pause(): the current feed stops after the command being handled. */
+  private pausing = false;
 
   constructor(handler: CommandHandler, limits?: Partial<RespLimits>) {
     this.handler = handler;
@@ -87,6 +89,14 @@ export class CommandDecoder {
   /** Payload bytes held for a command not yet complete (its args so far, partial bulk/line). */
   get bufferedBytes(): number {
     return this.held;
+  }
+
+  /**
+   * Called from a handler: the current `feed` returns right after this command, reporting how
+   * much of its chunk it consumed; the caller feeds the rest later (backpressure).
+   */
+  pause(): void {
+    this.pausing = true;
   }
 
   /** Forgets any partial command and a past protocol error: the decoder starts afresh. */
@@ -99,12 +109,15 @@ export class CommandDecoder {
    * Decodes `chunk`, calling `onCommand` for every command it completes, synchronously and in
    * order, or `onProtocolError` once if the stream is malformed. Never throws on bad input (a
    * throwing handler's exception propagates, and the rest of the chunk is dropped). If a
-   * handler calls `reset()`, the rest of the chunk is dropped too.
+   * handler calls `reset()`, the rest of the chunk is dropped too. Returns the number of bytes
+   * consumed: all of them, unless a handler called `pause()` (then the bytes after the command
+   * it was handling are left for the caller to feed again).
    */
-  feed(chunk: Buffer): void {
+  feed(chunk: Buffer): number {
     const end = chunk.length;
     const generation = this.generation;
     const integer = this.integer;
+    this.pausing = false;
     let pos = 0;
     while (pos < end) {
       switch (this.state) {
@@ -122,8 +135,8 @@ export class CommandDecoder {
 
         case S_COUNT: {
           pos = integer.read(chunk, pos, end);
-          if (pos < 0) return this.fail(INVALID_MULTIBULK_LENGTH);
-          if (!integer.done) return;
+          if (pos < 0) return this.fail(INVALID_MULTIBULK_LENGTH, end);
+          if (!integer.done) return end;
           if (integer.negative || integer.value === 0) {
             this.state = S_IDLE; // `*0` and `*-1`: an empty command, skipped as Redis does
           } else {
@@ -135,7 +148,7 @@ export class CommandDecoder {
 
         case S_DOLLAR: {
           const c = chunk[pos]!;
-          if (c !== DOLLAR) return this.fail(expectedDollar(c));
+          if (c !== DOLLAR) return this.fail(expectedDollar(c), end);
           integer.begin(this.limits.maxBulkLength, 0, false);
           this.state = S_LENGTH;
           pos++;
@@ -144,11 +157,11 @@ export class CommandDecoder {
 
         case S_LENGTH: {
           pos = integer.read(chunk, pos, end);
-          if (pos < 0) return this.fail(INVALID_BULK_LENGTH);
-          if (!integer.done) return;
+          if (pos < 0) return this.fail(INVALID_BULK_LENGTH, end);
+          if (!integer.done) return end;
           const length = integer.value;
           if (this.claimed + length > this.limits.maxBufferedBytes) {
-            return this.fail(QUERY_BUFFER_LIMIT);
+            return this.fail(QUERY_BUFFER_LIMIT, end);
           }
           this.claimed += length;
           if (end - pos < length + 2) {
@@ -160,13 +173,13 @@ export class CommandDecoder {
           // The hot path: the bulk and its CRLF are all in this chunk; hand out a view.
           const stop = pos + length;
           if (chunk[stop] !== CR || chunk[stop + 1] !== LF) {
-            return this.fail(EXPECTED_CRLF_AFTER_BULK);
+            return this.fail(EXPECTED_CRLF_AFTER_BULK, end);
           }
           this.args.push(length === 0 ? EMPTY : chunk.subarray(pos, stop));
           pos = stop + 2;
           this.held += length;
           if (this.args.length === this.argc) {
-            if (!this.emit(this.args, generation)) return;
+            if (!this.emit(this.args, generation)) return this.stop(pos, end);
           } else {
             this.state = S_DOLLAR;
           }
@@ -188,14 +201,15 @@ export class CommandDecoder {
             break;
           }
           // The data is complete: its CR, then its LF, each possibly in a chunk of its own.
-          if (chunk[pos] !== (missing === 0 ? CR : LF)) return this.fail(EXPECTED_CRLF_AFTER_BULK);
+          if (chunk[pos] !== (missing === 0 ? CR : LF))
+            return this.fail(EXPECTED_CRLF_AFTER_BULK, end);
           pos++;
           if (++this.bulkReceived < this.bulkLength + 2) break;
           this.args.push(this.bulkLength === 0 ? EMPTY : this.assembly);
           this.assembly = EMPTY;
           this.assembled = 0;
           if (this.args.length === this.argc) {
-            if (!this.emit(this.args, generation)) return;
+            if (!this.emit(this.args, generation)) return this.stop(pos, end);
           } else {
             this.state = S_DOLLAR;
           }
@@ -207,7 +221,8 @@ export class CommandDecoder {
           const newline = chunk.indexOf(LF, pos);
           const stop = newline < 0 ? end : newline;
           // +1: the line may end in a CR that is not part of it.
-          if (this.assembled + (stop - pos) > max + 1) return this.fail(TOO_BIG_INLINE_REQUEST);
+          if (this.assembled + (stop - pos) > max + 1)
+            return this.fail(TOO_BIG_INLINE_REQUEST, end);
           if (newline < 0) {
             this.append(chunk, pos, stop - pos, max + 1);
             this.held += stop - pos;
@@ -223,25 +238,33 @@ export class CommandDecoder {
           }
           pos = newline + 1;
           if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
-          if (line.length > max) return this.fail(TOO_BIG_INLINE_REQUEST);
-          if (line.indexOf(0) >= 0) return this.fail(NUL_IN_INLINE_REQUEST);
+          if (line.length > max) return this.fail(TOO_BIG_INLINE_REQUEST, end);
+          if (line.indexOf(0) >= 0) return this.fail(NUL_IN_INLINE_REQUEST, end);
           const args = splitInlineArgs(line);
-          if (args === null) return this.fail(UNBALANCED_QUOTES);
+          if (args === null) return this.fail(UNBALANCED_QUOTES, end);
           if (args.length === 0) {
             this.clear(S_IDLE); // a blank line: skipped, as Redis does
           } else if (!this.emit(args, generation)) {
-            return;
+            return this.stop(pos, end);
           }
           break;
         }
 
         default:
-          return; // S_DEAD: ignore everything until reset()
+          return end; // S_DEAD: ignore everything until reset()
       }
     }
+    return end;
   }
 
-  /** Hands a complete command out; false when the handler reset the decoder meanwhile. */
+  /** Where a feed that emit() stopped ends: after the command when paused, else (reset) all. */
+  private stop(pos: number, end: number): number {
+    if (!this.pausing) return end;
+    this.pausing = false;
+    return pos;
+  }
+
+  /** Hands a complete command out; false when the handler reset or paused the decoder. */
   private emit(args: Buffer[], generation: number): boolean {
     this.args = [];
     this.claimed = 0;
@@ -250,7 +273,7 @@ export class CommandDecoder {
     this.assembled = 0;
     this.state = S_IDLE;
     this.handler.onCommand(args);
-    return this.generation === generation;
+    return this.generation === generation && !this.pausing;
   }
 
   /**
@@ -280,9 +303,10 @@ export class CommandDecoder {
     this.assembled = 0;
   }
 
-  private fail(message: string): void {
+  private fail(message: string, end: number): number {
     this.generation++;
     this.clear(S_DEAD);
     this.handler.onProtocolError(new RespProtocolError(message));
+    return end;
   }
 }

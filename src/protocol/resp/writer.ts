@@ -142,6 +142,24 @@ export class RespWriter {
     return this;
   }
 
+  /** `$len\r\n<bytes>\r\n` of `source[offset, offset + length)`, copied now (no view made). */
+  bulkSlice(source: Uint8Array, offset: number, length: number): this {
+    this.reserve(MAX_HEADER + length + 2);
+    this.header(DOLLAR, length);
+    const buf = this.buf;
+    let len = this.len;
+    if (length <= TINY) {
+      for (let i = 0; i < length; i++) buf[len + i] = source[offset + i]!;
+    } else {
+      buf.set(source.subarray(offset, offset + length), len);
+    }
+    len += length;
+    buf[len] = CR;
+    buf[len + 1] = LF;
+    this.len = len + 2;
+    return this;
+  }
+
   /** A bulk of the UTF-8 bytes of `s`. */
   bulkString(s: string): this {
     const n = Buffer.byteLength(s, "utf8");

@@ -1,0 +1,64 @@
+// What the benchmarks that start their own processes share: finding system tools, free
+// loopback ports, and waiting for a process to listen or to be ready.
+import { spawnSync } from "node:child_process";
+import { connect, createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export const HOST = "127.0.0.1";
+
+/** The path of a system tool (also looked for in /usr/sbin and /sbin), or undefined. */
+export function which(tool: string): string | undefined {
+  const r = spawnSync(
+    "sh",
+    ["-c", `command -v ${tool} || ls /usr/sbin/${tool} /sbin/${tool} 2>/dev/null | head -n1`],
+    { encoding: "utf8" },
+  );
+  const path = r.stdout.trim().split("\n")[0];
+  return path === undefined || path === "" ? undefined : path;
+}
+
+/** A port free on the loopback address right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on the port. */
+export async function waitPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect({ port, host: HOST });
+      s.once("connect", () => {
+        s.destroy();
+        r(true);
+      });
+      s.once("error", () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+}
+
+/** Resolves once the URL answers 2xx (a node's /readyz). */
+export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms`);
+}
