@@ -231,6 +231,7 @@ describe("auxiliary node: snapshot and restore", () => {
       const first = await waitFor("a snapshot of the whole store", full, { timeoutMs: 20_000 });
       // How long the last snapshot took: the next one (same data) takes about as long.
       let durationMs = Number(first["durationMs"]);
+      const restoredLines = () => node.logEntries().filter((e) => e["msg"] === "snapshot restored");
       let midSnapshot = 0;
       for (let round = 1; round <= 20; round++) {
         assert.equal(await client.call("SET", "round", String(round)), "OK");
@@ -244,6 +245,7 @@ describe("auxiliary node: snapshot and restore", () => {
         await sleep(Math.random() * durationMs * 0.8);
         if (files(node.dataDir).some((f) => f.endsWith(".tmp"))) midSnapshot++;
         await node.kill9();
+        const restoresBefore = restoredLines().length;
 
         await node.restart(20_000);
         client = await RespTestClient.connect(node.port);
@@ -256,11 +258,11 @@ describe("auxiliary node: snapshot and restore", () => {
         assert.ok(restoredRound === null || Number(restoredRound.toString()) <= round);
         const sample = Math.floor(Math.random() * entries);
         assert.deepEqual(await client.call("GET", `key:${sample}`), valueOf(sample));
-        const restored = node
-          .logEntries()
-          .filter((e) => e["msg"] === "snapshot restored")
-          .at(-1);
-        assert.equal(restored?.["entries"], size, "restored exactly one whole snapshot");
+        // The log is written asynchronously: the restore's line may land after readiness.
+        const restored = await waitFor("the restore's log line", () =>
+          restoredLines().at(restoresBefore),
+        );
+        assert.equal(restored["entries"], size, "restored exactly one whole snapshot");
         const last = node
           .logEntries()
           .filter((e) => e["msg"] === "snapshot written")
