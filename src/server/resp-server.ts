@@ -15,6 +15,9 @@
 //   makes no progress for OUTPUT_STALL_MS, or exceeds maxOutputBuffer, is disconnected. So a
 //   client that reads slowly (a master's link with a pipeline of large replies) is slowed
 //   down, not cut off, and one that never reads is cut off.
+// - One client cannot have more than MAX_IN_FLIGHT deferred replies outstanding (on a master:
+//   requests out to the nodes); past that its input waits, so a deep pipeline of large GETs
+//   puts a bounded amount of work on the links it shares with other clients.
 // - Bad input closes that one connection with an error; it never throws out of the server.
 import { createServer, type Server, type Socket } from "node:net";
 import { RingcacheError, toRingcacheError } from "../errors.js";
@@ -82,6 +85,8 @@ let nextConnectionId = 1;
 const CONNECTION_WRITER_BYTES = 2048;
 /** A client held back for unread output is cut off when none of it leaves for this long. */
 export const OUTPUT_STALL_MS = 1000;
+/** Deferred replies one client may have outstanding; its input resumes at half of it. */
+export const MAX_IN_FLIGHT = 64;
 
 export class ClientConnection implements CommandHandler {
   readonly id: number;
@@ -106,6 +111,12 @@ export class ClientConnection implements CommandHandler {
   private heldInput: Buffer | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
   private stallLength = 0;
+  /** Deferred replies reserved and not yet complete. */
+  private inFlight = 0;
+  /** Held input waits for in-flight replies to complete (not for the socket to drain). */
+  private releaseOnComplete = false;
+  /** Held input waits for the socket's 'drain'. */
+  private releaseOnDrain = false;
 
   constructor(server: RespServer, socket: Socket) {
     this.id = nextConnectionId++;
@@ -130,6 +141,7 @@ export class ClientConnection implements CommandHandler {
       this.enqueue(ready);
     }
     this.enqueue(slot);
+    this.inFlight++;
     return slot;
   }
 
@@ -168,34 +180,46 @@ export class ClientConnection implements CommandHandler {
   }
 
   /**
-   * The client's unread replies passed half the output limit in the middle of its input: keep
-   * the rest of the input, stop reading, and go on once the socket has drained. The decoder's
-   * argument views point into `rest`'s chunk, which nothing reuses, so holding it is safe.
+   * The client's unread replies passed half the output limit, or it has MAX_IN_FLIGHT replies
+   * outstanding, in the middle of its input: keep the rest of the input, stop reading, and go
+   * on once the socket has drained and half the replies are in. The decoder's argument views
+   * point into `rest`'s chunk, which nothing reuses, so holding it is safe.
    */
   private holdInput(rest: Buffer): void {
     this.heldInput = rest;
-    const socket = this.socket;
-    socket.pause();
+    this.socket.pause();
     // flush() (called next by decode) hands the replies to the socket; see what it left.
-    setImmediate(() => {
-      if (this.closed) return;
-      if (socket.writableNeedDrain) {
-        this.watchStall();
-        socket.once("drain", this.releaseInput);
-      } else {
-        this.releaseInput();
-      }
-    });
+    setImmediate(this.tryRelease);
   }
 
-  private readonly releaseInput = (): void => {
+  private readonly tryRelease = (): void => {
+    if (this.closed || this.heldInput === null || this.releaseOnDrain) return;
+    if (this.inFlight > MAX_IN_FLIGHT / 2) {
+      this.releaseOnComplete = true; // onDeferredComplete() calls again
+      return;
+    }
+    if (this.socket.writableNeedDrain) {
+      this.releaseOnDrain = true;
+      this.watchStall();
+      this.socket.once("drain", this.onDrainWhileHeld);
+      return;
+    }
+    this.releaseInput();
+  };
+
+  private readonly onDrainWhileHeld = (): void => {
+    this.releaseOnDrain = false;
     this.clearStall();
+    this.tryRelease();
+  };
+
+  private releaseInput(): void {
     const rest = this.heldInput;
     if (this.closed || rest === null || !this.server.reading) return;
     this.heldInput = null;
     this.decode(rest);
     this.resumeWhenDrained();
-  };
+  }
 
   /** Reads again once nothing is held and the socket has room (flush() may have filled it). */
   private readonly resumeWhenDrained = (): void => {
@@ -270,7 +294,12 @@ export class ClientConnection implements CommandHandler {
     }
     // A pipeline of commands with large replies could build up any amount of output before
     // the batch ends: past half the limit, take no more commands until the client reads.
-    if (this.pendingOutput > this.server.options.maxOutputBuffer / 2) this.decoder.pause();
+    if (
+      this.inFlight >= MAX_IN_FLIGHT ||
+      this.pendingOutput > this.server.options.maxOutputBuffer / 2
+    ) {
+      this.decoder.pause();
+    }
   }
 
   onProtocolError(err: RespProtocolError): void {
@@ -294,6 +323,11 @@ export class ClientConnection implements CommandHandler {
   }
 
   onDeferredComplete(): void {
+    this.inFlight--;
+    if (this.releaseOnComplete && this.inFlight <= MAX_IN_FLIGHT / 2) {
+      this.releaseOnComplete = false;
+      setImmediate(this.tryRelease);
+    }
     if (this.head !== null && this.head.bytes !== null && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.server.flushConnection, this);
