@@ -132,7 +132,7 @@ async function round(o: Options): Promise<Round> {
     replicas: 1,
     healthInterval: "500ms",
     requestTimeout: "2s",
-    masterArgs: ["--rebalance-share", String(o.share)],
+    masterArgs: o.share === 100 ? [] : ["--rebalance-share", String(o.share)],
     auxiliaryArgs: ["--max-memory", "1gb", "--snapshot-interval", "1h"],
   });
   try {
