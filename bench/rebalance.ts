@@ -4,7 +4,11 @@
 // during the move against the throughput just before it, measured in the same run by the same
 // load (pipelined GET/SET over a few connections).
 //
-//   node dist/bench/rebalance.js [--entries 1000000] [--rounds 1] [--json]
+//   node dist/bench/rebalance.js [--entries 1000000] [--rounds 1] [--share 100] [--json]
+//
+// --share is the master's --rebalance-share (percent of the time a sender's move may work).
+// Also reported: the p99 round trip of a client's 16-command pipeline before and during the
+// move, and each process's longest event-loop delay (prom-client's, from /metrics).
 import { Redis } from "ioredis";
 import { TestCluster } from "../test/helpers/cluster.js";
 import { recoveryView, waitRebalanced } from "../test/helpers/recovery.js";
@@ -12,18 +16,22 @@ import { recoveryView, waitRebalanced } from "../test/helpers/recovery.js";
 interface Options {
   entries: number;
   rounds: number;
+  share: number;
   json: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { entries: 1_000_000, rounds: 1, json: false };
+  const o: Options = { entries: 1_000_000, rounds: 1, share: 100, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--entries") o.entries = Number(argv[++i]);
     else if (a === "--rounds") o.rounds = Number(argv[++i]);
+    else if (a === "--share") o.share = Number(argv[++i]);
     else if (a === "--json") o.json = true;
     else {
-      console.error(`unknown argument ${a}; usage: rebalance [--entries N] [--rounds N] [--json]`);
+      console.error(
+        `unknown argument ${a}; usage: rebalance [--entries N] [--rounds N] [--share P] [--json]`,
+      );
       process.exit(2);
     }
   }
@@ -55,6 +63,8 @@ async function load(port: number, n: number): Promise<void> {
 /** Pipelined GET/SET (9:1) on random loaded keys; counts completed commands. */
 class Traffic {
   done = 0;
+  /** Round trips of one 16-command pipeline, in ms, since the last take. */
+  private latencies: number[] = [];
   private stopped = false;
   private readonly loops: Promise<void>[];
   private readonly conns: Redis[];
@@ -69,10 +79,19 @@ class Traffic {
           if (i % 10 === 0) p.set(k, VALUE);
           else p.get(k);
         }
+        const t = performance.now();
         await p.exec();
+        this.latencies.push(performance.now() - t);
         this.done += 16;
       }
     });
+  }
+
+  /** The p99 pipeline round trip (ms) since the last call. */
+  takeP99(): number {
+    const s = this.latencies.sort((a, b) => a - b);
+    this.latencies = [];
+    return s[Math.floor(s.length * 0.99)] ?? 0;
   }
 
   async stop(): Promise<void> {
@@ -82,13 +101,38 @@ class Traffic {
   }
 }
 
-async function round(o: Options): Promise<{ movedPerSec: number; moved: number; ratio: number }> {
+/** Each node's longest event-loop delay (ms) since its last scrape (prom-client resets it). */
+async function lagMax(urls: readonly string[]): Promise<number[]> {
+  return Promise.all(
+    urls.map(async (u) => {
+      const text = await (await fetch(u)).text();
+      const m = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([0-9.e+-]+)$/m.exec(text);
+      return m === null ? 0 : Math.round(Number(m[1]) * 1000);
+    }),
+  );
+}
+
+interface Round {
+  movedPerSec: number;
+  moved: number;
+  ratio: number;
+  /** p99 of a pipeline's round trip (ms), before and during the move. */
+  p99Before: number;
+  p99During: number;
+  /** Longest event-loop delay (ms) in the 3 s before the move: master, then a1..a3. */
+  lagMaxBefore: number[];
+  /** Longest event-loop delay (ms) during the move: master, then a1..a4. */
+  lagMaxDuring: number[];
+}
+
+async function round(o: Options): Promise<Round> {
   const cluster = await TestCluster.start({
     masters: 1,
     auxiliary: 3,
     replicas: 1,
     healthInterval: "500ms",
     requestTimeout: "2s",
+    masterArgs: o.share === 100 ? [] : ["--rebalance-share", String(o.share)],
     auxiliaryArgs: ["--max-memory", "1gb", "--snapshot-interval", "1h"],
   });
   try {
@@ -96,12 +140,30 @@ async function round(o: Options): Promise<{ movedPerSec: number; moved: number; 
     await load(master.port, o.entries);
     const traffic = new Traffic(master.port, o.entries);
     await new Promise((r) => setTimeout(r, 1000));
+    const urlsBefore = [
+      master.url("/metrics"),
+      ...[0, 1, 2].map((i) => cluster.aux(i).url("/metrics")),
+    ];
+    await lagMax(urlsBefore);
+    traffic.takeP99();
     const d0 = traffic.done;
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, 3000));
     const before = (traffic.done - d0) / ((performance.now() - t0) / 1000);
+    const p99Before = traffic.takeP99();
+    const lagMaxBefore = await lagMax(urlsBefore);
     const movesBefore = (await recoveryView(master)).rebalance?.movesCompleted ?? 0;
-    await cluster.addAuxiliary("a4", ["--max-memory", "1gb", "--snapshot-interval", "1h"]);
+    const a4 = await cluster.addAuxiliary("a4", [
+      "--max-memory",
+      "1gb",
+      "--snapshot-interval",
+      "1h",
+    ]);
+    const metricsUrls = [
+      master.url("/metrics"),
+      ...[0, 1, 2].map((i) => cluster.aux(i).url("/metrics")),
+      a4.url("/metrics"),
+    ];
     // The move starts when the master sees a4 up; count traffic from then to its end.
     let d1 = traffic.done;
     let t1 = performance.now();
@@ -112,14 +174,22 @@ async function round(o: Options): Promise<{ movedPerSec: number; moved: number; 
       t1 = performance.now();
       await new Promise((r) => setTimeout(r, 5));
     }
+    await lagMax(metricsUrls); // from the move's start
+    traffic.takeP99();
     const view = await waitRebalanced(master, 4, movesBefore + 1, 300_000);
     const during = (traffic.done - d1) / ((performance.now() - t1) / 1000);
+    const lagMaxDuring = await lagMax(metricsUrls);
+    const p99During = traffic.takeP99();
     await traffic.stop();
     const r = view.rebalance as unknown as { keysMovedThisMove: number; lastDurationMs: number };
     return {
       moved: r.keysMovedThisMove,
       movedPerSec: r.keysMovedThisMove / (r.lastDurationMs / 1000),
       ratio: during / before,
+      p99Before,
+      p99During,
+      lagMaxBefore,
+      lagMaxDuring,
     };
   } finally {
     await cluster.stop();
@@ -136,9 +206,12 @@ const median = (xs: number[]): number => {
 const summary = {
   entries: o.entries,
   rounds: o.rounds,
+  share: o.share,
   movedMedian: median(results.map((r) => r.moved)),
   entriesPerSecond: Math.round(median(results.map((r) => r.movedPerSec))),
   throughputRatio: Math.round(median(results.map((r) => r.ratio)) * 100) / 100,
+  p99BeforeMs: median(results.map((r) => r.p99Before)),
+  p99DuringMs: median(results.map((r) => r.p99During)),
   runs: results,
 };
 if (o.json) console.log(JSON.stringify(summary));
@@ -147,6 +220,12 @@ else {
     `rebalance: ${summary.entries} entries, a 4th node joins 3 (R=1), ${o.rounds} round(s), medians\n` +
       `  entries moved:           ${summary.movedMedian}\n` +
       `  entries moved per second: ${summary.entriesPerSecond}  (target >= 200000)\n` +
-      `  client throughput during the move / before: ${summary.throughputRatio}x  (target >= 0.7x)`,
+      `  client throughput during the move / before: ${summary.throughputRatio}x  (target >= 0.7x)\n` +
+      `  client p99 round trip (16-command pipeline) before / during: ` +
+      `${summary.p99BeforeMs.toFixed(1)} / ${summary.p99DuringMs.toFixed(1)} ms\n` +
+      `  longest event-loop delay before (master, a1..a3): ` +
+      `${results.map((r) => r.lagMaxBefore.join("/")).join(", ")} ms\n` +
+      `  longest event-loop delay during the move (master, a1..a4): ` +
+      `${results.map((r) => r.lagMaxDuring.join("/")).join(", ")} ms`,
   );
 }

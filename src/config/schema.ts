@@ -230,6 +230,16 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
       "tombstone lifetime of the auxiliary nodes: older backup records are not replayed, older snapshots are dropped on rejoin",
   },
   {
+    name: "rebalance-share",
+    kind: "int",
+    // 100: a move runs as fast as it can. Lower leaves client traffic its round trips while
+    // data moves, at the move's expense (docs/benchmarks.md, Rebalancing).
+    default: 100,
+    min: 1,
+    max: 100,
+    description: "percent of the time each sender's data move may work (it rests the rest)",
+  },
+  {
     name: "connections-per-node",
     kind: "int",
     // One: every request of an event-loop turn leaves in one write, and every client's
@@ -304,6 +314,7 @@ export interface MasterConfig extends CommonConfig {
   readonly backupDir?: string;
   readonly backupMaxBytes: number;
   readonly tombstoneTtl: number;
+  readonly rebalanceShare: number;
   readonly maxKeySize: number;
   readonly maxValueSize: number;
   readonly maxBatchKeys: number;

@@ -109,6 +109,7 @@ export class MasterNode {
         secret: config.secret,
         linkTimeoutMs: Math.max(5000, config.requestTimeout * 10),
         retryDelayMs: config.healthInterval,
+        share: config.rebalanceShare / 100,
         tombstoneTtlMs: config.tombstoneTtl,
         logger,
       },

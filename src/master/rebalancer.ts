@@ -56,6 +56,12 @@ export interface RebalancerOptions {
   readonly tombstoneTtlMs: number;
   /** Store slots an RC.SCAN page visits. */
   readonly scanCount?: number;
+  /**
+   * Share of its time a sender's move may spend working, in (0, 1]: after each page it rests
+   * for the time the page took times (1 / share - 1). Below 1 the move leaves the machine's
+   * cores to client traffic, whose round trips need every process on their way (default 1).
+   */
+  readonly share?: number;
   readonly logger: Logger;
 }
 
@@ -102,11 +108,23 @@ interface Task {
 
 const NOTHING: readonly string[] = [];
 /**
- * Store slots an RC.SCAN page visits by default: large enough that a page's fixed costs (its
- * ranges, its round trips) are spread over hundreds of entries, small enough that the node
- * answers it within about a millisecond.
+ * Store slots an RC.SCAN page visits by default. Small on purpose: every step of a move (the
+ * node's scan, the master's parse and encode, the receiver's apply, the conditional delete)
+ * runs in one turn of some event loop, and client requests wait behind it. Client traffic is
+ * latency-bound (a few connections, a few commands in flight each), so a move must never hold
+ * a loop for more than about a millisecond; throughput comes from the window below instead.
  */
-const SCAN_COUNT = 4096;
+const SCAN_COUNT = 512;
+/**
+ * Pages of one sender being copied at once (the scan runs ahead by one page). Measured: a
+ * window of 2-6 moved no faster on two cores and only added to the queues client requests
+ * wait behind; with 2, the returning-node fault test also saw stale reads during the move in 2
+ * runs of 6 (not understood yet, never with 1). Keep 1 until that is explained.
+ */
+const PAGE_WINDOW = 1;
+/** An RC.MPUT or RC.MCDEL carries at most this many entries and about this many bytes. */
+const BATCH_ENTRIES = 128;
+const BATCH_BYTES = 32 * 1024;
 
 export class Rebalancer {
   readonly options: RebalancerOptions;
@@ -363,22 +381,44 @@ export class Rebalancer {
       task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
     const scan = (cursor: number): Promise<ScanPage> =>
       link.request((w) => encodeScan(w, cursor, count, ranges), copyScanPage);
+    // The cursor is sequential, so one scan is in flight at a time; up to PAGE_WINDOW pages are
+    // copied meanwhile, so the move's rate does not hang on one round trip after another.
+    const copying = new Set<Promise<void>>();
+    const share = this.options.share ?? 1;
+    let since = performance.now();
+    let failure: unknown = null;
     let next: Promise<ScanPage> | null = scan(0);
-    while (next !== null) {
-      const page: ScanPage = await next;
-      // Ask for the next page while this one is copied.
-      next = page.cursor === 0 ? null : scan(page.cursor);
-      if (!this.active || this.deps.membership.ring !== to) {
-        next?.catch(() => undefined);
-        return false;
+    let ok = true;
+    try {
+      while (next !== null) {
+        const page: ScanPage = await next;
+        // Ask for the next page while this one is copied.
+        next = page.cursor === 0 ? null : scan(page.cursor);
+        if (failure !== null) break;
+        if (!this.active || this.deps.membership.ring !== to) {
+          ok = false;
+          break;
+        }
+        const copy: Promise<void> = this.copyPage(task, page.entries, from, to).then(
+          () => void copying.delete(copy),
+          (err: unknown) => {
+            copying.delete(copy);
+            failure ??= err;
+          },
+        );
+        copying.add(copy);
+        while (copying.size >= PAGE_WINDOW) await Promise.race(copying);
+        if (share < 1) {
+          await delay((performance.now() - since) * (1 / share - 1));
+          since = performance.now();
+        }
       }
-      try {
-        await this.copyPage(task, page.entries, from, to);
-      } catch (err) {
-        next?.catch(() => undefined);
-        throw err;
-      }
+    } finally {
+      next?.catch(() => undefined);
+      await Promise.all(copying);
     }
+    if (failure !== null) throw failure as Error;
+    if (!ok) return false;
     this.tasksDone++;
     return true;
   }
@@ -441,8 +481,7 @@ export class Rebalancer {
     };
     for (const [id, list] of puts) {
       const link = this.link(id);
-      for (let at = 0; at < list.length; at += 256) {
-        const chunk = list.slice(at, at + 256);
+      for (const chunk of batches(list)) {
         sent.push(
           link
             .request((w) => encodeMPut(w, chunk), readMPutOutcomes)
@@ -484,17 +523,19 @@ export class Rebalancer {
       for (const id of p.droppers) pushTo(drops, id, p.entry);
     }
     const removed: Promise<unknown>[] = [];
-    for (const [id, list] of drops) {
-      removed.push(
-        this.link(id)
-          .request((w) => encodeMCDel(w, list), readCount)
-          .then(
-            (n) => {
-              this.keysRemovedTotal += n;
-            },
-            () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
-          ),
-      );
+    for (const [id, all] of drops) {
+      for (const list of batches(all)) {
+        removed.push(
+          this.link(id)
+            .request((w) => encodeMCDel(w, list), readCount)
+            .then(
+              (n) => {
+                this.keysRemovedTotal += n;
+              },
+              () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
+            ),
+        );
+      }
     }
     await Promise.all(removed);
     if (plans.some((p) => !p.ok)) {
@@ -572,6 +613,26 @@ function copyScanPage(reply: RespValue): ScanPage {
     (e as { value: Buffer }).value = Buffer.from(e.value);
   }
   return page;
+}
+
+/** `list` cut into RC.MPUT / RC.MCDEL batches bounded in entries and in bytes. */
+function batches<T extends { readonly key: Uint8Array; readonly value?: Uint8Array | null }>(
+  list: T[],
+): T[][] {
+  const out: T[][] = [];
+  let at = 0;
+  while (at < list.length) {
+    let end = at;
+    let bytes = 0;
+    while (end < list.length && end - at < BATCH_ENTRIES && bytes < BATCH_BYTES) {
+      const e = list[end] as T;
+      bytes += e.key.length + (e.value?.length ?? 0) + 32;
+      end++;
+    }
+    out.push(at === 0 && end === list.length ? list : list.slice(at, end));
+    at = end;
+  }
+  return out;
 }
 
 function includes(list: readonly string[], n: number, id: string): boolean {
