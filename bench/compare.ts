@@ -128,7 +128,7 @@ async function stopAll(): Promise<void> {
 }
 
 function killAllNow(): void {
-  for (const c of children) if (alive(c)) c.process.kill("SIGKILL");
+  for (const c of children) if (alive(c)) c.process.kill(c.graceful ? "SIGTERM" : "SIGKILL");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,7 +406,13 @@ async function main(): Promise<void> {
     peerBalancer.resp,
     peerBalancer.http,
   );
-  start("nginx (peer)", nginx, ["-p", peerPrefix, "-c", peerConf, "-e", join(peerPrefix, "e.log")]);
+  // NGINX stops on SIGTERM (graceful): SIGKILL would leave its workers holding the ports.
+  start(
+    "nginx (peer)",
+    nginx,
+    ["-p", peerPrefix, "-c", peerConf, "-e", join(peerPrefix, "e.log")],
+    true,
+  );
 
   // 4-5: 3 auxiliary nodes; masters: one alone R=1, one alone R=2, two pairs behind NGINX
   const aux: { id: string; port: number; http: number }[] = [];
@@ -460,7 +466,7 @@ async function main(): Promise<void> {
       b.resp,
       b.http,
     );
-    start(`nginx (R=${r})`, nginx, ["-p", prefix, "-c", conf, "-e", join(prefix, "e.log")]);
+    start(`nginx (R=${r})`, nginx, ["-p", prefix, "-c", conf, "-e", join(prefix, "e.log")], true);
     balancers.push(b);
   }
   await waitPort(peerBalancer.resp);
