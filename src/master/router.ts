@@ -60,7 +60,7 @@ export class RouterCounters {
 /** Buckets (by key hash) remembering the latest write started to a key; a power of two. */
 const RECENT_WRITES = 4096;
 /** Keys longer than this are not remembered (their stale writes are always retried). */
-const RECENT_KEY_MAX = 256;
+const RECENT_KEY_MAX = 64;
 
 export interface RouterOptions {
   /** Retries of a write refused as older before giving up. */
@@ -85,11 +85,13 @@ export class Router {
   private lastHash = 0;
   /** Sequence numbers of writes, in the order they were started. */
   private writeSeq = 0;
-  // The latest write started per bucket: its sequence number and its key.
+  // The latest write started per bucket: its sequence number, and its key copied into a slot
+  // of RECENT_KEY_MAX bytes (length -1: too long to remember). Copied rather than referenced:
+  // holding thousands of recent keys would keep them (and the pooled chunks they live in)
+  // alive past young-generation collections, which costs every write.
   private readonly recentSeq = new Float64Array(RECENT_WRITES);
-  private readonly recentKey: (Uint8Array | null)[] = new Array<Uint8Array | null>(
-    RECENT_WRITES,
-  ).fill(null);
+  private readonly recentLength = new Int32Array(RECENT_WRITES);
+  private readonly recentKeys = new Uint8Array(RECENT_WRITES * RECENT_KEY_MAX);
 
   constructor(membership: Membership, clock: HybridClock, options: RouterOptions = {}) {
     this.membership = membership;
@@ -120,7 +122,16 @@ export class Router {
     const bucket = this.lastHash & (RECENT_WRITES - 1);
     const seq = ++this.writeSeq;
     this.recentSeq[bucket] = seq;
-    this.recentKey[bucket] = key.length <= RECENT_KEY_MAX ? key : null;
+    const n = key.length;
+    if (n <= RECENT_KEY_MAX) {
+      const keys = this.recentKeys;
+      const at = bucket * RECENT_KEY_MAX;
+      if (n <= 16) for (let i = 0; i < n; i++) keys[at + i] = key[i]!;
+      else keys.set(key, at);
+      this.recentLength[bucket] = n;
+    } else {
+      this.recentLength[bucket] = -1;
+    }
     return seq * RECENT_WRITES + bucket;
   }
 
@@ -132,8 +143,12 @@ export class Router {
     const bucket = ticket % RECENT_WRITES;
     const seq = (ticket - bucket) / RECENT_WRITES;
     if (this.recentSeq[bucket]! <= seq) return false;
-    const later = this.recentKey[bucket];
-    return later !== null && later !== undefined && Buffer.compare(later, key) === 0;
+    const n = key.length;
+    if (this.recentLength[bucket] !== n) return false;
+    const keys = this.recentKeys;
+    const at = bucket * RECENT_KEY_MAX;
+    for (let i = 0; i < n; i++) if (keys[at + i] !== key[i]) return false;
+    return true;
   }
 
   /**
