@@ -364,10 +364,13 @@ class MoveRead implements OpSink<ReadOp> {
   private readonly parent: ReadOp;
   private readonly owners: NodeClient[];
   private readonly previous: NodeClient[];
-  private pending = 2;
+  private pending = 0;
   private best: VersionedValue | undefined = undefined;
-  private answered = false;
-  private error: RingcacheError | null = null;
+  /** Current owners that answered (each is asked on its own: ctx 0). */
+  private currentAnswers = 0;
+  /** Why a current owner (ctx 0) or the previous ones (ctx 1) could not be read. */
+  private currentError: RingcacheError | null = null;
+  private previousError: RingcacheError | null = null;
 
   constructor(parent: ReadOp, owners: NodeClient[], previous: NodeClient[]) {
     this.parent = parent;
@@ -377,15 +380,21 @@ class MoveRead implements OpSink<ReadOp> {
 
   start(): void {
     const router = this.parent.router;
-    new ReadOp(router, this.parent.key, READ_VERSIONED, this, 0).startWith(this.owners);
+    // Every current owner, not just the first: one that just joined may not have the entry
+    // yet while another (a surviving replica) does.
+    this.pending = this.owners.length + 1;
+    for (const owner of this.owners) {
+      new ReadOp(router, this.parent.key, READ_VERSIONED, this, 0).startWith([owner]);
+    }
     new ReadOp(router, this.parent.key, READ_VERSIONED, this, 1).startWith(this.previous);
   }
 
   opDone(op: ReadOp): void {
     if (op.error !== null) {
-      if (op.ctx === 0 || this.error === null) this.error = op.error;
+      if (op.ctx === 0) this.currentError = op.error;
+      else this.previousError = op.error;
     } else {
-      this.answered = true;
+      if (op.ctx === 0) this.currentAnswers++;
       const v = op.versioned;
       if (v !== undefined && (this.best === undefined || v.version > this.best.version)) {
         // The reply's bulk is valid only during this call.
@@ -398,9 +407,22 @@ class MoveRead implements OpSink<ReadOp> {
     }
     if (--this.pending > 0) return;
     const parent = this.parent;
-    if (!this.answered) parent.error = this.error;
-    else {
-      const best = this.best;
+    const best = this.best;
+    if (this.currentAnswers === 0) {
+      // Writes made during the move went to the current owners only: what the previous ones
+      // hold may be older, so it is no answer on its own.
+      parent.error = this.currentError;
+    } else if (
+      this.previousError !== null &&
+      best === undefined &&
+      this.previous.some((c) => c.accepting)
+    ) {
+      // Nothing on the current owners yet, and previous owners that are up could not say
+      // (a timeout): a miss here could be spurious (the entry not copied yet), so the read
+      // fails instead. Previous owners known to be down hold nothing anyone can read: with
+      // R >= 2 the surviving copies are among the current owners, with R = 1 it is a miss.
+      parent.error = this.previousError;
+    } else {
       const live = best !== undefined && best.value !== null && best.pttl !== -2;
       if (parent.mode === READ_VALUE) parent.value = live ? best.value : null;
       else if (parent.mode === READ_EXISTS) parent.exists = live;
