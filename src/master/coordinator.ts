@@ -163,7 +163,10 @@ export class Coordinator {
     this.deps.clock.observe(m.generation);
     if (this.published !== null && m.generation <= this.published.generation) return;
     if (this.isLeader && m.leader !== this.options.id) {
-      // Another master thinks it leads (a partition healing): ours decides until polls agree.
+      // Another master thought it led (it missed our polls) and published a newer generation
+      // than ours: ours decides, so publish again, newer still (the clock has just observed
+      // theirs), or the others would keep routing by that ring until our next change.
+      if (this.leading) void this.publish();
       return;
     }
     this.adopt(m);
@@ -294,6 +297,9 @@ export class Coordinator {
         void this.deps.onFirstLead();
       }
     } else {
+      // Stepping down: our own generations no longer count, whatever their number; adopt the
+      // leader's current membership even if it is older.
+      if (this.leading) this.published = null;
       this.leading = false;
       rebalancer.setActive(false);
       const fromLeader = this.peers.find((p) => p.address.id === leader)?.state?.membership;
