@@ -328,10 +328,9 @@ export class AuxiliaryCommands implements CommandDispatcher {
       case C_RC_MCDEL: {
         const n = parseMCDelCount(args);
         // Every version is checked before anything is removed: a bad entry changes nothing.
-        for (let i = 0; i < n; i++) parseMCDelEntry(args, i);
+        const entries = Array.from({ length: n }, (_, i) => parseMCDelEntry(args, i));
         let removed = 0;
-        for (let i = 0; i < n; i++) {
-          const { key, version } = parseMCDelEntry(args, i);
+        for (const { key, version } of entries) {
           if (this.store.deleteIfVersion(key, version)) removed++;
         }
         this.changes += removed;

@@ -457,12 +457,16 @@ export interface PreparedRanges {
 }
 
 export function prepareRanges(ranges: readonly HashRange[], into: RespWriter): PreparedRanges {
-  into.bulk(B.RANGES);
-  for (const r of ranges) {
-    into.bulkString(String(r.start));
-    into.bulkString(String(r.end));
-  }
+  writeRanges(into, ranges);
   return { count: ranges.length, bytes: into.take() };
+}
+
+function writeRanges(out: RespWriter, ranges: readonly HashRange[]): void {
+  out.bulk(B.RANGES);
+  for (const r of ranges) {
+    out.bulkString(String(r.start));
+    out.bulkString(String(r.end));
+  }
 }
 
 export function encodeScan(
@@ -477,15 +481,8 @@ export function encodeScan(
   out.bulkString(String(cursor));
   out.bulkString(String(count));
   if (ranges === undefined) return;
-  if ("bytes" in ranges) {
-    out.raw(ranges.bytes);
-    return;
-  }
-  out.bulk(B.RANGES);
-  for (const r of ranges) {
-    out.bulkString(String(r.start));
-    out.bulkString(String(r.end));
-  }
+  if ("bytes" in ranges) out.raw(ranges.bytes);
+  else writeRanges(out, ranges);
 }
 
 export function parseScan(args: Buffer[]): {

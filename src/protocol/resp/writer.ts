@@ -124,22 +124,7 @@ export class RespWriter {
 
   /** `$len\r\n<bytes>\r\n`, copying the bytes now; null gives the null bulk `$-1\r\n`. */
   bulk(b: Uint8Array | null): this {
-    if (b === null) return this.nullBulk();
-    const n = b.length;
-    this.reserve(MAX_HEADER + n + 2);
-    this.header(DOLLAR, n);
-    const buf = this.buf;
-    let len = this.len;
-    if (n <= TINY) {
-      for (let i = 0; i < n; i++) buf[len + i] = b[i]!;
-    } else {
-      buf.set(b, len);
-    }
-    len += n;
-    buf[len] = CR;
-    buf[len + 1] = LF;
-    this.len = len + 2;
-    return this;
+    return b === null ? this.nullBulk() : this.bulkSlice(b, 0, b.length);
   }
 
   /** `$len\r\n<bytes>\r\n` of `source[offset, offset + length)`, copied now (no view made). */
@@ -151,7 +136,8 @@ export class RespWriter {
     if (length <= TINY) {
       for (let i = 0; i < length; i++) buf[len + i] = source[offset + i]!;
     } else {
-      buf.set(source.subarray(offset, offset + length), len);
+      const whole = offset === 0 && length === source.length;
+      buf.set(whole ? source : source.subarray(offset, offset + length), len);
     }
     len += length;
     buf[len] = CR;
