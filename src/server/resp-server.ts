@@ -1,11 +1,11 @@
 // The RESP front of every node: accepts TCP clients, decodes pipelined commands, hands each to
-// a dispatcher, and writes replies back in order, batched into one socket write per batch of
-// input (and once per event-loop turn for replies that complete later).
+// a dispatcher, and writes replies back in order: at most one socket write per client per
+// event-loop turn, all of them after every readable client of that turn has been served.
 //
 //   socket ──data──► CommandDecoder ──args──► dispatcher.dispatch(conn, args)
 //                                                │ sync: conn.out.<reply>()
 //                                                └ async: slot = conn.defer() … slot.complete(bytes)
-//   socket ◄──write── conn.flush()  (ready replies, in command order)
+//   socket ◄──write── conn.flush()  (ready replies, in command order; see requestFlush)
 //
 // What must stay true:
 // - Replies leave in the order the commands arrived, whatever order async work completes in.
@@ -104,7 +104,8 @@ export class ClientConnection implements CommandHandler {
   // FIFO of replies not yet written, in command order: head..tail linked through `next`.
   private head: DeferredReply | null = null;
   private tail: DeferredReply | null = null;
-  private flushScheduled = false;
+  /** In the server's list of connections to flush at the end of this event-loop turn. */
+  flushQueued = false;
   private closeAfterFlush = false;
   private firstCommand = true;
   /** Input not yet decoded because the client's unread output is too large (see holdInput). */
@@ -171,8 +172,13 @@ export class ClientConnection implements CommandHandler {
     const started = performance.now();
     const before = this.commandsProcessed;
     const consumed = this.decoder.feed(chunk);
-    if (consumed < chunk.length && !this.closed) this.holdInput(chunk.subarray(consumed));
-    this.flush();
+    if (consumed < chunk.length && !this.closed) {
+      // holdInput looks at what the socket is left holding: hand it the replies first.
+      this.flush();
+      this.holdInput(chunk.subarray(consumed));
+    } else {
+      this.server.requestFlush(this);
+    }
     this.server.dispatcher.afterBatch?.(
       this.commandsProcessed - before,
       performance.now() - started,
@@ -188,7 +194,6 @@ export class ClientConnection implements CommandHandler {
   private holdInput(rest: Buffer): void {
     this.heldInput = rest;
     this.socket.pause();
-    // flush() (called next by decode) hands the replies to the socket; see what it left.
     setImmediate(this.tryRelease);
   }
 
@@ -328,15 +333,12 @@ export class ClientConnection implements CommandHandler {
       this.releaseOnComplete = false;
       setImmediate(this.tryRelease);
     }
-    if (this.head !== null && this.head.bytes !== null && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.server.flushConnection, this);
-    }
+    if (this.head !== null && this.head.bytes !== null) this.server.requestFlush(this);
   }
 
   /** Writes every ready reply in order, as one socket write. */
   flush(): void {
-    this.flushScheduled = false;
+    this.flushQueued = false;
     if (this.closed) return;
     const socket = this.socket;
     if (this.head === null) {
@@ -428,7 +430,31 @@ export class RespServer {
     this.server.on("error", (err) => options.logger.error({ err }, "RESP server error"));
   }
 
-  readonly flushConnection = (conn: ClientConnection): void => conn.flush();
+  /** Connections with replies to write at the end of this event-loop turn. */
+  private toFlush: ClientConnection[] = [];
+  private flushAllScheduled = false;
+
+  /**
+   * Writes `conn`'s replies once every client readable in this turn has been served, as Redis
+   * does before it sleeps: a burst of writes wakes a client process waiting on many sockets
+   * once instead of once per socket, and that wake-up is most of a small write's cost.
+   */
+  requestFlush(conn: ClientConnection): void {
+    if (conn.flushQueued) return;
+    conn.flushQueued = true;
+    this.toFlush.push(conn);
+    if (!this.flushAllScheduled) {
+      this.flushAllScheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushAllScheduled = false;
+    const list = this.toFlush;
+    this.toFlush = [];
+    for (const conn of list) if (conn.flushQueued) conn.flush();
+  };
 
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
