@@ -16,7 +16,6 @@
 import { RingcacheError } from "../errors.js";
 import type { HybridClock } from "../clock/hlc.js";
 import {
-  RangeSet,
   parseExpire,
   parseFlush,
   parseGet,
@@ -27,14 +26,15 @@ import {
   parsePut,
   parseMCDelCount,
   parseMCDelEntry,
-  parseScan,
+  ScanParser,
   writeGetReply,
   writeGetReplySlice,
   type NodeStats,
   type PutArgs,
+  type RangeSet,
 } from "../protocol/internal.js";
 import { RespWriter } from "../protocol/resp/index.js";
-import { hashKey } from "../ring/hash.js";
+import { hashKeyAt } from "../ring/hash.js";
 import {
   arityError,
   handleCommonCommand,
@@ -227,6 +227,10 @@ export class AuxiliaryCommands implements CommandDispatcher {
   /** Encodes RC.SCAN's entries before their count is known. */
   private readonly scanOut = new RespWriter();
   private scanRanges: RangeSet | undefined = undefined;
+  private readonly scanParser = new ScanParser();
+  /** Keeps the keys of the scan's ranges; hashes them where they lie, with no view made. */
+  private readonly scanFilter = (bytes: Uint8Array, offset: number, length: number): boolean =>
+    (this.scanRanges as RangeSet).has(hashKeyAt(bytes, offset, length));
   private scanCount = 0;
 
   constructor(options: AuxiliaryCommandsOptions) {
@@ -696,7 +700,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
     out.integer(expiresAt);
   }
 
-  /** Writes one scanned entry into scanOut when it falls in the requested ranges. */
+  /** Writes one scanned entry (the store has already applied the ranges) into scanOut. */
   private readonly scanVisitor = (
     key: Uint8Array,
     value: Uint8Array,
@@ -704,7 +708,6 @@ export class AuxiliaryCommands implements CommandDispatcher {
     expiresAt: number,
     tombstone: boolean,
   ): void => {
-    if (this.scanRanges !== undefined && !this.scanRanges.has(hashKey(key))) return;
     const w = this.scanOut;
     w.bulk(key);
     w.bulk(value);
@@ -715,13 +718,18 @@ export class AuxiliaryCommands implements CommandDispatcher {
   };
 
   private rcScan(out: RespWriter, args: Buffer[]): void {
-    const { cursor, count, ranges } = parseScan(args);
+    const { cursor, count, ranges } = this.scanParser.parse(args);
     if (cursor === 1) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
-    this.scanRanges = ranges === undefined ? undefined : new RangeSet(ranges);
+    this.scanRanges = ranges;
     this.scanCount = 0;
     let next: number;
     try {
-      next = this.store.scan(cursor, count, this.scanVisitor);
+      next = this.store.scan(
+        cursor,
+        count,
+        this.scanVisitor,
+        ranges === undefined ? undefined : this.scanFilter,
+      );
     } catch (err) {
       this.scanOut.take();
       if (err instanceof RangeError) throw new RingcacheError("BAD_REQUEST", "invalid cursor");

@@ -485,11 +485,8 @@ export function encodeScan(
   else writeRanges(out, ranges);
 }
 
-export function parseScan(args: Buffer[]): {
-  cursor: number;
-  count: number;
-  ranges: HashRange[] | undefined;
-} {
+/** RC.SCAN's cursor and count, after checking the arity. */
+function parseScanHead(args: Buffer[]): { cursor: number; count: number } {
   if (args.length < 3) {
     throw new RingcacheError("BAD_REQUEST", "wrong number of arguments for 'rc.scan' command");
   }
@@ -498,6 +495,15 @@ export function parseScan(args: Buffer[]): {
   if (count < 1 || count > 100_000) {
     throw new RingcacheError("BAD_REQUEST", "count must be from 1 to 100000");
   }
+  return { cursor, count };
+}
+
+export function parseScan(args: Buffer[]): {
+  cursor: number;
+  count: number;
+  ranges: HashRange[] | undefined;
+} {
+  const { cursor, count } = parseScanHead(args);
   if (args.length === 3) return { cursor, count, ranges: undefined };
   if (
     (args[3] as Buffer).toString("latin1").toUpperCase() !== "RANGES" ||
@@ -569,6 +575,37 @@ export class RangeSet {
       else hi = mid;
     }
     return lo > 0 && hash < (this.ends[lo - 1] as number);
+  }
+}
+
+/**
+ * Parses RC.SCAN, keeping the RangeSet of its RANGES for the next call. A move sends the same
+ * ranges (often thousands) with every page, and parsing them again for each page was a large
+ * share of a sender's work. The arguments are compared byte for byte with the ones kept, so
+ * other ranges are always parsed afresh.
+ */
+export class ScanParser {
+  /** Copies of the RANGES arguments (from the keyword on) that `set` was built from. */
+  private kept: Buffer[] = [];
+  private set: RangeSet | undefined = undefined;
+
+  parse(args: Buffer[]): { cursor: number; count: number; ranges: RangeSet | undefined } {
+    const { cursor, count } = parseScanHead(args);
+    if (args.length === 3) return { cursor, count, ranges: undefined };
+    if (this.set !== undefined && this.matches(args)) return { cursor, count, ranges: this.set };
+    const ranges = parseScan(args).ranges as HashRange[];
+    this.set = new RangeSet(ranges);
+    this.kept = args.slice(3).map((a) => Buffer.from(a));
+    return { cursor, count, ranges: this.set };
+  }
+
+  private matches(args: Buffer[]): boolean {
+    const kept = this.kept;
+    if (args.length - 3 !== kept.length) return false;
+    for (let i = 0; i < kept.length; i++) {
+      if (!(kept[i] as Buffer).equals(args[i + 3] as Buffer)) return false;
+    }
+    return true;
   }
 }
 

@@ -43,6 +43,11 @@ export function hashKey(key: Uint8Array): number {
   return murmur3_32(key, 0);
 }
 
+/** hashKey of the key lying in `bytes[offset, offset + length)`. */
+export function hashKeyAt(bytes: Uint8Array, offset: number, length: number): number {
+  return murmur3_32At(bytes, offset, length, 0);
+}
+
 /** FNV-1a, 32-bit (offset basis 0x811c9dc5, prime 0x01000193). Returns a uint32. */
 export function fnv1a32(key: Uint8Array): number {
   let h = 0x811c9dc5 | 0;
@@ -57,12 +62,19 @@ const M3_C2 = 0x1b873593 | 0;
 
 /** MurmurHash3_x86_32 over the bytes, little-endian blocks, as in SMHasher. Returns a uint32. */
 export function murmur3_32(key: Uint8Array, seed = 0): number {
-  const len = key.length;
-  const tail = len & ~3;
+  return murmur3_32At(key, 0, key.length, seed);
+}
+
+/**
+ * murmur3_32 of `bytes[offset, offset + len)`, without a view of it: a scan hashes every key in
+ * a store page, and a view per key was most of what it allocated.
+ */
+export function murmur3_32At(bytes: Uint8Array, offset: number, len: number, seed = 0): number {
+  const tail = offset + (len & ~3);
   let h = seed | 0;
-  let i = 0;
+  let i = offset;
   for (; i < tail; i += 4) {
-    let k = key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     k = Math.imul(k, M3_C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, M3_C2);
@@ -72,9 +84,9 @@ export function murmur3_32(key: Uint8Array, seed = 0): number {
   }
   const rest = len & 3;
   if (rest !== 0) {
-    let k = key[i]!;
-    if (rest >= 2) k ^= key[i + 1]! << 8;
-    if (rest === 3) k ^= key[i + 2]! << 16;
+    let k = bytes[i]!;
+    if (rest >= 2) k ^= bytes[i + 1]! << 8;
+    if (rest === 3) k ^= bytes[i + 2]! << 16;
     k = Math.imul(k, M3_C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, M3_C2);

@@ -6,6 +6,7 @@ export {
   MAX_KEY_LENGTH,
   Store,
   ValueRef,
+  type ScanFilter,
   type ScanVisitor,
   type StoreOptions,
   type StoreStats,

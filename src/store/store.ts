@@ -121,6 +121,12 @@ export type ScanVisitor = (
   isTombstone: boolean,
 ) => void;
 
+/**
+ * Chooses which keys a scan visits, from the key's bytes `bytes[offset, offset + length)`,
+ * before any view of the entry is made (valid during the call only).
+ */
+export type ScanFilter = (bytes: Uint8Array, offset: number, length: number) => boolean;
+
 const EMPTY = Buffer.alloc(0);
 const EMPTY_VIEW = new Uint8Array(0);
 const MAX_SLOTS = 1 << 26;
@@ -518,9 +524,10 @@ export class Store {
    * and returns the cursor to continue from, 0 when the scan is finished. An entry present for
    * the whole scan is visited exactly once, whatever happens between calls (writes, deletes,
    * evictions, growth): slots never move and the cursor is a slot index. An expired entry is
-   * visited as the tombstone it becomes; dead tombstones are skipped. Read-only.
+   * visited as the tombstone it becomes; dead tombstones are skipped. Read-only. With a
+   * `filter`, only the entries whose key it accepts are visited.
    */
-  scan(cursor: number, count: number, visitor: ScanVisitor): number {
+  scan(cursor: number, count: number, visitor: ScanVisitor, filter?: ScanFilter): number {
     let s = cursor === 0 ? FIRST_SLOT : cursor;
     if (!Number.isInteger(s) || s < FIRST_SLOT) throw new RangeError(`bad scan cursor ${cursor}`);
     const end = Math.min(this.used, s + Math.max(1, count));
@@ -538,6 +545,12 @@ export class Store {
         expiresAt += this.tombstoneTtlMs;
         if (expiresAt <= now) continue;
         tomb = true;
+      }
+      if (filter !== undefined) {
+        const addr = w[s * WORDS + W_ADDR]!;
+        const start = ((addr & OFFSET_MASK) << 3) + CHUNK_HEADER;
+        const page = this.pages[addr >>> OFFSET_BITS]!;
+        if (!filter(page, start, w[s * WORDS + W_KEY]! & KEY_MASK)) continue;
       }
       visitor(this.keyView(s), tomb ? EMPTY_VIEW : this.valueView(s), version, expiresAt, tomb);
     }

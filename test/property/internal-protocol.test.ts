@@ -28,6 +28,7 @@ import {
   parseScan,
   readGetReply,
   readWriteOutcome,
+  ScanParser,
   writeGetReply,
   writeStatus,
   type PutArgs,
@@ -161,6 +162,42 @@ describe("internal protocol", () => {
             r.start < r.end ? hash >= r.start && hash < r.end : hash >= r.start || hash < r.end,
           );
           assert.equal(inRanges(hash, ranges), inside);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a ScanParser answers every RC.SCAN of a sequence as a fresh parse would", () => {
+    // Ranges repeat (as the pages of one move do) or change (the next move, another master).
+    const range = fc
+      .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
+      .map(([start, end]) => ({ start, end }));
+    const rangeLists = fc.array(fc.array(range, { maxLength: 5 }), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(
+        rangeLists,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1000 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { minLength: 1, maxLength: 20 }),
+        (lists, calls, hashes) => {
+          const parser = new ScanParser();
+          for (const [pick, count, whole] of calls) {
+            const ranges = whole ? undefined : (lists[pick % lists.length] as (typeof lists)[0]);
+            const args = roundTrip((w) => encodeScan(w, pick, count, ranges));
+            const got = parser.parse(args);
+            assert.equal(got.cursor, pick);
+            assert.equal(got.count, count);
+            if (ranges === undefined) {
+              assert.equal(got.ranges, undefined);
+              continue;
+            }
+            for (const h of hashes) {
+              assert.equal(got.ranges?.has(h), inRanges(h, ranges), `hash ${h}`);
+            }
+          }
         },
       ),
       { numRuns: 300 },

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { RingcacheError } from "../../src/errors.js";
+import { hashKey, hashKeyAt } from "../../src/ring/hash.js";
 import { EntryMeta, Store } from "../../src/store/store.js";
 import { StoreModel } from "./store-model.js";
 
@@ -288,6 +289,47 @@ describe("Store scan while mutating", () => {
             );
           }
           store.checkIntegrity();
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a filtered scan visits exactly what an unfiltered one does that the filter accepts", () => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 120 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 2, max: 4 }),
+        (ops, count, modulus) => {
+          let now = 1_000_000;
+          const store = new Store({ tombstoneTtlMs: 50, initialCapacity: 0, now: () => now });
+          ops.forEach((o, step) => {
+            if (o.op === "set" || o.op === "put") {
+              store.set(KEYS[o.key]!, valueOf(o.size, step), o.version, o.ttl && now + o.ttl);
+            } else if (o.op === "delete") store.delete(KEYS[o.key]!, o.version);
+            else if (o.op === "advance") now += o.ms;
+          });
+          const seen = (filtered: boolean): string[] => {
+            const out: string[] = [];
+            let cursor = 0;
+            do {
+              cursor = store.scan(
+                cursor,
+                count,
+                (k, v, version, expiresAt, tomb) => {
+                  if (filtered || hashKey(k) % modulus === 0) {
+                    out.push(
+                      `${Buffer.from(k).toString("hex")} ${v.length} ${version} ${expiresAt} ${tomb}`,
+                    );
+                  }
+                },
+                filtered ? (bytes, at, n) => hashKeyAt(bytes, at, n) % modulus === 0 : undefined,
+              );
+            } while (cursor !== 0);
+            return out;
+          };
+          assert.deepEqual(seen(true), seen(false));
         },
       ),
       { numRuns: 300 },

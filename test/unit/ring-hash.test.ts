@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fnv1a32, hashKey, murmur3_32, xxhash32 } from "../../src/ring/hash.js";
+import { fnv1a32, hashKey, hashKeyAt, murmur3_32, xxhash32 } from "../../src/ring/hash.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bytes = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
@@ -63,6 +63,16 @@ describe("hashKey (the routing contract)", () => {
     assert.equal(hashKey(chunk.subarray(3, 1003)), 0x1785b9d8);
     const buf = Buffer.from("xxabcxx");
     assert.equal(hashKey(buf.subarray(2, 5)), 0xb3dd93fa);
+  });
+
+  it("hashes a key where it lies as it hashes a view of it (hashKeyAt)", () => {
+    for (let offset = 0; offset < 8; offset++) {
+      for (let n = 0; n <= 64; n++) {
+        const view = LONG.subarray(offset, offset + n);
+        assert.equal(hashKeyAt(LONG, offset, n), hashKey(view), `offset ${offset}, ${n} bytes`);
+      }
+    }
+    assert.equal(hashKeyAt(LONG, 0, LONG.length), 0x1785b9d8);
   });
 
   it("returns a uint32", () => {
