@@ -163,8 +163,8 @@ export function encodePut(
   out.bulk(B.PUT);
   out.bulk(key);
   out.bulk(value);
-  out.bulkString(String(version));
-  out.bulkString(String(expiresAt));
+  out.bulkDecimal(version);
+  out.bulkDecimal(expiresAt);
 }
 
 /** Server side: args are views valid during the call; the store copies what it keeps. */
@@ -187,12 +187,12 @@ export interface PutEntry {
 export function encodeMPut(out: RespWriter, entries: readonly PutEntry[]): void {
   out.arrayHeader(2 + entries.length * 4);
   out.bulk(B.MPUT);
-  out.bulkString(String(entries.length));
+  out.bulkDecimal(entries.length);
   for (const e of entries) {
     out.bulk(e.key);
     out.bulk(e.value);
-    out.bulkString(String(e.version));
-    out.bulkString(String(e.expiresAt));
+    out.bulkDecimal(e.version);
+    out.bulkDecimal(e.expiresAt);
   }
 }
 
@@ -293,14 +293,14 @@ export function encodeDel(out: RespWriter, key: Uint8Array, version: number): vo
   out.arrayHeader(3);
   out.bulk(B.DEL);
   out.bulk(key);
-  out.bulkString(String(version));
+  out.bulkDecimal(version);
 }
 
 export function encodeCDel(out: RespWriter, key: Uint8Array, version: number): void {
   out.arrayHeader(3);
   out.bulk(B.CDEL);
   out.bulk(key);
-  out.bulkString(String(version));
+  out.bulkDecimal(version);
 }
 
 export interface KeyVersion {
@@ -312,10 +312,10 @@ export interface KeyVersion {
 export function encodeMCDel(out: RespWriter, entries: readonly KeyVersion[]): void {
   out.arrayHeader(2 + entries.length * 2);
   out.bulk(B.MCDEL);
-  out.bulkString(String(entries.length));
+  out.bulkDecimal(entries.length);
   for (const e of entries) {
     out.bulk(e.key);
-    out.bulkString(String(e.version));
+    out.bulkDecimal(e.version);
   }
 }
 
@@ -349,8 +349,8 @@ export function encodeExpire(
   out.arrayHeader(4);
   out.bulk(B.EXPIRE);
   out.bulk(key);
-  out.bulkString(String(expiresAt));
-  out.bulkString(String(version));
+  out.bulkDecimal(expiresAt);
+  out.bulkDecimal(version);
 }
 
 export function parseExpire(args: Buffer[]): { key: Buffer; expiresAt: number; version: number } {
@@ -372,7 +372,7 @@ export function encodeIncrBy(
   out.bulk(B.INCRBY);
   out.bulk(key);
   out.bulkString(delta.toString());
-  out.bulkString(String(version));
+  out.bulkDecimal(version);
 }
 
 export function parseIncrBy(args: Buffer[]): { key: Buffer; delta: bigint; version: number } {
@@ -420,7 +420,7 @@ export function readIncrReply(reply: RespValue): IncrResult {
 export function encodeFlush(out: RespWriter, version: number): void {
   out.arrayHeader(2);
   out.bulk(B.FLUSH);
-  out.bulkString(String(version));
+  out.bulkDecimal(version);
 }
 
 export function parseFlush(args: Buffer[]): number {
@@ -464,8 +464,8 @@ export function prepareRanges(ranges: readonly HashRange[], into: RespWriter): P
 function writeRanges(out: RespWriter, ranges: readonly HashRange[]): void {
   out.bulk(B.RANGES);
   for (const r of ranges) {
-    out.bulkString(String(r.start));
-    out.bulkString(String(r.end));
+    out.bulkDecimal(r.start);
+    out.bulkDecimal(r.end);
   }
 }
 
@@ -478,8 +478,8 @@ export function encodeScan(
   const n = ranges === undefined ? 0 : "bytes" in ranges ? ranges.count : ranges.length;
   out.arrayHeader(3 + (ranges === undefined ? 0 : 1 + n * 2));
   out.bulk(B.SCAN);
-  out.bulkString(String(cursor));
-  out.bulkString(String(count));
+  out.bulkDecimal(cursor);
+  out.bulkDecimal(count);
   if (ranges === undefined) return;
   if ("bytes" in ranges) out.raw(ranges.bytes);
   else writeRanges(out, ranges);

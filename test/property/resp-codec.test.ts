@@ -109,6 +109,28 @@ describe("RESP round trips (fast-check)", () => {
     );
   });
 
+  it("bulkDecimal writes what bulkString(String(n)) writes, for any number", () => {
+    const numbers = fc.oneof(
+      fc.nat(),
+      fc.maxSafeNat(),
+      fc.integer({ min: -1e6, max: -1 }),
+      fc.double({ noNaN: false }),
+      fc.constantFrom(0, 9, 10, 99, 100, 2 ** 32, 2 ** 53 - 1, 2 ** 53, -0, 1e21),
+    );
+    fc.assert(
+      fc.property(fc.array(numbers, { maxLength: 20 }), (ns) => {
+        const a = new RespWriter(64);
+        const b = new RespWriter(64);
+        for (const n of ns) {
+          a.bulkDecimal(n);
+          b.bulkString(String(n));
+        }
+        assert.deepEqual(a.take(), b.take());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("reply values written by RespWriter decode back, any split", () => {
     const line = fc
       .string({ unit: "grapheme", maxLength: 30 })

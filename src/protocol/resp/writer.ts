@@ -146,6 +146,23 @@ export class RespWriter {
     return this;
   }
 
+  /**
+   * A bulk of the decimal digits of `n`, as `bulkString(String(n))` writes it, but written
+   * straight into the buffer for a non-negative safe integer (versions, expiries, counts): no
+   * string is made.
+   */
+  bulkDecimal(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) return this.bulkString(String(n));
+    this.reserve(2 * MAX_HEADER);
+    const buf = this.buf;
+    const len = writeHeader(buf, this.len, DOLLAR, decimalLength(n));
+    const end = writeDigits(buf, len, n);
+    buf[end] = CR;
+    buf[end + 1] = LF;
+    this.len = end + 2;
+    return this;
+  }
+
   /** A bulk of the UTF-8 bytes of `s`. */
   bulkString(s: string): this {
     const n = Buffer.byteLength(s, "utf8");
