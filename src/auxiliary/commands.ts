@@ -26,6 +26,8 @@ import {
   parsePut,
   parseMCDelCount,
   parseMCDelEntry,
+  parsePageArg,
+  SCAN_PAGE_BYTES,
   ScanParser,
   writeGetReply,
   writeGetReplySlice,
@@ -33,6 +35,7 @@ import {
   type PutArgs,
   type RangeSet,
 } from "../protocol/internal.js";
+import { checkPage, PageReader, PageWriter } from "../protocol/page.js";
 import { RespWriter } from "../protocol/resp/index.js";
 import { hashKeyAt } from "../ring/hash.js";
 import {
@@ -44,6 +47,9 @@ import {
 import type { ClientConnection, CommandDispatcher } from "../server/resp-server.js";
 import { EntryMeta, type Store, ValueRef } from "../store/index.js";
 import type { AuxiliaryMetrics } from "./metrics.js";
+
+/** Store slots RC.SCANPAGE visits between two checks of its page's size. */
+const SCAN_STEP = 64;
 
 /** Command names by id; the id indexes the metrics' counters. 0 is any unknown command. */
 export const COMMAND_NAMES = [
@@ -79,6 +85,9 @@ export const COMMAND_NAMES = [
   "bgsave",
   "lastsave",
   "rc.mcdel",
+  "rc.scanpage",
+  "rc.putpage",
+  "rc.cdelpage",
 ] as const;
 
 const C_UNKNOWN = 0;
@@ -105,6 +114,9 @@ const C_RC_FLUSH = 28;
 const C_BGSAVE = 29;
 const C_LASTSAVE = 30;
 const C_RC_MCDEL = 31;
+const C_RC_SCANPAGE = 32;
+const C_RC_PUTPAGE = 33;
+const C_RC_CDELPAGE = 34;
 
 // Command lookup without strings: names of up to 6 bytes become a number (lower-cased bytes,
 // little-endian, exact below 2^48); longer ones fall back to a lower-cased string.
@@ -141,6 +153,8 @@ export interface NodeInfo {
   readonly port: () => number;
   readonly startedAt: number;
   readonly maxClients: number;
+  /** The largest bulk string this node's RESP server accepts (--max-bulk). */
+  readonly maxBulk?: number;
   connections(): { open: number; total: number; rejected: number; commands: number };
   snapshot(): {
     running: boolean;
@@ -232,6 +246,9 @@ export class AuxiliaryCommands implements CommandDispatcher {
   private readonly scanFilter = (bytes: Uint8Array, offset: number, length: number): boolean =>
     (this.scanRanges as RangeSet).has(hashKeyAt(bytes, offset, length));
   private scanCount = 0;
+  /** The page RC.SCANPAGE builds, and a reader for RC.PUTPAGE's and RC.CDELPAGE's. */
+  private readonly pageOut = new PageWriter();
+  private readonly pageIn = new PageReader();
 
   constructor(options: AuxiliaryCommandsOptions) {
     this.store = options.store;
@@ -349,6 +366,15 @@ export class AuxiliaryCommands implements CommandDispatcher {
         return;
       case C_RC_SCAN:
         this.rcScan(out, args);
+        return;
+      case C_RC_SCANPAGE:
+        this.rcScanPage(out, args);
+        return;
+      case C_RC_PUTPAGE:
+        this.rcPutPage(out, parsePageArg(args, "rc.putpage"));
+        return;
+      case C_RC_CDELPAGE:
+        this.rcCDelPage(out, parsePageArg(args, "rc.cdelpage"));
         return;
       case C_RC_STATS:
         if (args.length !== 1) throw arityError("rc.stats");
@@ -743,6 +769,101 @@ export class AuxiliaryCommands implements CommandDispatcher {
     out.raw(this.scanOut.take());
   }
 
+  /** Writes one scanned entry into the page RC.SCANPAGE is building. */
+  private readonly pageVisitor = (
+    key: Uint8Array,
+    value: Uint8Array,
+    version: number,
+    expiresAt: number,
+    tombstone: boolean,
+  ): void => {
+    this.pageOut.add(key, value, version, expiresAt, tombstone);
+  };
+
+  /**
+   * RC.SCANPAGE: RC.SCAN's entries as one page, which also ends early once it holds about
+   * SCAN_PAGE_BYTES (the slots are visited in steps, so a page of large values stays bounded).
+   */
+  private rcScanPage(out: RespWriter, args: Buffer[]): void {
+    const { cursor, count, ranges } = this.scanParser.parse(args);
+    if (cursor === 1) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
+    this.scanRanges = ranges;
+    const page = this.pageOut;
+    page.reset();
+    let next = cursor;
+    try {
+      const filter = ranges === undefined ? undefined : this.scanFilter;
+      let left = count;
+      do {
+        const step = Math.min(left, SCAN_STEP);
+        next = this.store.scan(next, step, this.pageVisitor, filter);
+        left -= step;
+      } while (next !== 0 && left > 0 && page.length < SCAN_PAGE_BYTES);
+    } catch (err) {
+      if (err instanceof RangeError) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
+      throw err;
+    } finally {
+      this.scanRanges = undefined;
+    }
+    out.arrayHeader(2);
+    out.integer(next);
+    out.bulk(page.view());
+    page.reset();
+  }
+
+  /**
+   * RC.PUTPAGE: every entry as RC.PUT (a tombstone as RC.DEL) would apply it, after the whole
+   * page was checked. Replies the number applied; entries refused because the node holds a
+   * newer version are not errors. An entry the store cannot take (too large for it) makes the
+   * reply an error, after the others were applied, so the sender keeps its copy.
+   */
+  private rcPutPage(out: RespWriter, page: Buffer): void {
+    checkPage(page);
+    const r = this.pageIn.reset(page);
+    const floor = this.flushFloor;
+    let applied = 0;
+    let failed = 0;
+    let first: RingcacheError | undefined;
+    while (r.next()) {
+      const version = r.version;
+      this.clock.observe(version);
+      if (version <= floor) continue;
+      const key = r.key();
+      try {
+        if (r.tombstone) {
+          if (this.store.currentVersion(key) >= version) continue;
+          this.store.delete(key, version);
+        } else if (!this.store.putIfNewer(key, r.value(), version, r.expiresAt)) {
+          continue;
+        }
+        applied++;
+      } catch (err) {
+        if (!(err instanceof RingcacheError)) throw err;
+        if (failed++ === 0) first = err;
+      }
+    }
+    this.changes += applied;
+    if (first !== undefined) {
+      throw new RingcacheError(
+        first.code,
+        `${failed} entries of the page could not be stored (first: ${first.message})`,
+      );
+    }
+    out.integer(applied);
+  }
+
+  /** RC.CDELPAGE: RC.CDEL of each entry's key and version, after the whole page was checked. */
+  private rcCDelPage(out: RespWriter, page: Buffer): void {
+    checkPage(page);
+    const r = this.pageIn.reset(page);
+    let removed = 0;
+    while (r.next()) {
+      if (this.store.deleteIfVersion(r.key(), r.version)) removed++;
+    }
+    this.changes += removed;
+    out.integer(removed);
+  }
+
   /** RC.STATS's body. */
   stats(): NodeStats & { maxEntries: number; flushFloor: number } {
     const s = this.store.stats;
@@ -761,6 +882,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
       startedAt: this.info.startedAt,
       restoredSnapshotAt: this.info.restoredSnapshotAt(),
       flushFloor: this.flushFloor,
+      maxBulk: this.info.maxBulk ?? 0,
     };
   }
 

@@ -140,6 +140,7 @@ export class AuxiliaryNode {
         port: () => this.port,
         startedAt: this.startedAt,
         maxClients: config.maxClients,
+        maxBulk: config.maxBulk,
         connections,
         snapshot: () => ({
           running: this.snapshotter.running,

@@ -5,6 +5,7 @@
 //   file <dir>/<master id>.rcbackup = record*
 //   record = u32 payload length | u32 crc32(payload) | payload
 //   payload = u8 flags (1: tombstone) | f64 version | f64 expiresAt | u32 key length | key | value
+//           | u8 0x80 | entry page (protocol/page.ts): the entries of a move's page, as shipped
 //
 // What must stay true:
 // - A torn or corrupt tail (a crash mid-append) costs only the records from it on: reading
@@ -30,6 +31,7 @@ import {
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../log.js";
+import { checkPage, PageReader } from "../protocol/page.js";
 
 export interface BackupRecord {
   readonly key: Buffer;
@@ -52,6 +54,9 @@ export interface BackupOptions {
 export const BACKUP_SUFFIX = ".rcbackup";
 const HEADER = 8;
 const FIXED = 1 + 8 + 8 + 4;
+/** The flags of a record that holds a page of entries. */
+const F_PAGE = 0x80;
+const PAGE_FLAG = Buffer.from([F_PAGE]);
 
 /** Encodes records as one buffer of framed, checksummed records. */
 export function encodeRecords(records: readonly BackupRecord[]): Buffer {
@@ -83,9 +88,15 @@ export function decodeRecords(buf: Buffer): { records: BackupRecord[]; corrupt: 
     const len = buf.readUInt32LE(at);
     const sum = buf.readUInt32LE(at + 4);
     const p = at + HEADER;
-    if (len < FIXED || p + len > buf.length) return { records, corrupt: true };
+    if (len < 1 || p + len > buf.length) return { records, corrupt: true };
     const payload = buf.subarray(p, p + len);
     if (crc32(payload) !== sum) return { records, corrupt: true };
+    if (payload[0] === F_PAGE) {
+      if (!readPage(payload.subarray(1), records)) return { records, corrupt: true };
+      at = p + len;
+      continue;
+    }
+    if (len < FIXED) return { records, corrupt: true };
     const keyLen = payload.readUInt32LE(17);
     if (FIXED + keyLen > len) return { records, corrupt: true };
     records.push({
@@ -98,6 +109,26 @@ export function decodeRecords(buf: Buffer): { records: BackupRecord[]; corrupt: 
     at = p + len;
   }
   return { records, corrupt: at !== buf.length };
+}
+
+/** Appends a page's entries to `records`; false (nothing appended) when the page is invalid. */
+function readPage(page: Buffer, records: BackupRecord[]): boolean {
+  try {
+    checkPage(page);
+  } catch {
+    return false;
+  }
+  const e = new PageReader().reset(page);
+  while (e.next()) {
+    records.push({
+      tombstone: e.tombstone,
+      version: e.version,
+      expiresAt: e.expiresAt,
+      key: Buffer.from(e.key()),
+      value: Buffer.from(e.value()),
+    });
+  }
+  return true;
 }
 
 /** The newest record of each key, from any number of record lists. */
@@ -153,6 +184,25 @@ export class Backup {
     writeSync(this.fd as number, buf);
     this.bytes += buf.length;
     this.appended += records.length;
+    if (this.bytes > this.options.maxBytes) this.compact();
+  }
+
+  /**
+   * Appends the slices `page[spans[2i], spans[2i + 1])` of an entry page (`entries` whole
+   * entries) as one record: one write, one checksum. Compacts when the file grows past the bound.
+   */
+  appendPage(page: Buffer, spans: readonly number[], entries: number): void {
+    if (spans.length === 0) return;
+    if (this.fd === null) this.open();
+    const parts: Buffer[] = [Buffer.allocUnsafe(HEADER), PAGE_FLAG];
+    for (let i = 0; i < spans.length; i += 2) parts.push(page.subarray(spans[i], spans[i + 1]));
+    const record = Buffer.concat(parts);
+    const payload = record.subarray(HEADER);
+    record.writeUInt32LE(payload.length, 0);
+    record.writeUInt32LE(crc32(payload), 4);
+    writeSync(this.fd as number, record);
+    this.bytes += record.length;
+    this.appended += entries;
     if (this.bytes > this.options.maxBytes) this.compact();
   }
 

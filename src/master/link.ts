@@ -17,6 +17,8 @@ import {
   type RespValue,
 } from "../protocol/resp/index.js";
 
+const CRLF = Buffer.from("\r\n");
+
 interface Pending {
   readonly parse: (reply: RespValue) => unknown;
   readonly resolve: (value: unknown) => void;
@@ -35,6 +37,8 @@ export class NodeLink {
   readonly options: LinkOptions;
   private socket: Socket | null = null;
   private readonly out = new RespWriter();
+  /** Bytes to write before `out`'s: taken from it, then payloads handed over uncopied. */
+  private queued: Uint8Array[] = [];
   private readonly pending: Pending[] = [];
   private head = 0;
   private flushScheduled = false;
@@ -74,6 +78,27 @@ export class NodeLink {
         setImmediate(this.flush);
       }
     });
+  }
+
+  /**
+   * As request, for a command whose last argument is a large bulk made of `parts`: `encode`
+   * writes the command up to that bulk (its array header and the arguments before it), and
+   * the parts go to the socket as they are, not copied. They must not change until the reply.
+   */
+  requestWithBulk<T>(
+    encode: (out: RespWriter) => void,
+    parts: readonly Uint8Array[],
+    parse: (reply: RespValue) => T,
+  ): Promise<T> {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    return this.request((out) => {
+      encode(out);
+      out.bulkHeader(length);
+      this.queued.push(out.take());
+      for (const part of parts) if (part.length > 0) this.queued.push(part);
+      this.queued.push(CRLF);
+    }, parse);
   }
 
   close(): void {
@@ -123,8 +148,18 @@ export class NodeLink {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.socket === null || this.out.length === 0) return;
-    this.socket.write(this.out.take());
+    const socket = this.socket;
+    if (socket === null) return;
+    if (this.queued.length === 0) {
+      if (this.out.length > 0) socket.write(this.out.take());
+      return;
+    }
+    const queued = this.queued;
+    this.queued = [];
+    socket.cork();
+    for (const part of queued) socket.write(part);
+    if (this.out.length > 0) socket.write(this.out.take());
+    socket.uncork();
   };
 
   private onReply(value: RespValue): void {
@@ -151,6 +186,7 @@ export class NodeLink {
     this.timer = null;
     socket?.destroy();
     this.out.take();
+    this.queued = [];
     this.decoder.reset();
     const waiting = this.pending.splice(this.head);
     this.pending.length = 0;

@@ -3,42 +3,53 @@
 // from the holders that no longer own them.
 //
 //   plan(A, B, R) ─► per range: designated sender = a leaving node in A's owners, else the
-//                    first one up ─► tasks grouped by sender (one RC.SCAN … RANGES per sender)
+//                    first one up ─► tasks grouped by sender (one RC.SCANPAGE … RANGES each)
 //   joiner J      ─► hand-off task: all J holds goes to its other owners in B (both ways: J's
 //                    tombstones reach owners with older copies); dropped from J where not owned
-//   each page     ─► RC.MPUT / RC.DEL (versioned) to owners in B not in A
-//                 ─► RC.MCDEL on owners in A not in B (only if unchanged since copied)
-//                 ─► appended to the master's backup
+//   each page     ─► walked once (each entry's key routed; nothing decoded into objects)
+//                 ─► its slices, as they are, in RC.PUTPAGE (versioned) to owners in B not in A
+//                 ─► appended to the master's backup, as it is
+//                 ─► its keys and versions in RC.CDELPAGE to owners in A not in B (only if
+//                    unchanged since copied), once every receiver has the page
 //   between pages ─► the ring changed? stop; the move restarts from the current ring, with
 //                    every ring whose move did not finish kept as a source
 //
 // What must stay true:
 // - Every step is idempotent and versioned, so a move that restarts, or two leaders moving at
 //   once, only waste work: nothing acknowledged is lost or overwritten by an older version.
-// - A holder is emptied (CDEL) only of entries every receiver applied or already held newer.
+// - A holder is emptied (CDEL) only of entries every receiver applied or already held newer:
+//   when any receiver failed a page, no holder drops anything of it and the move retries.
 // - While sources remain, `membership.previous` is the oldest of them: reads of keys whose
 //   owners changed ask its owners too (see ReadOp), so a move causes no spurious miss.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import {
+  encodeCDel,
+  encodeCDelPageHead,
   encodeDel,
   encodeMCDel,
   encodeMPut,
+  encodePut,
+  encodePutPageHead,
   encodeScan,
+  encodeScanPage,
   encodeStats,
   prepareRanges,
+  readCount,
   readMPutOutcomes,
+  readScanPageReply,
   readScanReply,
   readStatsReply,
   readWriteOutcome,
-  unwrap,
   type NodeStats,
   type PutEntry,
   type ScanPage,
   type ScannedEntry,
+  type ScannedPage,
 } from "../protocol/internal.js";
+import { PageReader, PageWriter } from "../protocol/page.js";
 import { RespWriter, type RespValue } from "../protocol/resp/index.js";
-import { hashKey } from "../ring/hash.js";
+import { hashKey, hashKeyAt } from "../ring/hash.js";
 import { plan, type HashRange } from "../ring/plan.js";
 import { Ring } from "../ring/ring.js";
 import type { Backup, BackupRecord } from "./backup.js";
@@ -106,15 +117,23 @@ interface Task {
   readonly floor: number;
 }
 
-const NOTHING: readonly string[] = [];
 /**
- * Store slots an RC.SCAN page visits by default. Small on purpose: every step of a move (the
- * node's scan, the master's parse and encode, the receiver's apply, the conditional delete)
- * runs in one turn of some event loop, and client requests wait behind it. Client traffic is
- * latency-bound (a few connections, a few commands in flight each), so a move must never hold
- * a loop for more than about a millisecond.
+ * Store slots an RC.SCANPAGE page visits by default. Every step of a move (the sender's scan,
+ * the receiver's apply, the holder's conditional delete) runs in one turn of some event loop,
+ * and client requests wait behind it: client traffic is latency-bound (a few connections, a
+ * few commands in flight each), so no step may hold a loop for long. At 1024 slots (about 256
+ * moved entries when a 4th node joins 3) each stays well under a millisecond. Measured with
+ * bench/rebalance: 2048 slots moved faster (216-243k entries/s against 193-214k) but left
+ * clients half the throughput (0.06-0.07x against 0.10-0.12x); 512 the reverse (136-152k/s,
+ * 0.14-0.16x).
  */
-const SCAN_COUNT = 512;
+const SCAN_COUNT = 1024;
+/**
+ * An RC.PUTPAGE or RC.CDELPAGE carries at most this many bytes of a page (a scanned page is
+ * about RC.SCANPAGE's SCAN_PAGE_BYTES, so it is usually forwarded whole). An entry larger than
+ * a receiver's limit goes alone, as RC.PUT, RC.DEL or RC.CDEL.
+ */
+const PAGE_CHUNK = 512 * 1024;
 /** An RC.MPUT or RC.MCDEL carries at most this many entries and about this many bytes. */
 const BATCH_ENTRIES = 128;
 const BATCH_BYTES = 32 * 1024;
@@ -129,6 +148,8 @@ export class Rebalancer {
   private readonly links = new Map<string, NodeLink>();
   private readonly scratchFrom: string[] = [];
   private readonly scratchTo: string[] = [];
+  /** Each node's bulk limit (RC.STATS), learnt when a move starts. */
+  private readonly maxBulk = new Map<string, number>();
   // Status and counters.
   private target: string | null = null;
   private tasksTotal = 0;
@@ -278,6 +299,8 @@ export class Rebalancer {
   /** Moves the data of `from` to `to`; false when the ring changed (or leadership was lost). */
   private async move(from: Ring, to: Ring): Promise<boolean> {
     const tasks = this.tasksFor(from, to);
+    this.maxBulk.clear();
+    await this.learnLimits(new Set([...from.members, ...to.members].map((m) => m.id)));
     this.tasksTotal = tasks.length;
     this.tasksDone = 0;
     const results = await Promise.all(tasks.map((t) => this.runTask(t, from, to)));
@@ -372,19 +395,20 @@ export class Rebalancer {
     const count = this.options.scanCount ?? SCAN_COUNT;
     const ranges =
       task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
-    const scan = (cursor: number): Promise<ScanPage> =>
-      link.request((w) => encodeScan(w, cursor, count, ranges), copyScanPage);
+    const scan = (cursor: number): Promise<ScannedPage> =>
+      link.request((w) => encodeScanPage(w, cursor, count, ranges), readScanPageReply);
     // One page is copied while the next is scanned. (More pages copied at once moved no faster
     // on two cores and only lengthened the queues client requests wait behind.)
     const share = this.options.share ?? 1;
     let since = performance.now();
-    let next: Promise<ScanPage> | null = scan(0);
+    let next: Promise<ScannedPage> | null = scan(0);
     try {
       while (next !== null) {
-        const page: ScanPage = await next;
-        next = page.cursor === 0 ? null : scan(page.cursor);
+        const got: ScannedPage = await next;
+        const page = got.page;
+        next = got.cursor === 0 ? null : scan(got.cursor);
         if (!this.active || this.deps.membership.ring !== to) return false;
-        await this.copyPage(task, page.entries, from, to);
+        if (page.length > 0) await this.copyPage(task, page, from, to);
         if (share < 1) {
           await delay((performance.now() - since) * (1 / share - 1));
           since = performance.now();
@@ -407,117 +431,139 @@ export class Rebalancer {
     return stale.length;
   }
 
-  private async copyPage(
-    task: Task,
-    entries: readonly ScannedEntry[],
-    from: Ring,
-    to: Ring,
-  ): Promise<void> {
+  /**
+   * Copies one page from its sender to the owners in `to` that lacked its entries, then removes
+   * them from the holders that no longer own them. The page is never decoded into objects: it is
+   * walked once to route each entry, and every receiver gets the slices of it that it needs, as
+   * one RC.PUTPAGE (or a few, within the receiver's bulk limit).
+   */
+  private async copyPage(task: Task, page: Buffer, from: Ring, to: Ring): Promise<void> {
     const r = this.options.replicas;
     const membership = this.deps.membership;
     const now = Date.now();
-    const puts = new Map<string, PutEntry[]>();
-    const dels = new Map<string, ScannedEntry[]>();
-    /** Per entry: where it goes, and who drops it once every receiver has it. */
-    const plans: { entry: ScannedEntry; droppers: readonly string[]; ok: boolean }[] = [];
-    const byKey = new Map<ScannedEntry, number>();
     const fromIds = this.scratchFrom;
     const toIds = this.scratchTo;
-    for (const e of entries) {
+    const inRing = new Map<string, boolean>();
+    const up = (id: string): boolean => {
+      let ok = inRing.get(id);
+      if (ok === undefined) inRing.set(id, (ok = membership.get(id)?.health.inRing === true));
+      return ok;
+    };
+    const puts = new Map<string, Slices>();
+    const drops = new Map<string, KeyPages>();
+    const putsTo = (id: string): Slices => {
+      let box = puts.get(id);
+      if (box === undefined) puts.set(id, (box = new Slices(this.pageLimit(id))));
+      return box;
+    };
+    const dropsFrom = (id: string): KeyPages => {
+      let box = drops.get(id);
+      if (box === undefined) drops.set(id, (box = new KeyPages(this.pageLimit(id))));
+      return box;
+    };
+    /** The entries copied, as slices of the page: what the backup records. */
+    const kept = new Slices(Infinity);
+    let moved = 0;
+    const e = new PageReader().reset(page);
+    while (e.next()) {
       if (!e.tombstone && e.expiresAt !== 0 && e.expiresAt <= now) continue;
-      const hash = hashKey(e.key);
+      const hash = hashKeyAt(page, e.keyStart, e.keyLength);
       const nf = task.kind === "move" ? from.ownerIdsInto(hash, r, fromIds) : 0;
       const nt = to.ownerIdsInto(hash, r, toIds);
-      const receivers: string[] = [];
+      kept.add(e);
       for (let i = 0; i < nt; i++) {
         const id = toIds[i] as string;
-        if (id === task.sender || includes(fromIds, nf, id)) continue;
-        if (membership.get(id)?.health.inRing !== true) continue;
-        receivers.push(id);
+        if (id === task.sender || includes(fromIds, nf, id) || !up(id)) continue;
+        putsTo(id).add(e);
+        moved++;
       }
-      let droppers: readonly string[] = NOTHING;
-      if (task.kind === "handoff" && !includes(toIds, nt, task.sender)) droppers = [task.sender];
+      if (task.kind === "handoff" && !includes(toIds, nt, task.sender)) {
+        dropsFrom(task.sender).add(e);
+      }
       for (let i = 0; i < nf; i++) {
         const id = fromIds[i] as string;
-        if (!includes(toIds, nt, id) && membership.get(id)?.health.inRing === true) {
-          if (droppers === NOTHING) droppers = [];
-          (droppers as string[]).push(id);
-        }
-      }
-      byKey.set(e, plans.length);
-      plans.push({ entry: e, droppers, ok: true });
-      for (const id of receivers) {
-        if (e.tombstone) pushTo(dels, id, e);
-        else pushTo(puts, id, e);
+        if (!includes(toIds, nt, id) && up(id)) dropsFrom(id).add(e);
       }
     }
-    const sent: Promise<void>[] = [];
-    const fail = (e: ScannedEntry): void => {
-      const i = byKey.get(e);
-      if (i !== undefined) (plans[i] as { ok: boolean }).ok = false;
-    };
-    for (const [id, list] of puts) {
+    let failed = 0;
+    const sent: Promise<unknown>[] = [];
+    for (const [id, box] of puts) {
+      // applied, or the receiver already holds a newer version: either way it has the entry
       const link = this.link(id);
-      for (const chunk of batches(list)) {
-        sent.push(
-          link
-            .request((w) => encodeMPut(w, chunk), readMPutOutcomes)
-            .then(
-              () => undefined, // applied, or the receiver already holds a newer version
-              () => chunk.forEach((e) => fail(e as ScannedEntry)),
-            ),
-        );
+      for (const spans of box.chunks) {
+        const parts: Buffer[] = [];
+        for (let i = 0; i < spans.length; i += 2) parts.push(page.subarray(spans[i], spans[i + 1]));
+        sent.push(link.requestWithBulk(encodePutPageHead, parts, readCount).catch(() => failed++));
       }
-    }
-    for (const [id, list] of dels) {
-      const link = this.link(id);
-      for (const e of list) {
-        sent.push(
-          link
-            .request((w) => encodeDel(w, e.key, e.version), readWriteOutcome)
-            .then(
-              () => undefined,
-              () => fail(e),
-            ),
-        );
+      for (const at of box.single) {
+        e.reset(page).end = at;
+        e.next();
+        const { version, expiresAt } = e;
+        const key = e.key();
+        const value = e.value();
+        const request = e.tombstone
+          ? link.request((w) => encodeDel(w, key, version), readWriteOutcome)
+          : link.request((w) => encodePut(w, key, value, version, expiresAt), readWriteOutcome);
+        sent.push(request.catch(() => failed++));
       }
     }
     await Promise.all(sent);
-    let moved = 0;
-    for (const list of puts.values()) moved += list.length;
-    for (const list of dels.values()) moved += list.length;
     this.movedThisMove += moved;
     this.keysMovedTotal += moved;
-    if (this.deps.backup !== null && plans.length > 0) {
-      const records: BackupRecord[] = [];
-      for (const p of plans) records.push(p.entry);
-      this.deps.backup.append(records);
+    if (this.deps.backup !== null && kept.entries > 0) {
+      this.deps.backup.appendPage(page, kept.chunks[0] as number[], kept.entries);
     }
-    // One RC.MCDEL per holder and page.
-    const drops = new Map<string, ScannedEntry[]>();
-    for (const p of plans) {
-      if (!p.ok) continue;
-      for (const id of p.droppers) pushTo(drops, id, p.entry);
+    if (failed > 0) {
+      throw new Error("some entries could not be copied to their new owners");
     }
+    // Every receiver has the page: its holders outside `to` may drop it (if unchanged since).
     const removed: Promise<unknown>[] = [];
-    for (const [id, all] of drops) {
-      for (const list of batches(all)) {
+    const counted = (n: number): void => {
+      this.keysRemovedTotal += n;
+    };
+    for (const [id, box] of drops) {
+      const link = this.link(id);
+      // a holder gone meanwhile keeps a copy: harmless, versioned
+      for (const keys of box.chunks) {
         removed.push(
-          this.link(id)
-            .request((w) => encodeMCDel(w, list), readCount)
-            .then(
-              (n) => {
-                this.keysRemovedTotal += n;
-              },
-              () => undefined, // a holder gone meanwhile keeps a copy: harmless, versioned
-            ),
+          link.requestWithBulk(encodeCDelPageHead, [keys.view()], readCount).then(counted, () => 0),
+        );
+      }
+      for (const at of box.single) {
+        e.reset(page).end = at;
+        e.next();
+        const key = e.key();
+        const version = e.version;
+        removed.push(
+          link.request((w) => encodeCDel(w, key, version), readCount).then(counted, () => 0),
         );
       }
     }
     await Promise.all(removed);
-    if (plans.some((p) => !p.ok)) {
-      throw new Error("some entries could not be copied to their new owners");
-    }
+  }
+
+  /**
+   * The most page bytes one RC.PUTPAGE or RC.CDELPAGE to `id` carries: PAGE_CHUNK, or less when
+   * the node accepts smaller bulks (learnt from RC.STATS when the move starts).
+   */
+  private pageLimit(id: string): number {
+    const max = this.maxBulk.get(id);
+    return max === undefined || max <= 0 ? PAGE_CHUNK : Math.min(PAGE_CHUNK, max);
+  }
+
+  /** Learns the bulk limit of every node a move may write to. */
+  private async learnLimits(ids: Iterable<string>): Promise<void> {
+    await Promise.all(
+      [...ids].map(async (id) => {
+        if (this.deps.membership.get(id)?.health.inRing !== true) return;
+        try {
+          const stats = await this.link(id).request(encodeStats, readStatsReply);
+          if (typeof stats.maxBulk === "number") this.maxBulk.set(id, stats.maxBulk);
+        } catch {
+          // down or unreachable: its writes fail and the move retries
+        }
+      }),
+    );
   }
 
   private link(id: string): NodeLink {
@@ -576,12 +622,6 @@ export class Rebalancer {
   }
 }
 
-function readCount(reply: RespValue): number {
-  const n = unwrap(reply);
-  if (typeof n !== "number") throw new Error("unexpected reply to RC.MCDEL");
-  return n;
-}
-
 /** RC.SCAN's page with its bulks copied (the decoder's views are valid only in the callback). */
 function copyScanPage(reply: RespValue): ScanPage {
   const page = readScanReply(reply);
@@ -610,6 +650,68 @@ function batches<T extends { readonly key: Uint8Array; readonly value?: Uint8Arr
     at = end;
   }
   return out;
+}
+
+/**
+ * The slices of one page bound for one node: chunks of [start, end) pairs (adjacent entries
+ * merged), each chunk at most `limit` bytes; entries larger than the limit are kept apart
+ * (`single`, their offsets) to go as single commands.
+ */
+class Slices {
+  readonly chunks: number[][] = [];
+  readonly single: number[] = [];
+  entries = 0;
+  private bytes = 0;
+  private readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  add(e: PageReader): void {
+    const size = e.end - e.start;
+    this.entries++;
+    if (size > this.limit) {
+      this.single.push(e.start);
+      return;
+    }
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (chunk === undefined || this.bytes + size > this.limit) {
+      this.chunks.push((chunk = []));
+      this.bytes = 0;
+    }
+    this.bytes += size;
+    if (chunk.length > 0 && chunk[chunk.length - 1] === e.start) chunk[chunk.length - 1] = e.end;
+    else chunk.push(e.start, e.end);
+  }
+}
+
+/**
+ * The entries of one page a holder is to drop, without their values (a conditional delete
+ * needs the key and the version): pages of at most `limit` bytes, and apart (`single`, their
+ * offsets in the page) the rare entry whose key alone is over the limit.
+ */
+class KeyPages {
+  readonly chunks: PageWriter[] = [];
+  readonly single: number[] = [];
+  private readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  add(e: PageReader): void {
+    const size = e.keyStart + e.keyLength - e.start;
+    if (size > this.limit) {
+      this.single.push(e.start);
+      return;
+    }
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (chunk === undefined || chunk.length + size > this.limit) {
+      this.chunks.push((chunk = new PageWriter(Math.min(this.limit, 16 * 1024))));
+    }
+    chunk.addFrom(e, false);
+  }
 }
 
 function includes(list: readonly string[], n: number, id: string): boolean {

@@ -18,6 +18,12 @@
 //                                           ranges: half-open [s, e) of the ring hash of the key
 //                                           count: store slots visited per page, so a page may
 //                                           hold fewer entries (even none); go on until cursor 0
+// RC.SCANPAGE cursor count [RANGES s e ...] *2 [nextCursor $page]: RC.SCAN's entries as one
+//                                           entry page (protocol/page.ts); a page also ends
+//                                           early once it holds about SCAN_PAGE_BYTES
+// RC.PUTPAGE page                           :n applied; each entry as RC.PUT would apply it, a
+//                                           tombstone as RC.DEL; the page is checked whole first
+// RC.CDELPAGE page                          :n removed (RC.CDEL of each entry's key and version)
 // RC.STATS                                  $json of the store's counters and limits
 // RC.FLUSH version                          :1 everything at or below `version` is gone, and
 //                                           writes at or below it are refused (a floor)
@@ -40,7 +46,13 @@ export const CMD = {
   SCAN: "rc.scan",
   STATS: "rc.stats",
   FLUSH: "rc.flush",
+  SCANPAGE: "rc.scanpage",
+  PUTPAGE: "rc.putpage",
+  CDELPAGE: "rc.cdelpage",
 } as const;
+
+/** A page from RC.SCANPAGE stops growing past about this many bytes. */
+export const SCAN_PAGE_BYTES = 256 * 1024;
 
 const B = {
   PUT: Buffer.from("RC.PUT"),
@@ -55,6 +67,9 @@ const B = {
   STATS: Buffer.from("RC.STATS"),
   FLUSH: Buffer.from("RC.FLUSH"),
   RANGES: Buffer.from("RANGES"),
+  SCANPAGE: Buffer.from("RC.SCANPAGE"),
+  PUTPAGE: Buffer.from("RC.PUTPAGE"),
+  CDELPAGE: Buffer.from("RC.CDELPAGE"),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -475,9 +490,29 @@ export function encodeScan(
   count: number,
   ranges?: readonly HashRange[] | PreparedRanges,
 ): void {
+  encodeScanAs(out, B.SCAN, cursor, count, ranges);
+}
+
+/** RC.SCANPAGE: RC.SCAN's arguments, the entries as one page. */
+export function encodeScanPage(
+  out: RespWriter,
+  cursor: number,
+  count: number,
+  ranges?: readonly HashRange[] | PreparedRanges,
+): void {
+  encodeScanAs(out, B.SCANPAGE, cursor, count, ranges);
+}
+
+function encodeScanAs(
+  out: RespWriter,
+  name: Buffer,
+  cursor: number,
+  count: number,
+  ranges?: readonly HashRange[] | PreparedRanges,
+): void {
   const n = ranges === undefined ? 0 : "bytes" in ranges ? ranges.count : ranges.length;
   out.arrayHeader(3 + (ranges === undefined ? 0 : 1 + n * 2));
-  out.bulk(B.SCAN);
+  out.bulk(name);
   out.bulkDecimal(cursor);
   out.bulkDecimal(count);
   if (ranges === undefined) return;
@@ -585,9 +620,17 @@ export class RangeSet {
  * other ranges are always parsed afresh.
  */
 export class ScanParser {
-  /** Copies of the RANGES arguments (from the keyword on) that `set` was built from. */
-  private kept: Buffer[] = [];
+  /** The RANGES arguments (from the keyword on) that `set` was built from, concatenated. */
+  private region: Buffer = Buffer.alloc(0);
+  private offsets: number[] = [];
+  private lengths: number[] = [];
   private set: RangeSet | undefined = undefined;
+  /**
+   * Once the kept arguments arrived back to back in one buffer: the bytes from the first one's
+   * start to the last one's end (their RESP headers between them), and each one's offset there.
+   */
+  private span: Buffer | undefined = undefined;
+  private spanAt: number[] = [];
 
   parse(args: Buffer[]): { cursor: number; count: number; ranges: RangeSet | undefined } {
     const { cursor, count } = parseScanHead(args);
@@ -595,15 +638,50 @@ export class ScanParser {
     if (this.set !== undefined && this.matches(args)) return { cursor, count, ranges: this.set };
     const ranges = parseScan(args).ranges as HashRange[];
     this.set = new RangeSet(ranges);
-    this.kept = args.slice(3).map((a) => Buffer.from(a));
+    const parts = args.slice(3);
+    this.region = Buffer.concat(parts);
+    this.offsets = [];
+    this.lengths = [];
+    let at = 0;
+    for (const a of parts) {
+      this.offsets.push(at);
+      this.lengths.push(a.length);
+      at += a.length;
+    }
+    this.span = undefined;
     return { cursor, count, ranges: this.set };
   }
 
   private matches(args: Buffer[]): boolean {
-    const kept = this.kept;
-    if (args.length - 3 !== kept.length) return false;
-    for (let i = 0; i < kept.length; i++) {
-      if (!(kept[i] as Buffer).equals(args[i + 3] as Buffer)) return false;
+    const n = this.lengths.length;
+    if (args.length - 3 !== n) return false;
+    const first = args[3] as Buffer;
+    const start = first.byteOffset;
+    let together = true;
+    for (let i = 0; i < n; i++) {
+      const a = args[i + 3] as Buffer;
+      if (a.length !== this.lengths[i]) return false;
+      together &&= a.buffer === first.buffer && a.byteOffset >= start;
+    }
+    const last = args[args.length - 1] as Buffer;
+    const bytes = last.byteOffset + last.length - start;
+    // The arguments lie as the kept ones did: one comparison of the bytes from the first to the
+    // last covers each of them (at the same offsets, with the same lengths).
+    if (together && this.span !== undefined && this.span.length === bytes) {
+      let same = true;
+      for (let i = 0; same && i < n; i++) {
+        same = (args[i + 3] as Buffer).byteOffset - start === this.spanAt[i];
+      }
+      if (same) return this.span.equals(Buffer.from(first.buffer, start, bytes));
+    }
+    for (let i = 0; i < n; i++) {
+      const at = this.offsets[i] as number;
+      const kept = this.region.subarray(at, at + (this.lengths[i] as number));
+      if (!kept.equals(args[i + 3] as Buffer)) return false;
+    }
+    if (together) {
+      this.span = Buffer.from(Buffer.from(first.buffer, start, bytes));
+      this.spanAt = args.slice(3).map((a) => a.byteOffset - start);
     }
     return true;
   }
@@ -638,6 +716,72 @@ export function readScanReply(reply: RespValue): ScanPage {
 }
 
 // ---------------------------------------------------------------------------------------------
+// RC.SCANPAGE / RC.PUTPAGE / RC.CDELPAGE
+
+export interface ScannedPage {
+  readonly cursor: number;
+  /** The entry page, copied out of the decoder's input. */
+  readonly page: Buffer;
+}
+
+/** RC.SCANPAGE's reply, its page copied (the decoder's views are valid only in the callback). */
+export function readScanPageReply(reply: RespValue): ScannedPage {
+  const items = unwrap(reply);
+  if (!Array.isArray(items) || items.length !== 2) throw unexpected(reply);
+  const [cursor, page] = items;
+  if (typeof cursor !== "number" || !Buffer.isBuffer(page)) throw unexpected(reply);
+  return { cursor, page: Buffer.from(page) };
+}
+
+/**
+ * RC.PUTPAGE or RC.CDELPAGE of the slices `page[spans[2i], spans[2i + 1])` (whole entries),
+ * sent as one page; without spans, of the whole page.
+ */
+export function encodePutPage(out: RespWriter, page: Uint8Array, spans?: readonly number[]): void {
+  encodePageAs(out, B.PUTPAGE, page, spans);
+}
+
+export function encodeCDelPage(out: RespWriter, page: Uint8Array, spans?: readonly number[]): void {
+  encodePageAs(out, B.CDELPAGE, page, spans);
+}
+
+/** RC.PUTPAGE up to its page, for NodeLink.requestWithBulk (the page is sent uncopied). */
+export function encodePutPageHead(out: RespWriter): void {
+  out.arrayHeader(2);
+  out.bulk(B.PUTPAGE);
+}
+
+export function encodeCDelPageHead(out: RespWriter): void {
+  out.arrayHeader(2);
+  out.bulk(B.CDELPAGE);
+}
+
+function encodePageAs(
+  out: RespWriter,
+  name: Buffer,
+  page: Uint8Array,
+  spans: readonly number[] | undefined,
+): void {
+  out.arrayHeader(2);
+  out.bulk(name);
+  if (spans === undefined) out.bulk(page);
+  else out.bulkSpans(page, spans);
+}
+
+/** Server side of RC.PUTPAGE and RC.CDELPAGE: the page argument (a view, valid during the call). */
+export function parsePageArg(args: Buffer[], name: string): Buffer {
+  arity(args, 2, name);
+  return args[1] as Buffer;
+}
+
+/** Reads an integer reply (RC.PUTPAGE's, RC.CDELPAGE's, RC.MCDEL's count). */
+export function readCount(reply: RespValue): number {
+  const n = unwrap(reply);
+  if (typeof n !== "number") throw unexpected(reply);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
 // RC.STATS
 
 export interface NodeStats {
@@ -654,6 +798,8 @@ export interface NodeStats {
   readonly startedAt: number;
   /** When this node's restored snapshot was written (0: none restored). */
   readonly restoredSnapshotAt: number;
+  /** The largest bulk string the node accepts (0 or absent: not reported). */
+  readonly maxBulk?: number;
 }
 
 export function encodeStats(out: RespWriter): void {

@@ -151,3 +151,41 @@ describe("kill -9 of each auxiliary node in turn (R=2)", () => {
     assertClean(checker);
   });
 });
+
+describe("a move to nodes that accept only small bulks (R=1)", () => {
+  it("sends pages within each node's --max-bulk, and entries larger than it alone", async () => {
+    const limit = ["--max-bulk", "2kb"];
+    const cluster = await TestCluster.start({
+      masters: 1,
+      auxiliary: 3,
+      replicas: 1,
+      auxiliaryArgs: limit,
+      ...TIMING,
+    });
+    const redis = connectRedis(cluster.master(0).port);
+    try {
+      // Values up to the limit: many entries of a page exceed 2 KB with their key and header.
+      const n = 600;
+      const value = (i: number): string => String(i % 10).repeat((i * 37) % 2040);
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < n; i++) pipeline.set(`big:${i}`, value(i));
+      for (const [err] of (await pipeline.exec()) ?? []) assert.equal(err, null);
+      const movesBefore = (await recoveryView(cluster.master(0))).rebalance?.movesCompleted ?? 0;
+      const a4 = await cluster.addAuxiliary("a4");
+      const view = await waitRebalanced(cluster.master(0), 4, movesBefore + 1);
+      const moved = view.rebalance?.keysMovedThisMove ?? 0;
+      const held = (await nodeCounts(a4)).entries;
+      console.log(`  small bulks: ${moved} of ${n} entries moved; a4 holds ${held}`);
+      assert.ok(moved > n * 0.15 && moved < n * 0.35, `moved ${moved}`);
+      assert.equal(held, moved);
+      let total = 0;
+      for (const a of cluster.auxiliaries) total += (await nodeCounts(a)).entries;
+      assert.equal(total, n, "each entry is held once");
+      const got = await redis.mget(...Array.from({ length: n }, (_, i) => `big:${i}`));
+      for (let i = 0; i < n; i++) assert.equal(got[i], value(i), `big:${i}`);
+    } finally {
+      redis.disconnect();
+      await cluster.stop();
+    }
+  });
+});

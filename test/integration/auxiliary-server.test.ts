@@ -20,18 +20,23 @@ import {
   encodeIncrBy,
   encodeMPut,
   encodePut,
+  encodeCDelPage,
+  encodePutPage,
   encodeScan,
+  encodeScanPage,
   encodeStats,
   inRanges,
   readGetReply,
   readIncrReply,
   readMPutOutcomes,
+  readScanPageReply,
   readScanReply,
   readStatsReply,
   readWriteOutcome,
   type ScannedEntry,
 } from "../../src/protocol/internal.js";
-import { RespReplyError, RespWriter } from "../../src/protocol/resp/index.js";
+import { PageReader, PageWriter } from "../../src/protocol/page.js";
+import { RespReplyError, RespWriter, type RespValue } from "../../src/protocol/resp/index.js";
 import { hashKey } from "../../src/ring/hash.js";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
 import { freePorts } from "../helpers/ports.js";
@@ -297,6 +302,118 @@ describe("auxiliary node: RESP round trips", () => {
       const expected = [...seen.values()].filter((e) => inRanges(hashKey(e.key), ranges)).length;
       assert.equal(inside, expected);
       assert.ok(inside > 0 && inside < seen.size);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("pages: RC.SCANPAGE returns what RC.SCAN does; RC.PUTPAGE and RC.CDELPAGE apply by version", async () => {
+    const c = await RespTestClient.connect(node.port);
+    try {
+      const w = new RespWriter();
+      const n = 2000;
+      for (let i = 0; i < n; i++) {
+        encodePut(w, Buffer.from(`pg:${i}`), Buffer.from(`value ${i}`), 5000 + i, 0);
+      }
+      await c.send(w.take(), n);
+      await rc(c, (x) => encodeDel(x, Buffer.from("pg:gone"), 9000));
+      const ranges = [{ start: 2 ** 31, end: 2 ** 30 }]; // wraps: three quarters of the ring
+      const scanAll = async (
+        encode: typeof encodeScan,
+        read: (reply: unknown) => ScannedEntry[] & { next?: number },
+      ): Promise<Map<string, ScannedEntry>> => {
+        const all = new Map<string, ScannedEntry>();
+        let cursor = 0;
+        do {
+          const reply = await rc(c, (x) => encode(x, cursor, 700, ranges));
+          const entries = read(reply);
+          for (const e of entries) {
+            assert.ok(!all.has(e.key.toString()), "an entry came twice");
+            all.set(e.key.toString(), e);
+          }
+          cursor = entries.next as number;
+        } while (cursor !== 0);
+        return all;
+      };
+      const viaScan = await scanAll(encodeScan, (reply) => {
+        const page = readScanReply(reply as RespValue);
+        return Object.assign(page.entries, { next: page.cursor });
+      });
+      const viaPages = await scanAll(encodeScanPage, (reply) => {
+        const { cursor, page } = readScanPageReply(reply as RespValue);
+        const out: ScannedEntry[] = [];
+        const e = new PageReader().reset(page);
+        while (e.next()) {
+          out.push({
+            key: Buffer.from(e.key()),
+            value: Buffer.from(e.value()),
+            version: e.version,
+            expiresAt: e.expiresAt,
+            tombstone: e.tombstone,
+          });
+        }
+        return Object.assign(out, { next: cursor });
+      });
+      // The ranges hold three quarters of the ring: of the keys written here, some but not all.
+      const ours = [...viaScan.keys()].filter((k) => k.startsWith("pg:")).length;
+      assert.ok(ours > n / 2 && ours < n, `${ours} of ${n}`);
+      assert.deepEqual(viaPages, viaScan);
+
+      // RC.PUTPAGE: newer entries apply, older ones and ones at the held version do not,
+      // a tombstone deletes with its version.
+      const page = new PageWriter();
+      page.add(Buffer.from("pg:1"), Buffer.from("newer"), 9001, 0, false); // applies
+      page.add(Buffer.from("pg:2"), Buffer.from("older"), 4000, 0, false); // 5002 held
+      page.add(Buffer.from("pg:3"), Buffer.alloc(0), 9002, 0, true); // deletes
+      page.add(Buffer.from("pg:new"), Buffer.from("fresh"), 9003, 0, false); // applies
+      page.add(Buffer.from("pg:gone"), Buffer.from("back"), 8999, 0, false); // tombstone 9000
+      const body = Buffer.from(page.view());
+      assert.equal(await rc(c, (x) => encodePutPage(x, body)), 3);
+      const get = async (k: string) =>
+        readGetReply(await rc(c, (x) => encodeGet(x, Buffer.from(k))));
+      assert.equal((await get("pg:1"))?.value?.toString(), "newer");
+      assert.equal((await get("pg:2"))?.value?.toString(), "value 2");
+      assert.deepEqual(await get("pg:3"), { value: null, version: 9002, pttl: -2 });
+      assert.equal((await get("pg:new"))?.version, 9003);
+      assert.equal((await get("pg:gone"))?.value, null);
+      // Applying the same page again changes nothing.
+      assert.equal(await rc(c, (x) => encodePutPage(x, body)), 0);
+
+      // RC.CDELPAGE: removes an entry only at its exact version, and only live entries.
+      const drop = new PageWriter();
+      drop.add(Buffer.from("pg:1"), Buffer.alloc(0), 9001, 0, false); // removed
+      drop.add(Buffer.from("pg:4"), Buffer.alloc(0), 1, 0, false); // 5004 held: kept
+      drop.add(Buffer.from("pg:3"), Buffer.alloc(0), 9002, 0, true); // a tombstone: kept
+      assert.equal(await rc(c, (x) => encodeCDelPage(x, drop.view())), 1);
+      assert.equal(await get("pg:1"), undefined);
+      assert.equal((await get("pg:4"))?.version, 5004);
+      assert.equal((await get("pg:3"))?.version, 9002);
+
+      // A bad page is refused whole: its good entries are not applied either.
+      const bad = new PageWriter();
+      bad.add(Buffer.from("pg:5"), Buffer.from("not applied"), 9100, 0, false);
+      bad.add(Buffer.from("pg:6"), Buffer.from("x"), 9101, 0, false);
+      const cut = Buffer.from(bad.view()).subarray(0, bad.length - 1);
+      const broken = Buffer.from(bad.view());
+      broken[broken.length - 30] = 7; // the flags of the second entry (25 + 4 + 1 bytes)
+      const replies = await c.pipeline([
+        ["RC.PUTPAGE", cut],
+        ["RC.PUTPAGE", broken],
+        ["RC.CDELPAGE", cut],
+        ["RC.PUTPAGE"],
+        ["RC.SCANPAGE", "1", "10"],
+        ["PING"],
+      ]);
+      const messages = replies.map((r) => (r instanceof RespReplyError ? r.message : r));
+      assert.deepEqual(messages, [
+        "ERR invalid page: entry 1 is cut short",
+        "ERR invalid page: entry 1 has unknown flags",
+        "ERR invalid page: entry 1 is cut short",
+        "ERR wrong number of arguments for 'rc.putpage' command",
+        "ERR invalid cursor",
+        "PONG",
+      ]);
+      assert.equal((await get("pg:5"))?.value?.toString(), "value 5");
     } finally {
       c.close();
     }
