@@ -39,6 +39,7 @@ import { hashKey } from "../ring/hash.js";
 import { delCommand } from "./encode.js";
 import type { Membership } from "./membership.js";
 import type { NodeClient, ReplyTarget } from "./pool.js";
+import type { Ring } from "../ring/ring.js";
 
 /** Receives a finished operation; `op.error` is set when it failed. */
 export interface OpSink<T> {
@@ -415,7 +416,7 @@ class MoveRead implements OpSink<ReadOp> {
     } else if (
       this.previousError !== null &&
       best === undefined &&
-      this.previous.some((c) => c.accepting)
+      this.previous.some((c) => mayHold(c, parent.router.membership.ring))
     ) {
       // Nothing on the current owners yet, and previous owners that are up could not say
       // (a timeout): a miss here could be spurious (the entry not copied yet), so the read
@@ -430,6 +431,17 @@ class MoveRead implements OpSink<ReadOp> {
     }
     parent.sink.opDone(parent);
   }
+}
+
+/**
+ * Whether a previous owner that could not answer a read during a move may hold an entry the
+ * current owners lack. Not when this master knows it is down; nor when the ring no longer has
+ * it and this master has no connection to it: the cluster took it out as down (a kill), and
+ * this master's own probes have not caught up yet.
+ */
+function mayHold(client: NodeClient, ring: Ring): boolean {
+  if (!client.accepting) return false;
+  return client.connected || ring.members.some((m) => m.id === client.id);
 }
 
 function unexpectedReply(): RingcacheError {

@@ -19,6 +19,7 @@ export interface TimedError {
   readonly startedAt: number;
   readonly endedAt: number;
   readonly message: string;
+  readonly op: "set" | "get" | "del";
 }
 
 /** Records latencies and errors of every operation through the clients it wraps. */
@@ -34,7 +35,7 @@ export class Recorder {
   }
 
   wrap(client: KvClient): KvClient {
-    const timed = async <T>(op: () => Promise<T>): Promise<T> => {
+    const timed = async <T>(kind: TimedError["op"], op: () => Promise<T>): Promise<T> => {
       const startedAt = performance.now();
       try {
         const value = await op();
@@ -47,6 +48,7 @@ export class Recorder {
           startedAt,
           endedAt,
           message: err instanceof Error ? err.message : String(err),
+          op: kind,
         });
         throw err;
       } finally {
@@ -54,9 +56,9 @@ export class Recorder {
       }
     };
     return {
-      set: (key, value) => timed(() => client.set(key, value)),
-      get: (key) => timed(() => client.get(key)),
-      del: (key) => timed(() => client.del(key)),
+      set: (key, value) => timed("set", () => client.set(key, value)),
+      get: (key) => timed("get", () => client.get(key)),
+      del: (key) => timed("del", () => client.del(key)),
     };
   }
 
