@@ -116,6 +116,9 @@ interface Round {
   movedPerSec: number;
   moved: number;
   ratio: number;
+  /** Client commands per second before and during the move. */
+  before: number;
+  during: number;
   /** p99 of a pipeline's round trip (ms), before and during the move. */
   p99Before: number;
   p99During: number;
@@ -186,6 +189,8 @@ async function round(o: Options): Promise<Round> {
       moved: r.keysMovedThisMove,
       movedPerSec: r.keysMovedThisMove / (r.lastDurationMs / 1000),
       ratio: during / before,
+      before: Math.round(before),
+      during: Math.round(during),
       p99Before,
       p99During,
       lagMaxBefore,
@@ -210,6 +215,8 @@ const summary = {
   movedMedian: median(results.map((r) => r.moved)),
   entriesPerSecond: Math.round(median(results.map((r) => r.movedPerSec))),
   throughputRatio: Math.round(median(results.map((r) => r.ratio)) * 100) / 100,
+  clientsBefore: median(results.map((r) => r.before)),
+  clientsDuring: median(results.map((r) => r.during)),
   p99BeforeMs: median(results.map((r) => r.p99Before)),
   p99DuringMs: median(results.map((r) => r.p99During)),
   runs: results,
@@ -220,7 +227,8 @@ else {
     `rebalance: ${summary.entries} entries, a 4th node joins 3 (R=1), ${o.rounds} round(s), medians\n` +
       `  entries moved:           ${summary.movedMedian}\n` +
       `  entries moved per second: ${summary.entriesPerSecond}  (target >= 200000)\n` +
-      `  client throughput during the move / before: ${summary.throughputRatio}x  (target >= 0.7x)\n` +
+      `  client throughput during the move / before: ${summary.throughputRatio}x  (target >= 0.7x)` +
+      ` (${summary.clientsDuring} / ${summary.clientsBefore} commands/s)\n` +
       `  client p99 round trip (16-command pipeline) before / during: ` +
       `${summary.p99BeforeMs.toFixed(1)} / ${summary.p99DuringMs.toFixed(1)} ms\n` +
       `  longest event-loop delay before (master, a1..a3): ` +
