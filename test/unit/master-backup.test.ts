@@ -1,0 +1,154 @@
+// A master's backup past its bound: the appended file is sealed and compacted in a worker
+// thread while appends go on, every record stays readable throughout, and a compaction left
+// unfinished (a crash) is picked up at the next start.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createLogger } from "../../src/log.js";
+import { Backup, encodeRecords, type BackupRecord } from "../../src/master/backup.js";
+import { PageWriter } from "../../src/protocol/page.js";
+
+const logger = createLogger({ level: "silent", node: "m1", role: "master" });
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "ringcache-backup-"));
+  dirs.push(dir);
+  return dir;
+}
+
+function backupIn(dir: string, maxBytes: number, floor = 0): Backup {
+  const b = new Backup({ dir, id: "m1", maxBytes, minVersion: () => floor, logger });
+  b.open();
+  return b;
+}
+
+/** The newest record per key, as Backup.readAll reads every file of the directory. */
+function readBack(dir: string): Map<string, BackupRecord> {
+  const out = new Map<string, BackupRecord>();
+  for (const r of Backup.readAll(dir, 0, logger)) out.set(r.key.toString(), r);
+  return out;
+}
+
+describe("master backup", () => {
+  it("compacts in the background past its bound, and loses nothing meanwhile", async () => {
+    const dir = freshDir();
+    const backup = backupIn(dir, 64 * 1024);
+    const newest = new Map<string, { version: number; tombstone: boolean; value: string }>();
+    const page = new PageWriter();
+    let version = 0;
+    let sawCompacting = false;
+    // 200 keys written over and over (about 30 KB of distinct entries: within half the bound),
+    // as pages and as single records, some as tombstones.
+    for (let round = 0; round < 60; round++) {
+      page.reset();
+      for (let i = 0; i < 20; i++) {
+        const key = `k${(round * 20 + i) % 200}`;
+        const tombstone = (round + i) % 7 === 0;
+        const value = tombstone ? "" : `value ${round} ${i} `.repeat(5);
+        page.add(Buffer.from(key), Buffer.from(value), ++version, 0, tombstone);
+        newest.set(key, { version, tombstone, value });
+      }
+      const bytes = Buffer.from(page.view());
+      backup.appendPage(bytes, [0, bytes.length], 20);
+      const key = `k${round % 200}`;
+      backup.append([
+        {
+          key: Buffer.from(key),
+          value: Buffer.from("single"),
+          version: ++version,
+          expiresAt: 0,
+          tombstone: false,
+        },
+      ]);
+      newest.set(key, { version, tombstone: false, value: "single" });
+      if (backup.isCompacting) {
+        sawCompacting = true;
+        // While the worker runs, every record is in some file.
+        const seen = readBack(dir);
+        for (const [k, want] of newest) assert.equal(seen.get(k)?.version, want.version, k);
+      }
+    }
+    assert.ok(sawCompacting, "the bound was passed and a compaction ran in the background");
+    await backup.settled();
+    assert.ok(backup.compactions >= 1);
+    const seen = readBack(dir);
+    assert.equal(seen.size, newest.size);
+    for (const [k, want] of newest) {
+      const got = seen.get(k);
+      assert.equal(got?.version, want.version, k);
+      assert.equal(got?.tombstone, want.tombstone, k);
+      assert.equal(got?.value.toString(), want.value, k);
+    }
+    const files = readdirSync(dir).sort();
+    assert.deepEqual(files, ["m1.base.rcbackup", "m1.rcbackup"]);
+    assert.ok(backup.bytes <= 64 * 1024, `${backup.bytes} bytes`);
+    backup.close();
+  });
+
+  it("drops records older than the floor, and the oldest when the rest is over half the bound", async () => {
+    const dir = freshDir();
+    const backup = backupIn(dir, 8 * 1024, 1000);
+    const records: BackupRecord[] = [];
+    for (let i = 0; i < 200; i++) {
+      records.push({
+        key: Buffer.from(`key ${i}`),
+        value: Buffer.alloc(40, 97),
+        version: 900 + i, // the first hundred are below the floor
+        expiresAt: 0,
+        tombstone: false,
+      });
+    }
+    backup.append(records);
+    await backup.settled();
+    const seen = readBack(dir);
+    assert.ok(seen.size > 0 && seen.size < 100, `${seen.size} kept`);
+    const versions = [...seen.values()].map((r) => r.version).sort((a, b) => a - b);
+    // Kept: the newest ones, none below the floor, within half the bound.
+    assert.equal(versions[versions.length - 1], 1099);
+    assert.ok((versions[0] as number) >= 1000);
+    assert.deepEqual(
+      versions,
+      Array.from({ length: versions.length }, (_, i) => 1100 - versions.length + i),
+    );
+    assert.ok(backup.bytes <= 4 * 1024, `${backup.bytes} bytes`);
+    backup.close();
+  });
+
+  it("finishes at start a compaction that a crash left undone", async () => {
+    const dir = freshDir();
+    const record = (key: string, version: number): BackupRecord => ({
+      key: Buffer.from(key),
+      value: Buffer.from(`v${version}`),
+      version,
+      expiresAt: 0,
+      tombstone: false,
+    });
+    // The base, a sealed file and the appended file, as a crash mid-compaction leaves them.
+    writeFileSync(join(dir, "m1.base.rcbackup"), encodeRecords([record("a", 1), record("b", 2)]));
+    writeFileSync(
+      join(dir, "m1.sealed-1-0.rcbackup"),
+      encodeRecords([record("b", 3), record("c", 4)]),
+    );
+    writeFileSync(join(dir, "m1.rcbackup"), encodeRecords([record("c", 5)]));
+    // Another master's file in the shared directory is not touched.
+    writeFileSync(join(dir, "m2.rcbackup"), encodeRecords([record("d", 6)]));
+    const backup = backupIn(dir, 1024 * 1024);
+    await backup.settled();
+    assert.equal(backup.compactions, 1);
+    assert.deepEqual(readdirSync(dir).sort(), ["m1.base.rcbackup", "m1.rcbackup", "m2.rcbackup"]);
+    const seen = readBack(dir);
+    assert.deepEqual([...seen.entries()].map(([k, r]) => [k, r.version]).sort(), [
+      ["a", 1],
+      ["b", 3],
+      ["c", 5],
+      ["d", 6],
+    ]);
+    backup.close();
+  });
+});
