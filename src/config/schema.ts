@@ -219,7 +219,7 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
     kind: "size",
     default: "256mb",
     min: 4096,
-    description: "bound of this master's backup file (compacted past it)",
+    description: "bound of this master's backup files (compacted in the background past it)",
   },
   {
     name: "tombstone-ttl",
