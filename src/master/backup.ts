@@ -30,6 +30,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -177,194 +178,262 @@ export interface CompactionJob {
  * Merges backup files into one: the newest record per key at or above the floor, within
  * `maxBytes` (the newest versions kept). Writes a temp file, fsyncs and renames it over
  * `output`, then removes the other inputs. Synchronous: the master runs it in a worker thread
- * (backup-compactor.ts), or at start. Returns the output's size and whether an input had a
- * corrupt tail (cut).
+ * (backup-compactor.ts), or at start. The inputs are read twice in chunks (once to find each
+ * key's newest entry, once to copy those), so memory holds one slot per key, not the files.
+ * Returns the output's size and whether an input had a corrupt tail (cut).
  */
 export function compactFiles(job: CompactionJob): { bytes: number; corrupt: boolean } {
   const table = new NewestTable();
+  const inputs: string[] = [];
   let corrupt = false;
   for (const input of job.inputs) {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(input);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw err;
-    }
-    corrupt = table.scan(buf, job.floor) || corrupt;
+    const fi = inputs.length;
+    const found = walkFile(input, (at, e, chunk) => table.offer(fi, at, e, chunk, job.floor));
+    if (found === null) continue; // no such file
+    inputs.push(input);
+    corrupt = found || corrupt;
   }
-  const out = table.encode(job.maxBytes);
+  const kept = table.select(job.maxBytes);
   const tmp = `${job.output}.tmp`;
   const fd = openSync(tmp, "w");
+  const out = new RecordWriter(fd);
   try {
-    writeSync(fd, out);
+    for (let fi = 0; fi < inputs.length; fi++) {
+      walkFile(inputs[fi] as string, (at, e, chunk) => {
+        if (table.isKept(fi, at, e, chunk, kept)) out.add(e, chunk);
+      });
+    }
+    out.end();
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  const bytes = out.written;
   renameSync(tmp, job.output);
   for (const input of job.inputs) {
     if (input !== job.output) rmSync(input, { force: true });
   }
-  return { bytes: out.length, corrupt };
+  return { bytes, corrupt };
 }
 
-/**
- * The newest entry per key over whole backup files, kept as offsets into the files' buffers
- * (typed arrays and one map from key to slot): a compaction of a bound's worth of records
- * makes no object per record.
- */
-class NewestTable {
-  private readonly bufs: Buffer[] = [];
-  private readonly slots = new Map<string, number>();
-  private n = 0;
-  private version = new Float64Array(1024);
-  private expiresAt = new Float64Array(1024);
-  private buf = new Uint16Array(1024);
-  private flags = new Uint8Array(1024);
-  /** Where the key starts; the value follows it. */
-  private keyAt = new Uint32Array(1024);
-  private keyLength = new Uint32Array(1024);
-  private valueLength = new Uint32Array(1024);
+/** One entry of a backup file as walkFile finds it; offsets are into the chunk it passes. */
+interface EntryRef {
+  flags: number;
+  version: number;
+  expiresAt: number;
+  keyAt: number;
+  keyLength: number;
+  valueLength: number;
+}
 
-  /** Adds a file's valid records; true when its tail was corrupt (cut). */
-  scan(file: Buffer, floor: number): boolean {
-    const b = this.bufs.length;
-    this.bufs.push(file);
-    const e = new PageReader();
-    let at = 0;
-    while (at + HEADER <= file.length) {
-      const len = file.readUInt32LE(at);
-      const p = at + HEADER;
-      if (len < 1 || p + len > file.length) return true;
-      const payload = file.subarray(p, p + len);
-      if (crc32(payload) !== file.readUInt32LE(at + 4)) return true;
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Reads a backup file in chunks and calls `visit` for every entry of its valid records (single
+ * ones and pages), with the entry's position in the file (a stable identity) and the chunk that
+ * holds its bytes (valid during the call). Returns null when the file does not exist, else
+ * whether its tail was corrupt.
+ */
+function walkFile(
+  path: string,
+  visit: (fileAt: number, e: EntryRef, chunk: Buffer) => void,
+): boolean | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  try {
+    const size = statSync(path).size;
+    let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, HEADER)));
+    let filled = 0; // bytes of buf holding file data from `base`
+    let base = 0; // file offset of buf[0]
+    let at = 0; // file offset of the next record
+    const e: EntryRef = {
+      flags: 0,
+      version: 0,
+      expiresAt: 0,
+      keyAt: 0,
+      keyLength: 0,
+      valueLength: 0,
+    };
+    const page = new PageReader();
+    /** Makes file bytes [at, at + n) available in buf; false at the end of the file. */
+    const need = (n: number): boolean => {
+      if (at + n > size) return false;
+      if (at + n <= base + filled) return true;
+      const keep = base + filled - at;
+      if (n > buf.length) {
+        const grown = Buffer.allocUnsafe(n);
+        buf.copy(grown, 0, at - base, at - base + keep);
+        buf = grown;
+      } else {
+        buf.copy(buf, 0, at - base, at - base + keep);
+      }
+      base = at;
+      filled = keep;
+      while (filled < buf.length && base + filled < size) {
+        const got = readSync(fd, buf, filled, buf.length - filled, base + filled);
+        if (got === 0) break;
+        filled += got;
+      }
+      return at + n <= base + filled;
+    };
+    while (need(HEADER)) {
+      const p = at - base;
+      const len = buf.readUInt32LE(p);
+      const sum = buf.readUInt32LE(p + 4);
+      if (len < 1 || !need(HEADER + len)) return true;
+      const q = at - base + HEADER;
+      const payload = buf.subarray(q, q + len);
+      if (crc32(payload) !== sum) return true;
       if (payload[0] === F_PAGE) {
-        const page = payload.subarray(1);
+        const body = payload.subarray(1);
         try {
-          checkPage(page);
+          checkPage(body);
         } catch {
           return true;
         }
-        e.reset(page);
-        while (e.next()) {
-          const flags = e.tombstone ? 1 : 0;
-          const base = p + 1;
-          this.offer(
-            b,
-            e.version,
-            e.expiresAt,
-            flags,
-            base + e.keyStart,
-            e.keyLength,
-            e.valueLength,
-            floor,
-          );
+        page.reset(body);
+        while (page.next()) {
+          e.flags = page.tombstone ? 1 : 0;
+          e.version = page.version;
+          e.expiresAt = page.expiresAt;
+          e.keyAt = q + 1 + page.keyStart;
+          e.keyLength = page.keyLength;
+          e.valueLength = page.valueLength;
+          visit(base + e.keyAt, e, buf);
         }
       } else {
         if (len < FIXED) return true;
         const keyLength = payload.readUInt32LE(17);
         if (FIXED + keyLength > len) return true;
-        this.offer(
-          b,
-          payload.readDoubleLE(1),
-          payload.readDoubleLE(9),
-          payload[0] === 1 ? 1 : 0,
-          p + FIXED,
-          keyLength,
-          len - FIXED - keyLength,
-          floor,
-        );
+        e.flags = payload[0] === 1 ? 1 : 0;
+        e.version = payload.readDoubleLE(1);
+        e.expiresAt = payload.readDoubleLE(9);
+        e.keyAt = q + FIXED;
+        e.keyLength = keyLength;
+        e.valueLength = len - FIXED - keyLength;
+        visit(base + e.keyAt, e, buf);
       }
-      at = p + len;
+      at += HEADER + len;
     }
-    return at !== file.length;
+    return at !== size;
+  } finally {
+    closeSync(fd);
   }
+}
 
-  private offer(
-    b: number,
-    version: number,
-    expiresAt: number,
-    flags: number,
-    keyAt: number,
-    keyLength: number,
-    valueLength: number,
-    floor: number,
-  ): void {
-    if (version < floor) return;
-    const key = (this.bufs[b] as Buffer).toString("latin1", keyAt, keyAt + keyLength);
+/**
+ * The newest entry per key over the inputs: one map from key to slot, and per slot the version,
+ * the entry's size and where it is (input and offset), in typed arrays.
+ */
+class NewestTable {
+  private readonly slots = new Map<string, number>();
+  private n = 0;
+  private version = new Float64Array(1024);
+  private input = new Uint16Array(1024);
+  private fileAt = new Float64Array(1024);
+  private size = new Float64Array(1024);
+
+  offer(fi: number, fileAt: number, e: EntryRef, chunk: Buffer, floor: number): void {
+    if (e.version < floor) return;
+    const key = chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength);
     let s = this.slots.get(key);
     if (s === undefined) {
       s = this.n++;
       if (s === this.version.length) this.grow();
       this.slots.set(key, s);
-    } else if (version <= (this.version[s] as number)) {
+    } else if (e.version <= (this.version[s] as number)) {
       return;
     }
-    this.version[s] = version;
-    this.expiresAt[s] = expiresAt;
-    this.buf[s] = b;
-    this.flags[s] = flags;
-    this.keyAt[s] = keyAt;
-    this.keyLength[s] = keyLength;
-    this.valueLength[s] = valueLength;
+    this.version[s] = e.version;
+    this.input[s] = fi;
+    this.fileAt[s] = fileAt;
+    this.size[s] = HEADER + FIXED + e.keyLength + e.valueLength;
+  }
+
+  /** Which slots the output keeps: all, or the newest within `maxBytes`. */
+  select(maxBytes: number): Uint8Array {
+    const keep = new Uint8Array(this.n);
+    let total = 0;
+    for (let s = 0; s < this.n; s++) total += this.size[s] as number;
+    if (total <= maxBytes) return keep.fill(1);
+    const order = new Uint32Array(this.n);
+    for (let s = 0; s < this.n; s++) order[s] = s;
+    order.sort((a, b) => (this.version[b] as number) - (this.version[a] as number));
+    total = 0;
+    for (const s of order) {
+      if (total + (this.size[s] as number) > maxBytes) break;
+      total += this.size[s] as number;
+      keep[s] = 1;
+    }
+    return keep;
+  }
+
+  /** Whether the entry at `fileAt` of input `fi` is the one the output keeps for its key. */
+  isKept(fi: number, fileAt: number, e: EntryRef, chunk: Buffer, keep: Uint8Array): boolean {
+    const s = this.slots.get(chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength));
+    return s !== undefined && keep[s] === 1 && this.input[s] === fi && this.fileAt[s] === fileAt;
   }
 
   private grow(): void {
     const n = this.version.length * 2;
-    const grown = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(a: T): T => {
+    const grown = <T extends Float64Array | Uint16Array>(a: T): T => {
       const next = new (a.constructor as new (n: number) => T)(n);
       next.set(a);
       return next;
     };
     this.version = grown(this.version);
-    this.expiresAt = grown(this.expiresAt);
-    this.buf = grown(this.buf);
-    this.flags = grown(this.flags);
-    this.keyAt = grown(this.keyAt);
-    this.keyLength = grown(this.keyLength);
-    this.valueLength = grown(this.valueLength);
+    this.input = grown(this.input);
+    this.fileAt = grown(this.fileAt);
+    this.size = grown(this.size);
+  }
+}
+
+/** Writes entries as single records to a file, through one buffer. */
+class RecordWriter {
+  private readonly fd: number;
+  private buf = Buffer.allocUnsafe(1024 * 1024);
+  private len = 0;
+  /** Bytes written to the file so far. */
+  written = 0;
+
+  constructor(fd: number) {
+    this.fd = fd;
   }
 
-  /** The kept entries as single records, within `maxBytes` (past it the oldest go). */
-  encode(maxBytes: number): Buffer {
-    const size = (s: number): number =>
-      HEADER + FIXED + (this.keyLength[s] as number) + (this.valueLength[s] as number);
-    let order: Uint32Array | undefined;
-    let total = 0;
-    for (let s = 0; s < this.n; s++) total += size(s);
-    let count = this.n;
-    if (total > maxBytes) {
-      order = new Uint32Array(this.n);
-      for (let s = 0; s < this.n; s++) order[s] = s;
-      order.sort((a, c) => (this.version[c] as number) - (this.version[a] as number));
-      total = 0;
-      count = 0;
-      while (count < order.length && total + size(order[count] as number) <= maxBytes) {
-        total += size(order[count] as number);
-        count++;
-      }
+  add(e: EntryRef, chunk: Buffer): void {
+    const payload = FIXED + e.keyLength + e.valueLength;
+    const size = HEADER + payload;
+    if (this.len + size > this.buf.length) {
+      this.flush();
+      if (size > this.buf.length) this.buf = Buffer.allocUnsafe(size);
     }
-    const out = Buffer.allocUnsafe(total);
+    const buf = this.buf;
+    const p = this.len + HEADER;
+    buf[p] = e.flags;
+    buf.writeDoubleLE(e.version, p + 1);
+    buf.writeDoubleLE(e.expiresAt, p + 9);
+    buf.writeUInt32LE(e.keyLength, p + 17);
+    chunk.copy(buf, p + FIXED, e.keyAt, e.keyAt + e.keyLength + e.valueLength);
+    buf.writeUInt32LE(payload, this.len);
+    buf.writeUInt32LE(crc32(buf.subarray(p, p + payload)), this.len + 4);
+    this.len += size;
+  }
+
+  /** Writes what is left. */
+  end(): void {
+    this.flush();
+  }
+
+  private flush(): void {
     let at = 0;
-    for (let i = 0; i < count; i++) {
-      const s = order === undefined ? i : (order[i] as number);
-      const file = this.bufs[this.buf[s] as number] as Buffer;
-      const keyAt = this.keyAt[s] as number;
-      const keyLength = this.keyLength[s] as number;
-      const valueLength = this.valueLength[s] as number;
-      const len = FIXED + keyLength + valueLength;
-      const p = at + HEADER;
-      out[p] = this.flags[s] as number;
-      out.writeDoubleLE(this.version[s] as number, p + 1);
-      out.writeDoubleLE(this.expiresAt[s] as number, p + 9);
-      out.writeUInt32LE(keyLength, p + 17);
-      file.copy(out, p + FIXED, keyAt, keyAt + keyLength + valueLength);
-      out.writeUInt32LE(len, at);
-      out.writeUInt32LE(crc32(out.subarray(p, p + len)), at + 4);
-      at = p + len;
-    }
-    return out;
+    while (at < this.len) at += writeSync(this.fd, this.buf, at, this.len - at);
+    this.written += this.len;
+    this.len = 0;
   }
 }
 

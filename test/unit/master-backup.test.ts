@@ -2,12 +2,18 @@
 // thread while appends go on, every record stays readable throughout, and a compaction left
 // unfinished (a crash) is picked up at the next start.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createLogger } from "../../src/log.js";
-import { Backup, encodeRecords, type BackupRecord } from "../../src/master/backup.js";
+import {
+  Backup,
+  compactFiles,
+  decodeRecords,
+  encodeRecords,
+  type BackupRecord,
+} from "../../src/master/backup.js";
 import { PageWriter } from "../../src/protocol/page.js";
 
 const logger = createLogger({ level: "silent", node: "m1", role: "master" });
@@ -118,6 +124,74 @@ describe("master backup", () => {
     );
     assert.ok(backup.bytes <= 4 * 1024, `${backup.bytes} bytes`);
     backup.close();
+  });
+
+  it("compacts files larger than its read chunk, records across chunks, and a torn tail", () => {
+    const dir = freshDir();
+    const records: BackupRecord[] = [];
+    // About 10 MB: records of 3,001 bytes cross the 4 MB chunks at every offset; one value of
+    // 5 MB is larger than a chunk; a page record holds a few more.
+    for (let i = 0; i < 3000; i++) {
+      records.push({
+        key: Buffer.from(`chunked ${i}`),
+        value: Buffer.alloc(3001, i % 251),
+        version: 1 + i,
+        expiresAt: i % 3 === 0 ? 0 : 2_000_000_000_000 + i,
+        tombstone: false,
+      });
+    }
+    records.splice(1500, 0, {
+      key: Buffer.from("huge"),
+      value: Buffer.alloc(5 * 1024 * 1024, 7),
+      version: 99_999,
+      expiresAt: 0,
+      tombstone: false,
+    });
+    const page = new PageWriter();
+    page.add(Buffer.from("paged"), Buffer.from("in a page"), 100_000, 0, false);
+    page.add(Buffer.from("chunked 7"), Buffer.alloc(0), 100_001, 0, true); // newer: a delete
+    const pageBackup = new Backup({
+      dir,
+      id: "scratch",
+      maxBytes: 1 << 30,
+      minVersion: () => 0,
+      logger,
+    });
+    pageBackup.open();
+    const bytes = Buffer.from(page.view());
+    pageBackup.appendPage(bytes, [0, bytes.length], 2);
+    pageBackup.close();
+    const pageRecord = readFileSync(join(dir, "scratch.rcbackup"));
+    rmSync(join(dir, "scratch.rcbackup"));
+    const whole = Buffer.concat([encodeRecords(records), pageRecord]);
+    const torn = encodeRecords([records[0] as BackupRecord]).subarray(0, 20);
+    const sealed = join(dir, "m1.sealed-1-0.rcbackup");
+    writeFileSync(sealed, Buffer.concat([whole, torn]));
+    const result = compactFiles({
+      inputs: [join(dir, "m1.base.rcbackup"), sealed],
+      output: join(dir, "m1.base.rcbackup"),
+      floor: 0,
+      maxBytes: 1 << 30,
+    });
+    assert.equal(result.corrupt, true);
+    assert.deepEqual(readdirSync(dir), ["m1.base.rcbackup"]);
+    const { records: got, corrupt } = decodeRecords(readFileSync(join(dir, "m1.base.rcbackup")));
+    assert.equal(corrupt, false);
+    assert.equal(result.bytes, statSync(join(dir, "m1.base.rcbackup")).size);
+    const byKey = new Map(got.map((r) => [r.key.toString(), r]));
+    assert.equal(byKey.size, records.length + 1);
+    for (const r of records) {
+      const k = r.key.toString();
+      const g = byKey.get(k);
+      if (k === "chunked 7") {
+        assert.deepEqual([g?.tombstone, g?.version, g?.value.length], [true, 100_001, 0]);
+        continue;
+      }
+      assert.equal(g?.version, r.version, k);
+      assert.equal(g?.expiresAt, r.expiresAt, k);
+      assert.ok(g?.value.equals(r.value), k);
+    }
+    assert.equal(byKey.get("paged")?.value.toString(), "in a page");
   });
 
   it("finishes at start a compaction that a crash left undone", async () => {
