@@ -172,6 +172,85 @@ export interface CompactionJob {
   readonly floor: number;
   /** The output's bound: past it, the oldest versions go. */
   readonly maxBytes: number;
+  /** Leave the inputs in place (a replay reads other masters' files). */
+  readonly keepInputs?: boolean;
+}
+
+/**
+ * Runs compactFiles in a worker thread (backup-compactor.ts). `done` settles when the worker
+ * has answered or failed; the worker is gone by then.
+ */
+function compactInWorker(job: CompactionJob): {
+  worker: Worker;
+  done: Promise<{ bytes: number; corrupt: boolean }>;
+} {
+  const worker = new Worker(new URL("./backup-compactor.js", import.meta.url), {
+    workerData: job,
+  });
+  worker.unref();
+  const done = new Promise<{ bytes: number; corrupt: boolean }>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`compaction worker exited with ${code}`)));
+  }).finally(() => void worker.terminate());
+  return { worker, done };
+}
+
+/**
+ * Reads a file of single records (what compactFiles writes) in chunks and hands them to `apply`
+ * in batches, awaiting each. Resolves with the number of records.
+ */
+async function readBatches(
+  path: string,
+  batch: number,
+  apply: (records: BackupRecord[]) => Promise<void>,
+): Promise<number> {
+  const fd = openSync(path, "r");
+  let total = 0;
+  try {
+    const size = statSync(path).size;
+    let buf = Buffer.allocUnsafe(READ_CHUNK);
+    let at = 0;
+    let records: BackupRecord[] = [];
+    while (at < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      let p = 0;
+      while (p + HEADER <= n) {
+        const len = buf.readUInt32LE(p);
+        if (p + HEADER + len > n) break;
+        const payload = buf.subarray(p + HEADER, p + HEADER + len);
+        const keyLength = payload.readUInt32LE(17);
+        records.push({
+          tombstone: payload[0] === 1,
+          version: payload.readDoubleLE(1),
+          expiresAt: payload.readDoubleLE(9),
+          key: Buffer.from(payload.subarray(FIXED, FIXED + keyLength)),
+          value: Buffer.from(payload.subarray(FIXED + keyLength)),
+        });
+        p += HEADER + len;
+        if (records.length >= batch) {
+          total += records.length;
+          await apply(records);
+          records = [];
+        }
+      }
+      if (p === 0) {
+        // One record larger than the buffer: read it whole.
+        const need = n < HEADER ? 0 : HEADER + buf.readUInt32LE(0);
+        if (need <= buf.length) throw new Error(`${path} is cut at byte ${at}`);
+        buf = Buffer.allocUnsafe(need);
+        continue;
+      }
+      at += p;
+    }
+    if (records.length > 0) {
+      total += records.length;
+      await apply(records);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return total;
 }
 
 /**
@@ -211,7 +290,7 @@ export function compactFiles(job: CompactionJob): { bytes: number; corrupt: bool
   const bytes = out.written;
   renameSync(tmp, job.output);
   for (const input of job.inputs) {
-    if (input !== job.output) rmSync(input, { force: true });
+    if (input !== job.output && job.keepInputs !== true) rmSync(input, { force: true });
   }
   return { bytes, corrupt };
 }
@@ -555,18 +634,11 @@ export class Backup {
       this.fd = openSync(this.path, "a");
     }
     const job = this.job([this.basePath, ...this.sealedFiles()]);
-    const worker = new Worker(new URL("./backup-compactor.js", import.meta.url), {
-      workerData: job,
-    });
-    worker.unref();
+    const { worker, done } = compactInWorker(job);
     this.worker = worker;
     const log = this.options.logger;
     const startedAt = Date.now();
-    this.compacting = new Promise<{ bytes: number; corrupt: boolean }>((resolve, reject) => {
-      worker.once("message", resolve);
-      worker.once("error", reject);
-      worker.once("exit", (code) => reject(new Error(`compaction worker exited with ${code}`)));
-    })
+    this.compacting = done
       .then(
         (result) => {
           this.compactions++;
@@ -587,7 +659,6 @@ export class Backup {
       )
       .finally(() => {
         if (this.worker === worker) this.worker = null;
-        void worker.terminate();
         this.compacting = null;
         if (this.fd !== null) this.maybeCompact();
       });
@@ -626,6 +697,43 @@ export class Backup {
       }
     }
     return total;
+  }
+
+  /**
+   * Replays every master's backup in `dir`: the newest record per key at or above
+   * `minVersion`, handed to `apply` in batches of at most `batch`, each awaited before the next
+   * is read. The merge runs in a worker thread, into a temp file read back in chunks, so
+   * neither the event loop nor memory holds the backups whole. Resolves with the records
+   * handed over.
+   */
+  static async replay(
+    dir: string,
+    minVersion: number,
+    apply: (records: BackupRecord[]) => Promise<void>,
+    batch = 1024,
+  ): Promise<number> {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith(BACKUP_SUFFIX));
+    } catch {
+      return 0;
+    }
+    if (names.length === 0) return 0;
+    const merged = join(dir, `.replay-${process.pid}-${Date.now()}.tmp`);
+    try {
+      const { done } = compactInWorker({
+        inputs: names.map((n) => join(dir, n)),
+        output: merged,
+        floor: minVersion,
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        keepInputs: true,
+      });
+      await done;
+      return await readBatches(merged, batch, apply);
+    } finally {
+      rmSync(merged, { force: true });
+      rmSync(`${merged}.tmp`, { force: true });
+    }
   }
 
   /** Every master's records in `dir`, the newest per key, at or above `minVersion`. */

@@ -314,11 +314,12 @@ export class MasterNode {
 
   /** Replays every master's backup (records younger than the tombstone lifetime). */
   private async replayBackups(minVersion: number): Promise<void> {
-    const records = Backup.readAll(this.backup.options.dir, minVersion, this.logger);
-    if (records.length === 0) return;
     try {
-      this.replayed = await this.rebalancer.replay(records);
-      this.logger.info({ records: this.replayed }, "masters' backups replayed");
+      const n = await Backup.replay(this.backup.options.dir, minVersion, async (records) => {
+        await this.rebalancer.replay(records);
+        this.replayed += records.length;
+      });
+      if (n > 0) this.logger.info({ records: n }, "masters' backups replayed");
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "backup replay failed");
     }

@@ -194,6 +194,77 @@ describe("master backup", () => {
     assert.equal(byKey.get("paged")?.value.toString(), "in a page");
   });
 
+  it("replays every master's files in batches, the newest per key at or above the floor", async () => {
+    const dir = freshDir();
+    const expected = new Map<string, BackupRecord>();
+    const note = (r: BackupRecord): void => {
+      const held = expected.get(r.key.toString());
+      if (r.version >= 50 && (held === undefined || r.version > held.version)) {
+        expected.set(r.key.toString(), r);
+      }
+    };
+    for (const id of ["m1", "m2", "m3"]) {
+      const b = new Backup({ dir, id, maxBytes: 1 << 30, minVersion: () => 0, logger });
+      b.open();
+      for (let round = 0; round < 20; round++) {
+        const page = new PageWriter();
+        for (let i = 0; i < 30; i++) {
+          const version = 1 + round * 100 + i + id.charCodeAt(1);
+          const tombstone = i % 9 === 0;
+          const r: BackupRecord = {
+            key: Buffer.from(`r${(round * 13 + i) % 250}`),
+            value: tombstone ? Buffer.alloc(0) : Buffer.from(`${id} ${round} ${i}`),
+            version,
+            expiresAt: i % 4 === 0 ? 0 : 1_900_000_000_000,
+            tombstone,
+          };
+          page.add(r.key, r.value, r.version, r.expiresAt, r.tombstone);
+          note(r);
+        }
+        const bytes = Buffer.from(page.view());
+        b.appendPage(bytes, [0, bytes.length], 30);
+      }
+      b.close();
+    }
+    // A sealed file too, as a compaction in progress leaves it.
+    const sealed: BackupRecord = {
+      key: Buffer.from("sealed only"),
+      value: Buffer.from("kept"),
+      version: 10_000,
+      expiresAt: 0,
+      tombstone: false,
+    };
+    writeFileSync(join(dir, "m1.sealed-1-0.rcbackup"), encodeRecords([sealed]));
+    note(sealed);
+    const batches: BackupRecord[][] = [];
+    const n = await Backup.replay(
+      dir,
+      50,
+      async (records) => {
+        batches.push(records);
+        await new Promise((r) => setImmediate(r));
+      },
+      64,
+    );
+    const got = batches.flat();
+    assert.equal(n, got.length);
+    assert.ok(batches.length > 1 && batches.every((b) => b.length <= 64));
+    const byKey = new Map(got.map((r) => [r.key.toString(), r]));
+    assert.equal(byKey.size, got.length, "each key once");
+    assert.deepEqual(
+      [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+      [...expected.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+    );
+    // The replay leaves the masters' files as they were, and no temp file behind.
+    assert.deepEqual(readdirSync(dir).sort(), [
+      "m1.rcbackup",
+      "m1.sealed-1-0.rcbackup",
+      "m2.rcbackup",
+      "m3.rcbackup",
+    ]);
+    assert.equal(await Backup.replay(freshDir(), 0, () => Promise.resolve()), 0);
+  });
+
   it("finishes at start a compaction that a crash left undone", async () => {
     const dir = freshDir();
     const record = (key: string, version: number): BackupRecord => ({
