@@ -151,19 +151,6 @@ function readPage(page: Buffer, records: BackupRecord[], copy: boolean): boolean
   return true;
 }
 
-/** The newest record of each key, from any number of record lists. */
-export function newestPerKey(lists: readonly (readonly BackupRecord[])[]): BackupRecord[] {
-  const newest = new Map<string, BackupRecord>();
-  for (const list of lists) {
-    for (const r of list) {
-      const k = r.key.toString("latin1");
-      const held = newest.get(k);
-      if (held === undefined || r.version > held.version) newest.set(k, r);
-    }
-  }
-  return [...newest.values()];
-}
-
 export interface CompactionJob {
   /** Files to merge (a missing one counts as empty); all but `output` are removed after. */
   readonly inputs: readonly string[];
@@ -734,26 +721,5 @@ export class Backup {
       rmSync(merged, { force: true });
       rmSync(`${merged}.tmp`, { force: true });
     }
-  }
-
-  /** Every master's records in `dir`, the newest per key, at or above `minVersion`. */
-  static readAll(dir: string, minVersion: number, logger: Logger): BackupRecord[] {
-    let names: string[];
-    try {
-      names = readdirSync(dir).filter((n) => n.endsWith(BACKUP_SUFFIX));
-    } catch {
-      return [];
-    }
-    const lists: BackupRecord[][] = [];
-    for (const name of names) {
-      try {
-        const { records, corrupt } = decodeRecords(readFileSync(join(dir, name)));
-        if (corrupt) logger.warn({ file: name }, "backup file has a corrupt tail; using the rest");
-        lists.push(records);
-      } catch (err) {
-        logger.warn({ file: name, err: (err as Error).message }, "cannot read a backup file");
-      }
-    }
-    return newestPerKey(lists).filter((r) => r.version >= minVersion);
   }
 }

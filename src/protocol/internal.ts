@@ -733,19 +733,22 @@ export function readScanPageReply(reply: RespValue): ScannedPage {
   return { cursor, page: Buffer.from(page) };
 }
 
+/** RC.PUTPAGE of a whole page, copied into `out`. */
+export function encodePutPage(out: RespWriter, page: Uint8Array): void {
+  encodePutPageHead(out);
+  out.bulk(page);
+}
+
+/** RC.CDELPAGE of a whole page, copied into `out`. */
+export function encodeCDelPage(out: RespWriter, page: Uint8Array): void {
+  encodeCDelPageHead(out);
+  out.bulk(page);
+}
+
 /**
- * RC.PUTPAGE or RC.CDELPAGE of the slices `page[spans[2i], spans[2i + 1])` (whole entries),
- * sent as one page; without spans, of the whole page.
+ * RC.PUTPAGE up to its page, for NodeLink.requestWithBulk, which hands the page's slices to the
+ * socket uncopied.
  */
-export function encodePutPage(out: RespWriter, page: Uint8Array, spans?: readonly number[]): void {
-  encodePageAs(out, B.PUTPAGE, page, spans);
-}
-
-export function encodeCDelPage(out: RespWriter, page: Uint8Array, spans?: readonly number[]): void {
-  encodePageAs(out, B.CDELPAGE, page, spans);
-}
-
-/** RC.PUTPAGE up to its page, for NodeLink.requestWithBulk (the page is sent uncopied). */
 export function encodePutPageHead(out: RespWriter): void {
   out.arrayHeader(2);
   out.bulk(B.PUTPAGE);
@@ -754,18 +757,6 @@ export function encodePutPageHead(out: RespWriter): void {
 export function encodeCDelPageHead(out: RespWriter): void {
   out.arrayHeader(2);
   out.bulk(B.CDELPAGE);
-}
-
-function encodePageAs(
-  out: RespWriter,
-  name: Buffer,
-  page: Uint8Array,
-  spans: readonly number[] | undefined,
-): void {
-  out.arrayHeader(2);
-  out.bulk(name);
-  if (spans === undefined) out.bulk(page);
-  else out.bulkSpans(page, spans);
 }
 
 /** Server side of RC.PUTPAGE and RC.CDELPAGE: the page argument (a view, valid during the call). */

@@ -34,10 +34,15 @@ function backupIn(dir: string, maxBytes: number, floor = 0): Backup {
   return b;
 }
 
-/** The newest record per key, as Backup.readAll reads every file of the directory. */
+/** The newest record per key over every backup file of the directory, as a replay sees them. */
 function readBack(dir: string): Map<string, BackupRecord> {
   const out = new Map<string, BackupRecord>();
-  for (const r of Backup.readAll(dir, 0, logger)) out.set(r.key.toString(), r);
+  for (const name of readdirSync(dir).filter((n) => n.endsWith(".rcbackup"))) {
+    for (const r of decodeRecords(readFileSync(join(dir, name))).records) {
+      const held = out.get(r.key.toString());
+      if (held === undefined || r.version > held.version) out.set(r.key.toString(), r);
+    }
+  }
   return out;
 }
 

@@ -160,29 +160,6 @@ export class RespWriter {
   }
 
   /**
-   * One bulk of the concatenated slices `source[spans[2i], spans[2i + 1])`, for i below
-   * `spans.length / 2`, copied now (no intermediate buffer).
-   */
-  bulkSpans(source: Uint8Array, spans: readonly number[]): this {
-    let length = 0;
-    for (let i = 0; i < spans.length; i += 2) length += spans[i + 1]! - spans[i]!;
-    this.reserve(MAX_HEADER + length + 2);
-    this.header(DOLLAR, length);
-    const buf = this.buf;
-    let len = this.len;
-    for (let i = 0; i < spans.length; i += 2) {
-      const start = spans[i]!;
-      const end = spans[i + 1]!;
-      buf.set(source.subarray(start, end), len);
-      len += end - start;
-    }
-    buf[len] = CR;
-    buf[len + 1] = LF;
-    this.len = len + 2;
-    return this;
-  }
-
-  /**
    * A bulk of the decimal digits of `n`, as `bulkString(String(n))` writes it, but written
    * straight into the buffer for a non-negative safe integer (versions, expiries, counts): no
    * string is made.
