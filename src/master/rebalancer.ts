@@ -27,28 +27,23 @@ import {
   encodeCDel,
   encodeCDelPageHead,
   encodeDel,
-  encodeMCDel,
   encodeMPut,
   encodePut,
   encodePutPageHead,
-  encodeScan,
   encodeScanPage,
   encodeStats,
   prepareRanges,
   readCount,
   readMPutOutcomes,
   readScanPageReply,
-  readScanReply,
   readStatsReply,
   readWriteOutcome,
   type NodeStats,
   type PutEntry,
-  type ScanPage,
-  type ScannedEntry,
   type ScannedPage,
 } from "../protocol/internal.js";
 import { PageReader, PageWriter } from "../protocol/page.js";
-import { RespWriter, type RespValue } from "../protocol/resp/index.js";
+import { RespWriter } from "../protocol/resp/index.js";
 import { hashKey, hashKeyAt } from "../ring/hash.js";
 import { plan, type HashRange } from "../ring/plan.js";
 import { Ring } from "../ring/ring.js";
@@ -110,11 +105,9 @@ interface Task {
   /**
    * move: to owners in B not in A, remove from owners in A not in B. handoff (a node in B not
    * in A): all the sender holds, to its other owners in B, then removed from the sender where
-   * it is not an owner. drop: the sender's stale snapshot entries (at or below `floor`)
-   * removed (see vet()).
+   * it is not an owner.
    */
-  readonly kind: "move" | "handoff" | "drop";
-  readonly floor: number;
+  readonly kind: "move" | "handoff";
 }
 
 /**
@@ -134,9 +127,6 @@ const SCAN_COUNT = 1024;
  * a receiver's limit goes alone, as RC.PUT, RC.DEL or RC.CDEL.
  */
 const PAGE_CHUNK = 512 * 1024;
-/** An RC.MPUT or RC.MCDEL carries at most this many entries and about this many bytes. */
-const BATCH_ENTRIES = 128;
-const BATCH_BYTES = 32 * 1024;
 
 export class Rebalancer {
   readonly options: RebalancerOptions;
@@ -322,7 +312,7 @@ export class Rebalancer {
     }
     const tasks: Task[] = [];
     for (const [sender, ranges] of bySender) {
-      tasks.push({ sender, ranges, kind: "move", floor: 0 });
+      tasks.push({ sender, ranges, kind: "move" });
     }
     // A node that joins or returns (vetted first, see vet()) sends everything it holds, entries
     // and tombstones, to their other owners in B, and drops what it does not own. The senders
@@ -333,7 +323,7 @@ export class Rebalancer {
     // a changed range with the newest version any holder had.
     for (const m of to.members) {
       if (from.members.some((f) => f.id === m.id) || !up(m.id)) continue;
-      tasks.push({ sender: m.id, ranges: undefined, kind: "handoff", floor: 0 });
+      tasks.push({ sender: m.id, ranges: undefined, kind: "handoff" });
     }
     return tasks;
   }
@@ -370,22 +360,29 @@ export class Rebalancer {
       { node: id, snapshotAt: new Date(snapshotAt).toISOString(), liveWithoutMs: liveWithout },
       "node returned with a snapshot older than the tombstone lifetime; dropping its entries",
     );
-    const task: Task = {
-      sender: id,
-      ranges: undefined,
-      kind: "drop",
-      floor: this.deps.versionAt(snapshotAt),
-    };
-    let dropped = 0;
+    const floor = this.deps.versionAt(snapshotAt);
+    const limit = Math.min(
+      PAGE_CHUNK,
+      stats.maxBulk !== undefined && stats.maxBulk > 0 ? stats.maxBulk : PAGE_CHUNK,
+    );
     const link = this.link(id);
+    const count = this.options.scanCount ?? SCAN_COUNT;
+    let dropped = 0;
     let cursor = 0;
     do {
-      const page: ScanPage = await link.request(
-        (w) => encodeScan(w, cursor, this.options.scanCount ?? SCAN_COUNT),
-        copyScanPage,
+      const got: ScannedPage = await link.request(
+        (w) => encodeScanPage(w, cursor, count),
+        readScanPageReply,
       );
-      dropped += await this.dropPage(task, page.entries);
-      cursor = page.cursor;
+      const stale = new KeyPages(limit);
+      const e = new PageReader().reset(got.page);
+      while (e.next()) {
+        if (e.version > floor) continue;
+        stale.add(e);
+        dropped++;
+      }
+      await this.conditionalDeletes(id, stale, got.page, true);
+      cursor = got.cursor;
     } while (cursor !== 0);
     return dropped;
   }
@@ -419,16 +416,6 @@ export class Rebalancer {
     }
     this.tasksDone++;
     return true;
-  }
-
-  private async dropPage(task: Task, entries: readonly ScannedEntry[]): Promise<number> {
-    const stale = entries.filter((e) => e.version <= task.floor);
-    if (stale.length === 0) return 0;
-    const link = this.link(task.sender);
-    await Promise.all(
-      batches(stale).map((list) => link.request((w) => encodeMCDel(w, list), readCount)),
-    );
-    return stale.length;
   }
 
   /**
@@ -517,29 +504,40 @@ export class Rebalancer {
       throw new Error("some entries could not be copied to their new owners");
     }
     // Every receiver has the page: its holders outside `to` may drop it (if unchanged since).
-    const removed: Promise<unknown>[] = [];
-    const counted = (n: number): void => {
-      this.keysRemovedTotal += n;
-    };
-    for (const [id, box] of drops) {
-      const link = this.link(id);
-      // a holder gone meanwhile keeps a copy: harmless, versioned
-      for (const keys of box.chunks) {
-        removed.push(
-          link.requestWithBulk(encodeCDelPageHead, [keys.view()], readCount).then(counted, () => 0),
-        );
-      }
-      for (const at of box.single) {
-        e.reset(page).end = at;
-        e.next();
-        const key = e.key();
-        const version = e.version;
-        removed.push(
-          link.request((w) => encodeCDel(w, key, version), readCount).then(counted, () => 0),
-        );
-      }
+    // A holder gone meanwhile keeps a copy: harmless, versioned.
+    const removed = await Promise.all(
+      [...drops].map(([id, keys]) => this.conditionalDeletes(id, keys, page, false)),
+    );
+    for (const n of removed) this.keysRemovedTotal += n;
+  }
+
+  /**
+   * Sends a holder the conditional deletes of `keys` (entries of `page`) and resolves with the
+   * number it removed. When not `strict`, a failed request counts as nothing removed.
+   */
+  private async conditionalDeletes(
+    id: string,
+    keys: KeyPages,
+    page: Buffer,
+    strict: boolean,
+  ): Promise<number> {
+    const link = this.link(id);
+    const sent: Promise<number>[] = [];
+    for (const chunk of keys.chunks) {
+      sent.push(link.requestWithBulk(encodeCDelPageHead, [chunk.view()], readCount));
     }
-    await Promise.all(removed);
+    const e = new PageReader();
+    for (const at of keys.single) {
+      e.reset(page).end = at;
+      e.next();
+      const key = e.key();
+      const version = e.version;
+      sent.push(link.request((w) => encodeCDel(w, key, version), readCount));
+    }
+    const counts = await Promise.all(strict ? sent : sent.map((p) => p.catch(() => 0)));
+    let removed = 0;
+    for (const n of counts) removed += n;
+    return removed;
   }
 
   /**
@@ -620,36 +618,6 @@ export class Rebalancer {
     await Promise.all(sent);
     return records.length;
   }
-}
-
-/** RC.SCAN's page with its bulks copied (the decoder's views are valid only in the callback). */
-function copyScanPage(reply: RespValue): ScanPage {
-  const page = readScanReply(reply);
-  for (const e of page.entries) {
-    (e as { key: Buffer }).key = Buffer.from(e.key);
-    (e as { value: Buffer }).value = Buffer.from(e.value);
-  }
-  return page;
-}
-
-/** `list` cut into RC.MPUT / RC.MCDEL batches bounded in entries and in bytes. */
-function batches<T extends { readonly key: Uint8Array; readonly value?: Uint8Array | null }>(
-  list: T[],
-): T[][] {
-  const out: T[][] = [];
-  let at = 0;
-  while (at < list.length) {
-    let end = at;
-    let bytes = 0;
-    while (end < list.length && end - at < BATCH_ENTRIES && bytes < BATCH_BYTES) {
-      const e = list[end] as T;
-      bytes += e.key.length + (e.value?.length ?? 0) + 32;
-      end++;
-    }
-    out.push(at === 0 && end === list.length ? list : list.slice(at, end));
-    at = end;
-  }
-  return out;
 }
 
 /**
