@@ -29,7 +29,6 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readSync,
   readdirSync,
   renameSync,
@@ -88,67 +87,6 @@ export function encodeRecords(records: readonly BackupRecord[]): Buffer {
     at = p + len;
   }
   return buf;
-}
-
-/**
- * Decodes the valid prefix of a backup file; `corrupt` tells whether anything was cut. With
- * `copy` false the records' keys and values are views of `buf` (a compaction that keeps `buf`).
- */
-export function decodeRecords(
-  buf: Buffer,
-  copy = true,
-): { records: BackupRecord[]; corrupt: boolean } {
-  const records: BackupRecord[] = [];
-  let at = 0;
-  while (at + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(at);
-    const sum = buf.readUInt32LE(at + 4);
-    const p = at + HEADER;
-    if (len < 1 || p + len > buf.length) return { records, corrupt: true };
-    const payload = buf.subarray(p, p + len);
-    if (crc32(payload) !== sum) return { records, corrupt: true };
-    if (payload[0] === F_PAGE) {
-      if (!readPage(payload.subarray(1), records, copy)) return { records, corrupt: true };
-      at = p + len;
-      continue;
-    }
-    if (len < FIXED) return { records, corrupt: true };
-    const keyLen = payload.readUInt32LE(17);
-    if (FIXED + keyLen > len) return { records, corrupt: true };
-    records.push({
-      tombstone: payload.readUInt8(0) === 1,
-      version: payload.readDoubleLE(1),
-      expiresAt: payload.readDoubleLE(9),
-      key: own(payload.subarray(FIXED, FIXED + keyLen), copy),
-      value: own(payload.subarray(FIXED + keyLen), copy),
-    });
-    at = p + len;
-  }
-  return { records, corrupt: at !== buf.length };
-}
-
-/** Appends a page's entries to `records`; false (nothing appended) when the page is invalid. */
-function own(bytes: Buffer, copy: boolean): Buffer {
-  return copy ? Buffer.from(bytes) : bytes;
-}
-
-function readPage(page: Buffer, records: BackupRecord[], copy: boolean): boolean {
-  try {
-    checkPage(page);
-  } catch {
-    return false;
-  }
-  const e = new PageReader().reset(page);
-  while (e.next()) {
-    records.push({
-      tombstone: e.tombstone,
-      version: e.version,
-      expiresAt: e.expiresAt,
-      key: own(e.key(), copy),
-      value: own(e.value(), copy),
-    });
-  }
-  return true;
 }
 
 export interface CompactionJob {
@@ -540,12 +478,8 @@ export class Backup {
    */
   open(): void {
     mkdirSync(this.options.dir, { recursive: true });
-    let corrupt = false;
-    try {
-      corrupt = decodeRecords(readFileSync(this.path), false).corrupt;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
+    // Checked in chunks, as a compaction reads: the file may be as large as the bound.
+    const corrupt = walkFile(this.path, () => undefined) === true;
     if (corrupt) {
       this.options.logger.error({ path: this.path }, "backup file has a corrupt tail; cutting it");
       compactFiles(this.job([this.basePath, ...this.sealedFiles(), this.path]));

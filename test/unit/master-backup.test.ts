@@ -7,13 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createLogger } from "../../src/log.js";
-import {
-  Backup,
-  compactFiles,
-  decodeRecords,
-  encodeRecords,
-  type BackupRecord,
-} from "../../src/master/backup.js";
+import { Backup, compactFiles, encodeRecords, type BackupRecord } from "../../src/master/backup.js";
+import { decodeRecords } from "../helpers/backup-format.js";
 import { PageWriter } from "../../src/protocol/page.js";
 
 const logger = createLogger({ level: "silent", node: "m1", role: "master" });
@@ -268,6 +263,34 @@ describe("master backup", () => {
       "m3.rcbackup",
     ]);
     assert.equal(await Backup.replay(freshDir(), 0, () => Promise.resolve()), 0);
+  });
+
+  it("cuts a torn tail of the appended file at start, keeping the records before it", () => {
+    const dir = freshDir();
+    const records = Array.from({ length: 50 }, (_, i) => ({
+      key: Buffer.from(`torn ${i}`),
+      value: Buffer.from(`value ${i}`),
+      version: 10 + i,
+      expiresAt: 0,
+      tombstone: false,
+    }));
+    const whole = encodeRecords(records);
+    // A crash in the middle of the next append.
+    writeFileSync(join(dir, "m1.rcbackup"), Buffer.concat([whole, whole.subarray(0, 30)]));
+    const backup = backupIn(dir, 1024 * 1024);
+    assert.equal(backup.compactions, 1);
+    const seen = readBack(dir);
+    assert.deepEqual(
+      [...seen.values()].map((r) => r.version).sort((a, b) => a - b),
+      records.map((r) => r.version),
+    );
+    for (const name of readdirSync(dir)) {
+      assert.equal(decodeRecords(readFileSync(join(dir, name))).corrupt, false, name);
+    }
+    // Appends go on after the cut.
+    backup.append([{ ...(records[0] as BackupRecord), version: 1000 }]);
+    assert.equal(readBack(dir).get("torn 0")?.version, 1000);
+    backup.close();
   });
 
   it("finishes at start a compaction that a crash left undone", async () => {
