@@ -160,6 +160,13 @@ function tagOf(h: number): number {
 }
 
 const MAX_LOAD = 0.7;
+/**
+ * Past this load the table's successor (twice the buckets) starts being built, a few slots per
+ * insert, so that it is complete before MAX_LOAD: no single write waits for a whole rehash.
+ */
+const GROW_LOAD = 0.5;
+/** Slots an insert moves into the successor while one is being built. */
+const GROW_STEP = 8;
 /** Slots checked per round of sweepExpired before deciding whether to go on. */
 const SWEEP_ROUND = 20;
 
@@ -172,6 +179,45 @@ class Counters implements StoreStats {
   misses = 0;
   evictions = 0;
   expirations = 0;
+}
+
+/** Puts slot `s` (hash `h`, chunk `addr`) into a table by linear probing. */
+function putBucket(table: Uint32Array, mask: number, h: number, s: number, addr: number): void {
+  let i = h & mask;
+  while (table[2 * i] !== 0) i = (i + 1) & mask;
+  table[2 * i] = tagOf(h) | s;
+  table[2 * i + 1] = addr;
+}
+
+/** Sets the chunk address in slot `s`'s bucket (hash `h`). */
+function setBucketAddr(table: Uint32Array, mask: number, h: number, s: number, addr: number): void {
+  let i = h & mask;
+  while ((table[2 * i]! & SLOT_MASK) !== s) i = (i + 1) & mask;
+  table[2 * i + 1] = addr;
+}
+
+/** Takes slot `s` (hash `h`) out of a table, shifting later members of its probe run back. */
+function removeBucket(
+  table: Uint32Array,
+  mask: number,
+  w: Uint32Array,
+  h: number,
+  s: number,
+): void {
+  let i = h & mask;
+  while ((table[2 * i]! & SLOT_MASK) !== s) i = (i + 1) & mask;
+  for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+    const e = table[2 * j]!;
+    if (e === 0) break;
+    const home = w[(e & SLOT_MASK) * WORDS + W_HASH]! & mask;
+    // Move the bucket back into the hole at i unless its home lies cyclically in (i, j].
+    if (i <= j ? home <= i || home > j : home <= i && home > j) {
+      table[2 * i] = e;
+      table[2 * i + 1] = table[2 * j + 1]!;
+      i = j;
+    }
+  }
+  table[2 * i] = 0;
 }
 
 function integerOption(
@@ -243,6 +289,14 @@ export class Store {
   private mask: number;
   /** Slots in the table: live entries and tombstones. */
   private tableCount = 0;
+  /**
+   * The table's successor while it is built (null otherwise): it holds every slot of the table
+   * below `built` (the build goes in slot order), kept up to date by insert, remove and
+   * setAddr. Lookups use `table` only until the successor takes over.
+   */
+  private nextTable: Uint32Array | null = null;
+  private nextMask = 0;
+  private built = 0;
   /** Live entries that have an expiry; sweeps skip their work while this is 0. */
   private expiring = 0;
   private sweepCursor = FIRST_SLOT;
@@ -328,7 +382,12 @@ export class Store {
 
   /** Bytes the store really holds: slab pages, large values' Buffers, slot records, table. */
   memoryBytes(): number {
-    return this.slab.allocatedBytes + this.f64.byteLength + this.table.byteLength;
+    return (
+      this.slab.allocatedBytes +
+      this.f64.byteLength +
+      this.table.byteLength +
+      (this.nextTable?.byteLength ?? 0)
+    );
   }
 
   /** Looks a key up, marking it most recently used; counts a hit or a miss. The view stays
@@ -611,6 +670,7 @@ export class Store {
     this.table = new Uint32Array(Math.min(this.table.length, 4096));
     this.mask = this.table.length / 2 - 1;
     this.tableCount = 0;
+    this.nextTable = null;
     this.expiring = 0;
     this.sweepCursor = FIRST_SLOT;
     this.counters.entries = 0;
@@ -684,6 +744,31 @@ export class Store {
     }
     if (inTable !== this.tableCount || inTable !== live + tombs) {
       fail(`table holds ${inTable}, count ${this.tableCount}, listed ${live + tombs}`);
+    }
+    const next = this.nextTable;
+    if (next !== null) {
+      // The successor holds exactly the table's slots below `built`, each where probing finds it.
+      let expected = 0;
+      for (let i = 0; i < this.table.length; i += 2) {
+        const e = this.table[i]!;
+        if (e !== 0 && (e & SLOT_MASK) < this.built) expected++;
+      }
+      let held = 0;
+      for (let i = 0; i < next.length; i += 2) {
+        const e = next[i]!;
+        if (e === 0) continue;
+        held++;
+        const s = e & SLOT_MASK;
+        if (s >= this.built) fail(`successor holds slot ${s}, past the build at ${this.built}`);
+        if (w[s * WORDS + W_KEY]! >>> 24 === FREE) fail(`free slot ${s} in the successor`);
+        if (next[i + 1] !== w[s * WORDS + W_ADDR])
+          fail(`successor bucket ${i} has a stale address`);
+        let j = w[s * WORDS + W_HASH]! & this.nextMask;
+        while (next[2 * j] !== 0 && (next[2 * j]! & SLOT_MASK) !== s) j = (j + 1) & this.nextMask;
+        if (2 * j !== i) fail(`slot ${s} unreachable by probing the successor`);
+      }
+      if (held !== expected)
+        fail(`successor holds ${held} slots, the table ${expected} below ${this.built}`);
     }
     if (this.slab.overflowPages !== 0) fail(`${this.slab.overflowPages} slab pages over the limit`);
   }
@@ -1116,62 +1201,72 @@ export class Store {
 
   /** Puts slot `s` (not yet in it) into the table under hash `h`, with its chunk address. */
   private insert(s: number, h: number, addr: number): void {
-    if (this.tableCount + 1 > (this.mask + 1) * MAX_LOAD) this.growTable();
-    const table = this.table;
-    const mask = this.mask;
-    let i = h & mask;
-    while (table[2 * i] !== 0) i = (i + 1) & mask;
-    table[2 * i] = tagOf(h) | s;
-    table[2 * i + 1] = addr;
+    const buckets = this.mask + 1;
+    if (this.tableCount + 1 > buckets * MAX_LOAD) this.growTable();
+    else if (this.nextTable === null && this.tableCount + 1 > buckets * GROW_LOAD) {
+      this.nextTable = new Uint32Array(this.table.length * 2);
+      this.nextMask = buckets * 2 - 1;
+      this.built = FIRST_SLOT;
+    }
+    // The build steps first: it skips `s`, whose record is not written yet (its state is still
+    // free), so `s` goes into the successor here when the build has passed it.
+    if (this.nextTable !== null) this.buildSome(GROW_STEP);
+    putBucket(this.table, this.mask, h, s, addr);
     this.tableCount++;
+    if (this.nextTable !== null && s < this.built)
+      putBucket(this.nextTable, this.nextMask, h, s, addr);
   }
 
   /** Records a new chunk address of slot `s` in its record and its bucket. */
   private setAddr(s: number, addr: number): void {
     this.w[s * WORDS + W_ADDR] = addr;
-    const table = this.table;
-    const mask = this.mask;
-    let i = this.w[s * WORDS + W_HASH]! & mask;
-    while ((table[2 * i]! & SLOT_MASK) !== s) i = (i + 1) & mask;
-    table[2 * i + 1] = addr;
+    const h = this.w[s * WORDS + W_HASH]!;
+    setBucketAddr(this.table, this.mask, h, s, addr);
+    if (this.nextTable !== null && s < this.built) {
+      setBucketAddr(this.nextTable, this.nextMask, h, s, addr);
+    }
   }
 
+  /**
+   * Moves up to `n` slots (in slot order, from `built`) into the successor table; once every
+   * slot is in, the successor becomes the table.
+   */
+  private buildSome(n: number): void {
+    const next = this.nextTable as Uint32Array;
+    const mask = this.nextMask;
+    const w = this.w;
+    const end = Math.min(this.used, this.built + n);
+    let s = this.built;
+    for (; s < end; s++) {
+      const b = s * WORDS;
+      if (w[b + W_KEY]! >>> 24 === FREE) continue;
+      putBucket(next, mask, w[b + W_HASH]!, s, w[b + W_ADDR]!);
+    }
+    this.built = s;
+    if (s >= this.used) {
+      this.table = next;
+      this.mask = mask;
+      this.nextTable = null;
+    }
+  }
+
+  /** Makes the table twice as large now, finishing a successor in progress if there is one. */
   private growTable(): void {
-    const old = this.table;
-    const table = new Uint32Array(old.length * 2);
-    const mask = table.length / 2 - 1;
-    const w = this.w;
-    for (let j = 0; j < old.length; j += 2) {
-      const e = old[j]!;
-      if (e === 0) continue;
-      let i = w[(e & SLOT_MASK) * WORDS + W_HASH]! & mask;
-      while (table[2 * i] !== 0) i = (i + 1) & mask;
-      table[2 * i] = e;
-      table[2 * i + 1] = old[j + 1]!;
+    if (this.nextTable === null) {
+      this.nextTable = new Uint32Array(this.table.length * 2);
+      this.nextMask = this.mask * 2 + 1;
+      this.built = FIRST_SLOT;
     }
-    this.table = table;
-    this.mask = mask;
+    this.buildSome(Infinity);
   }
 
-  /** Takes slot `s` out of the table, shifting later members of its probe run back. */
+  /** Takes slot `s` out of the table (and the successor), shifting later buckets back. */
   private remove(s: number): void {
-    const table = this.table;
-    const mask = this.mask;
-    const w = this.w;
-    let i = w[s * WORDS + W_HASH]! & mask;
-    while ((table[2 * i]! & SLOT_MASK) !== s) i = (i + 1) & mask;
-    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const e = table[2 * j]!;
-      if (e === 0) break;
-      const home = w[(e & SLOT_MASK) * WORDS + W_HASH]! & mask;
-      // Move the bucket back into the hole at i unless its home lies cyclically in (i, j].
-      if (i <= j ? home <= i || home > j : home <= i && home > j) {
-        table[2 * i] = e;
-        table[2 * i + 1] = table[2 * j + 1]!;
-        i = j;
-      }
+    const h = this.w[s * WORDS + W_HASH]!;
+    removeBucket(this.table, this.mask, this.w, h, s);
+    if (this.nextTable !== null && s < this.built) {
+      removeBucket(this.nextTable, this.nextMask, this.w, h, s);
     }
-    table[2 * i] = 0;
     this.tableCount--;
   }
 }

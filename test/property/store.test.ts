@@ -336,3 +336,55 @@ describe("Store scan while mutating", () => {
     );
   });
 });
+
+describe("Store growth", () => {
+  it("finds every key while its table grows in steps, through writes, deletes and evictions", () => {
+    // Hundreds of keys from an empty store: the table doubles several times, and between a
+    // growth's start and its end (a few slots moved per insert) deletes, rewrites that move
+    // chunks, and evictions (a small entry budget) hit slots on both sides of the build.
+    const op = fc.record({
+      kind: fc.constantFrom("set", "set", "set", "delete", "drop"),
+      key: fc.integer({ min: 0, max: 899 }),
+      size: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 600 })),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(op, { minLength: 1500, maxLength: 2500 }),
+        fc.boolean(),
+        (ops, tight) => {
+          const store = new Store({ initialCapacity: 0, maxEntries: tight ? 500 : 100_000 });
+          const keys = Array.from({ length: 900 }, (_, i) => Buffer.from(`grow:${i}`));
+          /** What each key holds as far as this test wrote it (evictions may drop live ones). */
+          const held = new Map<number, { version: number; size: number }>();
+          let version = 0;
+          ops.forEach((o, step) => {
+            const k = keys[o.key] as Buffer;
+            if (o.kind === "set") {
+              store.set(k, Buffer.alloc(o.size, o.key % 251), ++version, 0);
+              held.set(o.key, { version, size: o.size });
+            } else if (o.kind === "delete") {
+              store.delete(k, ++version);
+              held.delete(o.key);
+            } else {
+              store.deleteIfVersion(k, held.get(o.key)?.version ?? 0);
+              held.delete(o.key);
+            }
+            if (step % 9 === 0) store.checkIntegrity();
+          });
+          store.checkIntegrity();
+          for (const [i, want] of held) {
+            const got = store.peek(keys[i] as Buffer);
+            if (got === undefined) {
+              assert.ok(tight, `grow:${i} lost without eviction pressure`);
+              continue;
+            }
+            assert.equal(got.length, want.size, `grow:${i}`);
+            assert.equal(store.currentVersion(keys[i] as Buffer), want.version, `grow:${i}`);
+          }
+          if (!tight) assert.equal(store.stats.entries, held.size);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
