@@ -74,19 +74,51 @@ export function encodeRecords(records: readonly BackupRecord[]): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let at = 0;
   for (const r of records) {
-    const len = FIXED + r.key.length + r.value.length;
-    const p = at + HEADER;
-    buf.writeUInt8(r.tombstone ? 1 : 0, p);
-    buf.writeDoubleLE(r.version, p + 1);
-    buf.writeDoubleLE(r.expiresAt, p + 9);
-    buf.writeUInt32LE(r.key.length, p + 17);
-    r.key.copy(buf, p + FIXED);
-    r.value.copy(buf, p + FIXED + r.key.length);
-    buf.writeUInt32LE(len, at);
-    buf.writeUInt32LE(crc32(buf.subarray(p, p + len)), at + 4);
-    at = p + len;
+    at = putRecord(
+      buf,
+      at,
+      r.tombstone ? 1 : 0,
+      r.version,
+      r.expiresAt,
+      r.key,
+      0,
+      r.key.length,
+      r.value,
+      0,
+      r.value.length,
+    );
   }
   return buf;
+}
+
+/**
+ * Writes one single-entry record at `buf[at]` (key and value copied from where they lie) and
+ * returns the offset after it.
+ */
+function putRecord(
+  buf: Buffer,
+  at: number,
+  flags: number,
+  version: number,
+  expiresAt: number,
+  keySource: Buffer,
+  keyAt: number,
+  keyLength: number,
+  valueSource: Buffer,
+  valueAt: number,
+  valueLength: number,
+): number {
+  const len = FIXED + keyLength + valueLength;
+  const p = at + HEADER;
+  buf[p] = flags;
+  buf.writeDoubleLE(version, p + 1);
+  buf.writeDoubleLE(expiresAt, p + 9);
+  buf.writeUInt32LE(keyLength, p + 17);
+  keySource.copy(buf, p + FIXED, keyAt, keyAt + keyLength);
+  valueSource.copy(buf, p + FIXED + keyLength, valueAt, valueAt + valueLength);
+  buf.writeUInt32LE(len, at);
+  buf.writeUInt32LE(crc32(buf.subarray(p, p + len)), at + 4);
+  return p + len;
 }
 
 export interface CompactionJob {
@@ -122,58 +154,34 @@ function compactInWorker(job: CompactionJob): {
 }
 
 /**
- * Reads a file of single records (what compactFiles writes) in chunks and hands them to `apply`
- * in batches, awaiting each. Resolves with the number of records.
+ * Reads a backup file in chunks (entries()) and hands its records to `apply` in batches,
+ * awaiting each. Resolves with the number of records.
  */
 async function readBatches(
   path: string,
   batch: number,
   apply: (records: BackupRecord[]) => Promise<void>,
 ): Promise<number> {
-  const fd = openSync(path, "r");
   let total = 0;
-  try {
-    const size = statSync(path).size;
-    let buf = Buffer.allocUnsafe(READ_CHUNK);
-    let at = 0;
-    let records: BackupRecord[] = [];
-    while (at < size) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-      let p = 0;
-      while (p + HEADER <= n) {
-        const len = buf.readUInt32LE(p);
-        if (p + HEADER + len > n) break;
-        const payload = buf.subarray(p + HEADER, p + HEADER + len);
-        const keyLength = payload.readUInt32LE(17);
-        records.push({
-          tombstone: payload[0] === 1,
-          version: payload.readDoubleLE(1),
-          expiresAt: payload.readDoubleLE(9),
-          key: Buffer.from(payload.subarray(FIXED, FIXED + keyLength)),
-          value: Buffer.from(payload.subarray(FIXED + keyLength)),
-        });
-        p += HEADER + len;
-        if (records.length >= batch) {
-          total += records.length;
-          await apply(records);
-          records = [];
-        }
-      }
-      if (p === 0) {
-        // One record larger than the buffer: read it whole.
-        const need = n < HEADER ? 0 : HEADER + buf.readUInt32LE(0);
-        if (need <= buf.length) throw new Error(`${path} is cut at byte ${at}`);
-        buf = Buffer.allocUnsafe(need);
-        continue;
-      }
-      at += p;
-    }
-    if (records.length > 0) {
+  let records: BackupRecord[] = [];
+  for (const e of entries(path, { missing: false, corrupt: false })) {
+    const valueAt = e.keyAt + e.keyLength;
+    records.push({
+      tombstone: e.flags === 1,
+      version: e.version,
+      expiresAt: e.expiresAt,
+      key: Buffer.from(e.chunk.subarray(e.keyAt, valueAt)),
+      value: Buffer.from(e.chunk.subarray(valueAt, valueAt + e.valueLength)),
+    });
+    if (records.length >= batch) {
       total += records.length;
       await apply(records);
+      records = [];
     }
-  } finally {
-    closeSync(fd);
+  }
+  if (records.length > 0) {
+    total += records.length;
+    await apply(records);
   }
   return total;
 }
@@ -192,10 +200,11 @@ export function compactFiles(job: CompactionJob): { bytes: number; corrupt: bool
   let corrupt = false;
   for (const input of job.inputs) {
     const fi = inputs.length;
-    const found = walkFile(input, (at, e, chunk) => table.offer(fi, at, e, chunk, job.floor));
-    if (found === null) continue; // no such file
+    const walk = { missing: false, corrupt: false };
+    for (const e of entries(input, walk)) table.offer(fi, e, job.floor);
+    if (walk.missing) continue;
     inputs.push(input);
-    corrupt = found || corrupt;
+    corrupt ||= walk.corrupt;
   }
   const kept = table.select(job.maxBytes);
   const tmp = `${job.output}.tmp`;
@@ -203,9 +212,9 @@ export function compactFiles(job: CompactionJob): { bytes: number; corrupt: bool
   const out = new RecordWriter(fd);
   try {
     for (let fi = 0; fi < inputs.length; fi++) {
-      walkFile(inputs[fi] as string, (at, e, chunk) => {
-        if (table.isKept(fi, at, e, chunk, kept)) out.add(e, chunk);
-      });
+      for (const e of entries(inputs[fi] as string, { missing: false, corrupt: false })) {
+        if (table.isKept(fi, e, kept)) out.add(e);
+      }
     }
     out.end();
     fsyncSync(fd);
@@ -220,34 +229,45 @@ export function compactFiles(job: CompactionJob): { bytes: number; corrupt: bool
   return { bytes, corrupt };
 }
 
-/** One entry of a backup file as walkFile finds it; offsets are into the chunk it passes. */
+/**
+ * One entry of a backup file as entries() finds it: its bytes lie in `chunk` (valid until the
+ * next entry), the key at `keyAt` and the value right after it; `fileAt` is the key's offset in
+ * the file, a stable identity of the entry.
+ */
 interface EntryRef {
   flags: number;
   version: number;
   expiresAt: number;
+  chunk: Buffer;
   keyAt: number;
   keyLength: number;
   valueLength: number;
+  fileAt: number;
+}
+
+/** What a walk over a file found besides its entries. */
+interface Walk {
+  /** The file does not exist. */
+  missing: boolean;
+  /** Its tail was corrupt (cut): the entries before it were given. */
+  corrupt: boolean;
 }
 
 const READ_CHUNK = 4 * 1024 * 1024;
 
 /**
- * Reads a backup file in chunks and calls `visit` for every entry of its valid records (single
- * ones and pages), with the entry's position in the file (a stable identity) and the chunk that
- * holds its bytes (valid during the call). Returns null when the file does not exist, else
- * whether its tail was corrupt.
+ * Reads a backup file in chunks and yields every entry of its valid records (single ones and
+ * pages), as one EntryRef updated in place. Records up to READ_CHUNK share a buffer; a larger
+ * one gets a buffer of its own size.
  */
-function walkFile(
-  path: string,
-  visit: (fileAt: number, e: EntryRef, chunk: Buffer) => void,
-): boolean | null {
+function* entries(path: string, walk: Walk): Generator<EntryRef, void, undefined> {
   let fd: number;
   try {
     fd = openSync(path, "r");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    walk.missing = true;
+    return;
   }
   try {
     const size = statSync(path).size;
@@ -259,9 +279,11 @@ function walkFile(
       flags: 0,
       version: 0,
       expiresAt: 0,
+      chunk: buf,
       keyAt: 0,
       keyLength: 0,
       valueLength: 0,
+      fileAt: 0,
     };
     const page = new PageReader();
     /** Makes file bytes [at, at + n) available in buf; false at the end of the file. */
@@ -286,19 +308,26 @@ function walkFile(
       return at + n <= base + filled;
     };
     while (need(HEADER)) {
-      const p = at - base;
-      const len = buf.readUInt32LE(p);
-      const sum = buf.readUInt32LE(p + 4);
-      if (len < 1 || !need(HEADER + len)) return true;
+      const len = buf.readUInt32LE(at - base);
+      const sum = buf.readUInt32LE(at - base + 4);
+      if (len < 1 || !need(HEADER + len)) {
+        walk.corrupt = true;
+        return;
+      }
       const q = at - base + HEADER;
       const payload = buf.subarray(q, q + len);
-      if (crc32(payload) !== sum) return true;
+      if (crc32(payload) !== sum) {
+        walk.corrupt = true;
+        return;
+      }
+      e.chunk = buf;
       if (payload[0] === F_PAGE) {
         const body = payload.subarray(1);
         try {
           checkPage(body);
         } catch {
-          return true;
+          walk.corrupt = true;
+          return;
         }
         page.reset(body);
         while (page.next()) {
@@ -308,23 +337,27 @@ function walkFile(
           e.keyAt = q + 1 + page.keyStart;
           e.keyLength = page.keyLength;
           e.valueLength = page.valueLength;
-          visit(base + e.keyAt, e, buf);
+          e.fileAt = base + e.keyAt;
+          yield e;
         }
       } else {
-        if (len < FIXED) return true;
-        const keyLength = payload.readUInt32LE(17);
-        if (FIXED + keyLength > len) return true;
+        const keyLength = len < FIXED ? 0 : payload.readUInt32LE(17);
+        if (len < FIXED || FIXED + keyLength > len) {
+          walk.corrupt = true;
+          return;
+        }
         e.flags = payload[0] === 1 ? 1 : 0;
         e.version = payload.readDoubleLE(1);
         e.expiresAt = payload.readDoubleLE(9);
         e.keyAt = q + FIXED;
         e.keyLength = keyLength;
         e.valueLength = len - FIXED - keyLength;
-        visit(base + e.keyAt, e, buf);
+        e.fileAt = base + e.keyAt;
+        yield e;
       }
       at += HEADER + len;
     }
-    return at !== size;
+    walk.corrupt = at !== size;
   } finally {
     closeSync(fd);
   }
@@ -342,9 +375,9 @@ class NewestTable {
   private fileAt = new Float64Array(1024);
   private size = new Float64Array(1024);
 
-  offer(fi: number, fileAt: number, e: EntryRef, chunk: Buffer, floor: number): void {
+  offer(fi: number, e: EntryRef, floor: number): void {
     if (e.version < floor) return;
-    const key = chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength);
+    const key = e.chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength);
     let s = this.slots.get(key);
     if (s === undefined) {
       s = this.n++;
@@ -355,7 +388,7 @@ class NewestTable {
     }
     this.version[s] = e.version;
     this.input[s] = fi;
-    this.fileAt[s] = fileAt;
+    this.fileAt[s] = e.fileAt;
     this.size[s] = HEADER + FIXED + e.keyLength + e.valueLength;
   }
 
@@ -377,10 +410,10 @@ class NewestTable {
     return keep;
   }
 
-  /** Whether the entry at `fileAt` of input `fi` is the one the output keeps for its key. */
-  isKept(fi: number, fileAt: number, e: EntryRef, chunk: Buffer, keep: Uint8Array): boolean {
-    const s = this.slots.get(chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength));
-    return s !== undefined && keep[s] === 1 && this.input[s] === fi && this.fileAt[s] === fileAt;
+  /** Whether entry `e` of input `fi` is the one the output keeps for its key. */
+  isKept(fi: number, e: EntryRef, keep: Uint8Array): boolean {
+    const s = this.slots.get(e.chunk.toString("latin1", e.keyAt, e.keyAt + e.keyLength));
+    return s !== undefined && keep[s] === 1 && this.input[s] === fi && this.fileAt[s] === e.fileAt;
   }
 
   private grow(): void {
@@ -409,23 +442,26 @@ class RecordWriter {
     this.fd = fd;
   }
 
-  add(e: EntryRef, chunk: Buffer): void {
-    const payload = FIXED + e.keyLength + e.valueLength;
-    const size = HEADER + payload;
+  add(e: EntryRef): void {
+    const size = HEADER + FIXED + e.keyLength + e.valueLength;
     if (this.len + size > this.buf.length) {
       this.flush();
       if (size > this.buf.length) this.buf = Buffer.allocUnsafe(size);
     }
-    const buf = this.buf;
-    const p = this.len + HEADER;
-    buf[p] = e.flags;
-    buf.writeDoubleLE(e.version, p + 1);
-    buf.writeDoubleLE(e.expiresAt, p + 9);
-    buf.writeUInt32LE(e.keyLength, p + 17);
-    chunk.copy(buf, p + FIXED, e.keyAt, e.keyAt + e.keyLength + e.valueLength);
-    buf.writeUInt32LE(payload, this.len);
-    buf.writeUInt32LE(crc32(buf.subarray(p, p + payload)), this.len + 4);
-    this.len += size;
+    const valueAt = e.keyAt + e.keyLength;
+    this.len = putRecord(
+      this.buf,
+      this.len,
+      e.flags,
+      e.version,
+      e.expiresAt,
+      e.chunk,
+      e.keyAt,
+      e.keyLength,
+      e.chunk,
+      valueAt,
+      e.valueLength,
+    );
   }
 
   /** Writes what is left. */
@@ -479,7 +515,11 @@ export class Backup {
   open(): void {
     mkdirSync(this.options.dir, { recursive: true });
     // Checked in chunks, as a compaction reads: the file may be as large as the bound.
-    const corrupt = walkFile(this.path, () => undefined) === true;
+    const walk = { missing: false, corrupt: false };
+    for (const _ of entries(this.path, walk)) {
+      // Only whether the walk reaches the end matters here.
+    }
+    const corrupt = walk.corrupt;
     if (corrupt) {
       this.options.logger.error({ path: this.path }, "backup file has a corrupt tail; cutting it");
       compactFiles(this.job([this.basePath, ...this.sealedFiles(), this.path]));
