@@ -45,10 +45,10 @@ import {
   type CommonContext,
 } from "../server/common-commands.js";
 import type { ClientConnection, CommandDispatcher } from "../server/resp-server.js";
-import { EntryMeta, type Store, ValueRef } from "../store/index.js";
+import { EntryMeta, type ScanVisitor, type Store, ValueRef } from "../store/index.js";
 import type { AuxiliaryMetrics } from "./metrics.js";
 
-/** Store slots RC.SCANPAGE visits between two checks of its page's size. */
+/** Store slots RC.SCAN and RC.SCANPAGE visit between two checks (of a page's size). */
 const SCAN_STEP = 64;
 
 /** Command names by id; the id indexes the metrics' counters. 0 is any unknown command. */
@@ -744,29 +744,40 @@ export class AuxiliaryCommands implements CommandDispatcher {
   };
 
   private rcScan(out: RespWriter, args: Buffer[]): void {
+    this.scanOut.take(); // what a failed scan left
+    this.scanCount = 0;
+    const next = this.scanSlots(args, this.scanVisitor, () => false);
+    out.arrayHeader(2);
+    out.integer(next);
+    out.arrayHeader(this.scanCount * 5);
+    out.raw(this.scanOut.take());
+  }
+
+  /**
+   * RC.SCAN's and RC.SCANPAGE's walk: parses the arguments, then visits the store's slots from
+   * the cursor, SCAN_STEP at a time, until `count` were visited, the store ends, or `full()`.
+   * Returns the cursor to go on from (0 at the end).
+   */
+  private scanSlots(args: Buffer[], visitor: ScanVisitor, full: () => boolean): number {
     const { cursor, count, ranges } = this.scanParser.parse(args);
     if (cursor === 1) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
     this.scanRanges = ranges;
-    this.scanCount = 0;
-    let next: number;
+    const filter = ranges === undefined ? undefined : this.scanFilter;
+    let next = cursor;
     try {
-      next = this.store.scan(
-        cursor,
-        count,
-        this.scanVisitor,
-        ranges === undefined ? undefined : this.scanFilter,
-      );
+      let left = count;
+      do {
+        const step = Math.min(left, SCAN_STEP);
+        next = this.store.scan(next, step, visitor, filter);
+        left -= step;
+      } while (next !== 0 && left > 0 && !full());
     } catch (err) {
-      this.scanOut.take();
       if (err instanceof RangeError) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
       throw err;
     } finally {
       this.scanRanges = undefined;
     }
-    out.arrayHeader(2);
-    out.integer(next);
-    out.arrayHeader(this.scanCount * 5);
-    out.raw(this.scanOut.take());
+    return next;
   }
 
   /** Writes one scanned entry into the page RC.SCANPAGE is building. */
@@ -785,31 +796,16 @@ export class AuxiliaryCommands implements CommandDispatcher {
    * SCAN_PAGE_BYTES (the slots are visited in steps, so a page of large values stays bounded).
    */
   private rcScanPage(out: RespWriter, args: Buffer[]): void {
-    const { cursor, count, ranges } = this.scanParser.parse(args);
-    if (cursor === 1) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
-    this.scanRanges = ranges;
     const page = this.pageOut;
     page.reset();
-    let next = cursor;
-    try {
-      const filter = ranges === undefined ? undefined : this.scanFilter;
-      let left = count;
-      do {
-        const step = Math.min(left, SCAN_STEP);
-        next = this.store.scan(next, step, this.pageVisitor, filter);
-        left -= step;
-      } while (next !== 0 && left > 0 && page.length < SCAN_PAGE_BYTES);
-    } catch (err) {
-      if (err instanceof RangeError) throw new RingcacheError("BAD_REQUEST", "invalid cursor");
-      throw err;
-    } finally {
-      this.scanRanges = undefined;
-    }
+    const next = this.scanSlots(args, this.pageVisitor, this.pageFull);
     out.arrayHeader(2);
     out.integer(next);
     out.bulk(page.view());
     page.reset();
   }
+
+  private readonly pageFull = (): boolean => this.pageOut.length >= SCAN_PAGE_BYTES;
 
   /**
    * RC.PUTPAGE: every entry as RC.PUT (a tombstone as RC.DEL) would apply it, after the whole
