@@ -361,10 +361,8 @@ export class Rebalancer {
       "node returned with a snapshot older than the tombstone lifetime; dropping its entries",
     );
     const floor = this.deps.versionAt(snapshotAt);
-    const limit = Math.min(
-      PAGE_CHUNK,
-      stats.maxBulk !== undefined && stats.maxBulk > 0 ? stats.maxBulk : PAGE_CHUNK,
-    );
+    if (typeof stats.maxBulk === "number") this.maxBulk.set(id, stats.maxBulk);
+    const limit = this.pageLimit(id);
     const link = this.link(id);
     const count = this.options.scanCount ?? SCAN_COUNT;
     let dropped = 0;

@@ -733,18 +733,6 @@ export function readScanPageReply(reply: RespValue): ScannedPage {
   return { cursor, page: Buffer.from(page) };
 }
 
-/** RC.PUTPAGE of a whole page, copied into `out`. */
-export function encodePutPage(out: RespWriter, page: Uint8Array): void {
-  encodePutPageHead(out);
-  out.bulk(page);
-}
-
-/** RC.CDELPAGE of a whole page, copied into `out`. */
-export function encodeCDelPage(out: RespWriter, page: Uint8Array): void {
-  encodeCDelPageHead(out);
-  out.bulk(page);
-}
-
 /**
  * RC.PUTPAGE up to its page, for NodeLink.requestWithBulk, which hands the page's slices to the
  * socket uncopied.

@@ -20,8 +20,8 @@ import {
   encodeIncrBy,
   encodeMPut,
   encodePut,
-  encodeCDelPage,
-  encodePutPage,
+  encodeCDelPageHead,
+  encodePutPageHead,
   encodeScan,
   encodeScanPage,
   encodeStats,
@@ -46,6 +46,14 @@ import { skipUnless, which } from "../helpers/tools.js";
 import { waitFor } from "../helpers/wait.js";
 
 const run = promisify(execFile);
+
+/** RC.PUTPAGE or RC.CDELPAGE of a whole page, as a master sends it (head, then the page). */
+function pageCommand(head: (w: RespWriter) => void, page: Uint8Array) {
+  return (w: RespWriter): void => {
+    head(w);
+    w.bulk(page);
+  };
+}
 
 async function rc(client: RespTestClient, encode: (w: RespWriter) => void) {
   const w = new RespWriter();
@@ -368,7 +376,7 @@ describe("auxiliary node: RESP round trips", () => {
       page.add(Buffer.from("pg:new"), Buffer.from("fresh"), 9003, 0, false); // applies
       page.add(Buffer.from("pg:gone"), Buffer.from("back"), 8999, 0, false); // tombstone 9000
       const body = Buffer.from(page.view());
-      assert.equal(await rc(c, (x) => encodePutPage(x, body)), 3);
+      assert.equal(await rc(c, pageCommand(encodePutPageHead, body)), 3);
       const get = async (k: string) =>
         readGetReply(await rc(c, (x) => encodeGet(x, Buffer.from(k))));
       assert.equal((await get("pg:1"))?.value?.toString(), "newer");
@@ -377,14 +385,14 @@ describe("auxiliary node: RESP round trips", () => {
       assert.equal((await get("pg:new"))?.version, 9003);
       assert.equal((await get("pg:gone"))?.value, null);
       // Applying the same page again changes nothing.
-      assert.equal(await rc(c, (x) => encodePutPage(x, body)), 0);
+      assert.equal(await rc(c, pageCommand(encodePutPageHead, body)), 0);
 
       // RC.CDELPAGE: removes an entry only at its exact version, and only live entries.
       const drop = new PageWriter();
       drop.add(Buffer.from("pg:1"), Buffer.alloc(0), 9001, 0, false); // removed
       drop.add(Buffer.from("pg:4"), Buffer.alloc(0), 1, 0, false); // 5004 held: kept
       drop.add(Buffer.from("pg:3"), Buffer.alloc(0), 9002, 0, true); // a tombstone: kept
-      assert.equal(await rc(c, (x) => encodeCDelPage(x, drop.view())), 1);
+      assert.equal(await rc(c, pageCommand(encodeCDelPageHead, drop.view())), 1);
       assert.equal(await get("pg:1"), undefined);
       assert.equal((await get("pg:4"))?.version, 5004);
       assert.equal((await get("pg:3"))?.version, 9002);
