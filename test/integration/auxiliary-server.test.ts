@@ -24,6 +24,7 @@ import {
   encodePutPageHead,
   encodeScan,
   encodeScanPage,
+  prepareRanges,
   encodeStats,
   inRanges,
   readGetReply,
@@ -347,7 +348,7 @@ describe("auxiliary node: RESP round trips", () => {
         const page = readScanReply(reply as RespValue);
         return Object.assign(page.entries, { next: page.cursor });
       });
-      const viaPages = await scanAll(encodeScanPage, (reply) => {
+      const readPage = (reply: unknown): ScannedEntry[] & { next?: number } => {
         const { cursor, page } = readScanPageReply(reply as RespValue);
         const out: ScannedEntry[] = [];
         const e = new PageReader().reset(page);
@@ -361,7 +362,19 @@ describe("auxiliary node: RESP round trips", () => {
           });
         }
         return Object.assign(out, { next: cursor });
-      });
+      };
+      const viaPages = await scanAll(encodeScanPage, readPage);
+      // The first page sends the ranges in full, the others name them (RANGESID).
+      const prepared = prepareRanges(ranges, new RespWriter());
+      const viaIds = await scanAll(
+        (x, cursor, count) => encodeScanPage(x, cursor, count, prepared, cursor !== 0),
+        readPage,
+      );
+      assert.deepEqual(viaIds, viaScan);
+      const never = prepareRanges([{ start: 1, end: 2 }], new RespWriter());
+      const refused = await rc(c, (x) => encodeScanPage(x, 0, 10, never, true));
+      assert.ok(refused instanceof RespReplyError);
+      assert.equal(refused.message, "ERR unknown RANGESID; send the ranges with RANGES");
       // The ranges hold three quarters of the ring: of the keys written here, some but not all.
       const ours = [...viaScan.keys()].filter((k) => k.startsWith("pg:")).length;
       assert.ok(ours > n / 2 && ours < n, `${ours} of ${n}`);

@@ -14,7 +14,10 @@ import {
   encodeMPut,
   encodePut,
   encodeScan,
+  encodeScanPage,
   inRanges,
+  prepareRanges,
+  rangesId,
   parseExpire,
   parseFlush,
   parseGet,
@@ -33,6 +36,7 @@ import {
   writeStatus,
   type PutArgs,
 } from "../../src/protocol/internal.js";
+import { RingcacheError } from "../../src/errors.js";
 import {
   CommandDecoder,
   ReplyDecoder,
@@ -194,6 +198,65 @@ describe("internal protocol", () => {
               assert.equal(got.ranges, undefined);
               continue;
             }
+            for (const h of hashes) {
+              assert.equal(got.ranges?.has(h), inRanges(h, ranges), `hash ${h}`);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a ScanParser answers RANGESID for the last 8 lists it was sent in full, and refuses others", () => {
+    const range = fc
+      .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
+      .map(([start, end]) => ({ start, end }));
+    const lists = fc.uniqueArray(fc.array(range, { minLength: 1, maxLength: 4 }), {
+      minLength: 1,
+      maxLength: 11,
+      selector: (l) => rangesId(l),
+    });
+    // Nine lists in full, the first one again: the second is the oldest kept, then gone.
+    const nine = Array.from({ length: 9 }, (_, i) =>
+      prepareRanges([{ start: i, end: 9 }], new RespWriter()),
+    );
+    const parser = new ScanParser();
+    const byId = (p: (typeof nine)[0]): Buffer[] =>
+      roundTrip((w) => encodeScanPage(w, 0, 1, p, true));
+    for (const p of nine) parser.parse(roundTrip((w) => encodeScanPage(w, 0, 1, p)));
+    const [first, second] = nine as [(typeof nine)[0], (typeof nine)[0]];
+    assert.throws(() => parser.parse(byId(first)), RingcacheError);
+    assert.equal(parser.parse(byId(second)).ranges?.has(1), true);
+    parser.parse(roundTrip((w) => encodeScanPage(w, 0, 1, first)));
+    assert.throws(() => parser.parse(byId(second)), RingcacheError);
+    assert.equal(parser.parse(byId(first)).ranges?.has(0), true);
+    fc.assert(
+      fc.property(
+        lists,
+        fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { minLength: 1, maxLength: 10 }),
+        (all, calls, hashes) => {
+          const parser = new ScanParser();
+          /** The model: ids of the lists sent in full, least recently sent first. */
+          let kept: string[] = [];
+          for (const [pick, full] of calls) {
+            const ranges = all[pick % all.length] as (typeof all)[0];
+            const prepared = prepareRanges(ranges, new RespWriter());
+            const args = roundTrip((w) => encodeScanPage(w, 3, 100, prepared, !full));
+            if (!full) {
+              assert.equal(args.length, 5, "a RANGESID page names its ranges, not lists them");
+            }
+            if (!full && !kept.includes(prepared.id)) {
+              assert.throws(
+                () => parser.parse(args),
+                (err: unknown) => err instanceof RingcacheError && err.code === "BAD_REQUEST",
+              );
+              continue;
+            }
+            if (full) kept = [...kept.filter((id) => id !== prepared.id), prepared.id].slice(-8);
+            const got = parser.parse(args);
+            assert.equal(got.cursor, 3);
             for (const h of hashes) {
               assert.equal(got.ranges?.has(h), inRanges(h, ranges), `hash ${h}`);
             }
