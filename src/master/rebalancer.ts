@@ -390,8 +390,31 @@ export class Rebalancer {
     const count = this.options.scanCount ?? SCAN_COUNT;
     const ranges =
       task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
-    const scan = (cursor: number): Promise<ScannedPage> =>
-      link.request((w) => encodeScanPage(w, cursor, count, ranges), readScanPageReply);
+    // The first page sends the ranges in full; the sender keeps them, so later pages name them
+    // (RANGESID). A sender that does not hold them (restarted, or older) refuses: that page
+    // goes again in full, and so do the rest of the task's pages.
+    let byId = false;
+    let refusedId = false;
+    const scan = async (cursor: number): Promise<ScannedPage> => {
+      if (byId) {
+        try {
+          return await link.request(
+            (w) => encodeScanPage(w, cursor, count, ranges, true),
+            readScanPageReply,
+          );
+        } catch {
+          byId = false;
+          refusedId = true;
+          this.options.logger.info({ node: task.sender }, "scan by ranges id refused; in full");
+        }
+      }
+      const page = await link.request(
+        (w) => encodeScanPage(w, cursor, count, ranges),
+        readScanPageReply,
+      );
+      byId = ranges !== undefined && !refusedId;
+      return page;
+    };
     // One page is copied while the next is scanned. (More pages copied at once moved no faster
     // on two cores and only lengthened the queues client requests wait behind.)
     const share = this.options.share ?? 1;
