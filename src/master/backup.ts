@@ -35,6 +35,7 @@ import {
   rmSync,
   statSync,
   writeSync,
+  writevSync,
 } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -548,14 +549,27 @@ export class Backup {
   appendPage(page: Buffer, spans: readonly number[], entries: number): void {
     if (spans.length === 0) return;
     if (this.fd === null) this.open();
-    const parts: Buffer[] = [Buffer.allocUnsafe(HEADER), PAGE_FLAG];
-    for (let i = 0; i < spans.length; i += 2) parts.push(page.subarray(spans[i], spans[i + 1]));
-    const record = Buffer.concat(parts);
-    const payload = record.subarray(HEADER);
-    record.writeUInt32LE(payload.length, 0);
-    record.writeUInt32LE(crc32(payload), 4);
-    writeSync(this.fd as number, record);
-    this.bytes += record.length;
+    // The slices go to the file as they are, not copied into one record first: the copy was a
+    // third of what a master allocated in large buffers during a move.
+    const header = Buffer.allocUnsafe(HEADER);
+    const parts: Buffer[] = [header, PAGE_FLAG];
+    let length = PAGE_FLAG.length;
+    let sum = crc32(PAGE_FLAG);
+    for (let i = 0; i < spans.length; i += 2) {
+      const part = page.subarray(spans[i], spans[i + 1]);
+      parts.push(part);
+      length += part.length;
+      sum = crc32(part, sum);
+    }
+    header.writeUInt32LE(length, 0);
+    header.writeUInt32LE(sum, 4);
+    const written = writevSync(this.fd as number, parts);
+    if (written < HEADER + length) {
+      // A short write (rare on a file): the rest goes after it, so the record stays whole.
+      const rest = Buffer.concat(parts).subarray(written);
+      for (let at = 0; at < rest.length;) at += writeSync(this.fd as number, rest, at);
+    }
+    this.bytes += HEADER + length;
     this.appended += entries;
     this.maybeCompact();
   }
