@@ -44,6 +44,11 @@ import {
   type RespValue,
 } from "../../src/protocol/resp/index.js";
 
+/** A half-open range of ring hashes; it wraps when start > end. */
+const range = fc
+  .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
+  .map(([start, end]) => ({ start, end }));
+
 /** Encodes with `encode`, decodes as a server would, returns the args (copied). */
 function roundTrip(encode: (w: RespWriter) => void): Buffer[] {
   const w = new RespWriter();
@@ -174,9 +179,6 @@ describe("internal protocol", () => {
 
   it("a ScanParser answers every RC.SCAN of a sequence as a fresh parse would", () => {
     // Ranges repeat (as the pages of one move do) or change (the next move, another master).
-    const range = fc
-      .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
-      .map(([start, end]) => ({ start, end }));
     const rangeLists = fc.array(fc.array(range, { maxLength: 5 }), { minLength: 1, maxLength: 3 });
     fc.assert(
       fc.property(
@@ -209,9 +211,6 @@ describe("internal protocol", () => {
   });
 
   it("a ScanParser answers RANGESID for the last 8 lists it was sent in full, and refuses others", () => {
-    const range = fc
-      .tuple(fc.integer({ min: 0, max: 2 ** 32 }), fc.integer({ min: 0, max: 2 ** 32 }))
-      .map(([start, end]) => ({ start, end }));
     const lists = fc.uniqueArray(fc.array(range, { minLength: 1, maxLength: 4 }), {
       minLength: 1,
       maxLength: 11,
