@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import { Checker, summarize, type KvClient } from "../helpers/checker.js";
 import { TestCluster } from "../helpers/cluster.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
+import { RespTestClient } from "../helpers/resp-client.js";
 import {
   HitReader,
   PRELOAD_KEYS,
@@ -185,6 +186,58 @@ describe("a move to nodes that accept only small bulks (R=1)", () => {
       for (let i = 0; i < n; i++) assert.equal(got[i], value(i), `big:${i}`);
     } finally {
       redis.disconnect();
+      await cluster.stop();
+    }
+  });
+});
+
+describe("a move whose senders forget its ranges (R=1)", () => {
+  it("sends the ranges in full again when a sender refuses their id, and loses nothing", async () => {
+    const cluster = await TestCluster.start({
+      masters: 1,
+      auxiliary: 3,
+      replicas: 1,
+      // Slow enough that the senders are made to forget the ranges while pages are still due.
+      masterArgs: ["--rebalance-share", "5"],
+      ...TIMING,
+    });
+    const master = cluster.master(0);
+    const senders = await Promise.all(
+      cluster.auxiliaries.map((a) => RespTestClient.connect(a.port)),
+    );
+    try {
+      await preload(master.port, PRELOAD_KEYS);
+      const movesBefore = (await recoveryView(master)).rebalance?.movesCompleted ?? 0;
+      await cluster.addAuxiliary("a4");
+      // A node keeps the last 8 lists of ranges it was sent in full: 9 others push the move's
+      // out, so the master's next page by id is refused.
+      let moving = true;
+      const forget = (async () => {
+        for (let round = 0; moving; round++) {
+          for (let i = 0; i < 9; i++) {
+            const bounds = [String(round * 9 + i), String(round * 9 + i + 1)];
+            await Promise.all(
+              senders.map((c) => c.call("RC.SCANPAGE", "0", "1", "RANGES", ...bounds)),
+            );
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      try {
+        await waitRebalanced(master, 4, movesBefore + 1, 120_000);
+      } finally {
+        moving = false;
+        await forget;
+      }
+      const refused = master.process.logText().split("scan by ranges id refused").length - 1;
+      console.log(`  forgotten ranges: ${refused} sender task(s) went back to full ranges`);
+      assert.ok(refused > 0, "no page was refused: the test did not reach the fallback");
+      assert.equal(await countMissing(master.port, PRELOAD_KEYS), 0);
+      let total = 0;
+      for (const a of cluster.auxiliaries) total += (await nodeCounts(a)).entries;
+      assert.equal(total, PRELOAD_KEYS, "each entry is held once");
+    } finally {
+      for (const c of senders) c.close();
       await cluster.stop();
     }
   });
