@@ -22,6 +22,7 @@
 // - While sources remain, `membership.previous` is the oldest of them: reads of keys whose
 //   owners changed ask its owners too (see ReadOp), so a move causes no spurious miss.
 import { performance } from "node:perf_hooks";
+import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   encodeCDel,
@@ -402,7 +403,10 @@ export class Rebalancer {
             (w) => encodeScanPage(w, cursor, count, ranges, true),
             readScanPageReply,
           );
-        } catch {
+        } catch (err) {
+          // Only the node's refusal (an error reply) sends the page again in full; a failed
+          // link fails the task, as for any page.
+          if (!(err instanceof RingcacheError) || err.code !== "INTERNAL") throw err;
           byId = false;
           refusedId = true;
           this.options.logger.info({ node: task.sender }, "scan by ranges id refused; in full");
