@@ -530,16 +530,7 @@ export function encodeScanPage(
   ranges?: readonly HashRange[] | PreparedRanges,
   byId = false,
 ): void {
-  if (byId && ranges !== undefined && "id" in ranges) {
-    out.arrayHeader(5);
-    out.bulk(B.SCANPAGE);
-    out.bulkDecimal(cursor);
-    out.bulkDecimal(count);
-    out.bulk(B.RANGESID);
-    out.bulkString(ranges.id);
-    return;
-  }
-  encodeScanAs(out, B.SCANPAGE, cursor, count, ranges);
+  encodeScanAs(out, B.SCANPAGE, cursor, count, ranges, byId);
 }
 
 function encodeScanAs(
@@ -548,15 +539,20 @@ function encodeScanAs(
   cursor: number,
   count: number,
   ranges?: readonly HashRange[] | PreparedRanges,
+  byId = false,
 ): void {
   const n = ranges === undefined ? 0 : "bytes" in ranges ? ranges.count : ranges.length;
-  out.arrayHeader(3 + (ranges === undefined ? 0 : 1 + n * 2));
+  const named = byId && ranges !== undefined && "bytes" in ranges;
+  out.arrayHeader(3 + (ranges === undefined ? 0 : named ? 2 : 1 + n * 2));
   out.bulk(name);
   out.bulkDecimal(cursor);
   out.bulkDecimal(count);
   if (ranges === undefined) return;
-  if ("bytes" in ranges) out.raw(ranges.bytes);
-  else writeRanges(out, ranges);
+  if (!("bytes" in ranges)) writeRanges(out, ranges);
+  else if (byId) {
+    out.bulk(B.RANGESID);
+    out.bulkString(ranges.id);
+  } else out.raw(ranges.bytes);
 }
 
 /** RC.SCAN's cursor and count, after checking the arity. */
