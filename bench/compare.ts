@@ -13,12 +13,13 @@
 // from a Map behind the same NGINX configuration.
 //
 //   node dist/bench/compare.js [--rounds 3] [--requests 100000] [--duration 2s] [--no-write]
-//                              [--profile DIR]
+//                              [--profile DIR] [--only resp|http]
 //
 // Rounds interleave the targets so that a machine shared with other work slows them alike; the
 // table shows each figure's median over the rounds. The result replaces the section
 // "## Comparison with peers" of docs/benchmarks.md (unless --no-write). With --profile, every
-// master and auxiliary node runs under `node --cpu-prof` and leaves its profile in DIR.
+// master and auxiliary node runs under `node --cpu-prof` and leaves its profile in DIR. --only
+// measures one half (the RESP targets, or HTTP GET) and writes nothing.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -44,10 +45,11 @@ interface Options {
   duration: string;
   write: boolean;
   profile: string | undefined;
+  only: "resp" | "http" | undefined;
 }
 
 const USAGE =
-  "usage: compare [--rounds N] [--requests N] [--duration 2s] [--no-write] [--profile DIR]";
+  "usage: compare [--rounds N] [--requests N] [--duration 2s] [--no-write] [--profile DIR] [--only resp|http]";
 
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
@@ -56,6 +58,7 @@ function parseArgs(argv: readonly string[]): Options {
     duration: "2s",
     write: true,
     profile: undefined,
+    only: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -69,7 +72,12 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === "--duration") o.duration = next();
     else if (a === "--no-write") o.write = false;
     else if (a === "--profile") o.profile = resolve(next());
-    else fail(`unknown argument ${a}; ${USAGE}`);
+    else if (a === "--only") {
+      const v = next();
+      if (v !== "resp" && v !== "http") fail(`--only takes resp or http; ${USAGE}`);
+      o.only = v;
+      o.write = false;
+    } else fail(`unknown argument ${a}; ${USAGE}`);
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1) fail(`--rounds must be a positive integer`);
   if (!Number.isInteger(o.requests) || o.requests < 1000) fail(`--requests must be >= 1000`);
@@ -487,7 +495,7 @@ async function main(): Promise<void> {
   const samples = new Samples();
   const load: number[] = [];
   const t0 = Date.now();
-  for (let round = 1; round <= o.rounds; round++) {
+  for (let round = 1; round <= (o.only === "http" ? 0 : o.rounds); round++) {
     for (const p of PIPELINES) {
       for (const t of targets) {
         load.push(loadavg()[0] ?? 0);
@@ -515,7 +523,7 @@ async function main(): Promise<void> {
     { id: "http-map", name: "NGINX -> node:http Map", port: peerBalancer.http },
     { id: "http-r2", name: "NGINX -> 2 masters R=2", port: bR2.http },
   ];
-  for (let round = 1; round <= o.rounds; round++) {
+  for (let round = 1; round <= (o.only === "resp" ? 0 : o.rounds); round++) {
     for (const t of httpTargets) {
       // The first round preloads every key, so that reads hit on both sides.
       const f = ringcacheBench("http", t.port, 1, "GET", o.duration, round === 1);
@@ -599,12 +607,8 @@ async function main(): Promise<void> {
     "and 5 share 3 auxiliary nodes. `ringcache bench` runs SET (read ratio 0) then GET (read",
     "ratio 1), each for the cell's duration.",
     "",
-    ...rows,
-    "",
-    ...ratioRows,
-    "",
-    ...httpRows,
-    "",
+    ...(o.only === "http" ? [] : [...rows, "", ...ratioRows, ""]),
+    ...(o.only === "resp" ? [] : [...httpRows, ""]),
   ].join("\n");
   console.log(`\n${body}`);
   if (o.write) await writeSection(body);
