@@ -8,7 +8,11 @@
 //
 // --share is the master's --rebalance-share (percent of the time a sender's move may work).
 // Also reported: the p99 round trip of a client's 16-command pipeline before and during the
-// move, and each process's longest event-loop delay (prom-client's, from /metrics).
+// move, each process's longest event-loop delay (prom-client's, from /metrics), and the cores
+// each process used (CPU seconds per second, from /proc; the client is this process), and the
+// median round trip of a lone PING to each process (how long a request waits at that hop).
+import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { TestCluster } from "../test/helpers/cluster.js";
 import { recoveryView, waitRebalanced } from "../test/helpers/recovery.js";
@@ -112,6 +116,82 @@ async function lagMax(urls: readonly string[]): Promise<number[]> {
   );
 }
 
+/**
+ * Sends PING after PING on its own connection (1 ms apart) and keeps the round trips: the wait a
+ * request meets at one process, apart from the client traffic's own queues.
+ */
+class PingProbe {
+  private readonly socket: Socket;
+  private readonly rtts: number[] = [];
+  private sentAt = 0;
+  private stopped = false;
+
+  constructor(port: number) {
+    this.socket = connect({ host: "127.0.0.1", port, noDelay: true });
+    this.socket.on("connect", () => this.send());
+    this.socket.on("data", () => {
+      this.rtts.push(performance.now() - this.sentAt);
+      if (!this.stopped) setTimeout(() => this.send(), 1);
+    });
+    this.socket.on("error", () => undefined);
+  }
+
+  private send(): void {
+    this.sentAt = performance.now();
+    this.socket.write("PING\r\n");
+  }
+
+  /** The median round trip (ms) since the last take. */
+  takeMedian(): number {
+    const s = this.rtts.splice(0).sort((a, b) => a - b);
+    return Math.round((s[s.length >> 1] ?? 0) * 100) / 100;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket.destroy();
+  }
+}
+
+/** CPU seconds a process has used (user + system), from /proc; 0 where /proc is missing. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the CPU of some processes and of this one (the client), last. */
+class CpuMeter {
+  private readonly pids: readonly (number | undefined)[];
+  private at = 0;
+  private used: number[] = [];
+
+  constructor(pids: readonly (number | undefined)[]) {
+    this.pids = pids;
+    this.take();
+  }
+
+  private sample(): number[] {
+    const self = process.cpuUsage();
+    return [...this.pids.map(cpuSeconds), (self.user + self.system) / 1e6];
+  }
+
+  /** Cores each process used since the last take (or the start), rounded to 0.01. */
+  take(): number[] {
+    const now = performance.now();
+    const used = this.sample();
+    const seconds = (now - this.at) / 1000;
+    const cores = used.map((u, i) => Math.round(((u - (this.used[i] ?? 0)) / seconds) * 100) / 100);
+    this.at = now;
+    this.used = used;
+    return cores;
+  }
+}
+
 interface Round {
   movedPerSec: number;
   moved: number;
@@ -126,6 +206,14 @@ interface Round {
   lagMaxBefore: number[];
   /** Longest event-loop delay (ms) during the move: master, then a1..a4. */
   lagMaxDuring: number[];
+  /** Cores used in the 3 s before the move: master, a1..a3, client. */
+  coresBefore: number[];
+  /** Cores used during the move: master, a1..a4, client. */
+  coresDuring: number[];
+  /** Median PING round trip (ms) before the move: master, a1..a3. */
+  pingBefore: number[];
+  /** Median PING round trip (ms) during the move: master, a1..a4. */
+  pingDuring: number[];
 }
 
 async function round(o: Options): Promise<Round> {
@@ -149,11 +237,18 @@ async function round(o: Options): Promise<Round> {
     ];
     await lagMax(urlsBefore);
     traffic.takeP99();
+    const pidsBefore = [master.process.pid, ...[0, 1, 2].map((i) => cluster.aux(i).process.pid)];
+    const cpuBefore = new CpuMeter(pidsBefore);
+    const probes = [master.port, ...[0, 1, 2].map((i) => cluster.aux(i).port)].map(
+      (port) => new PingProbe(port),
+    );
     const d0 = traffic.done;
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, 3000));
     const before = (traffic.done - d0) / ((performance.now() - t0) / 1000);
     const p99Before = traffic.takeP99();
+    const coresBefore = cpuBefore.take();
+    const pingBefore = probes.map((p) => p.takeMedian());
     const lagMaxBefore = await lagMax(urlsBefore);
     const movesBefore = (await recoveryView(master)).rebalance?.movesCompleted ?? 0;
     const a4 = await cluster.addAuxiliary("a4", [
@@ -168,6 +263,8 @@ async function round(o: Options): Promise<Round> {
       a4.url("/metrics"),
     ];
     // The move starts when the master sees a4 up; count traffic from then to its end.
+    const cpuDuring = new CpuMeter([...pidsBefore, a4.process.pid]);
+    probes.push(new PingProbe(a4.port));
     let d1 = traffic.done;
     let t1 = performance.now();
     for (;;) {
@@ -175,12 +272,17 @@ async function round(o: Options): Promise<Round> {
       if (v.rebalance?.running === true || (v.rebalance?.movesCompleted ?? 0) > movesBefore) break;
       d1 = traffic.done;
       t1 = performance.now();
+      cpuDuring.take();
+      for (const p of probes) p.takeMedian();
       await new Promise((r) => setTimeout(r, 5));
     }
     await lagMax(metricsUrls); // from the move's start
     traffic.takeP99();
     const view = await waitRebalanced(master, 4, movesBefore + 1, 300_000);
     const during = (traffic.done - d1) / ((performance.now() - t1) / 1000);
+    const coresDuring = cpuDuring.take();
+    const pingDuring = probes.map((p) => p.takeMedian());
+    for (const p of probes) p.stop();
     const lagMaxDuring = await lagMax(metricsUrls);
     const p99During = traffic.takeP99();
     await traffic.stop();
@@ -195,6 +297,10 @@ async function round(o: Options): Promise<Round> {
       p99During,
       lagMaxBefore,
       lagMaxDuring,
+      coresBefore,
+      coresDuring,
+      pingBefore,
+      pingDuring,
     };
   } finally {
     await cluster.stop();
@@ -234,6 +340,14 @@ else {
       `  longest event-loop delay before (master, a1..a3): ` +
       `${results.map((r) => r.lagMaxBefore.join("/")).join(", ")} ms\n` +
       `  longest event-loop delay during the move (master, a1..a4): ` +
-      `${results.map((r) => r.lagMaxDuring.join("/")).join(", ")} ms`,
+      `${results.map((r) => r.lagMaxDuring.join("/")).join(", ")} ms\n` +
+      `  cores used before (master, a1..a3, client): ` +
+      `${results.map((r) => r.coresBefore.join("/")).join(", ")}\n` +
+      `  cores used during the move (master, a1..a4, client): ` +
+      `${results.map((r) => r.coresDuring.join("/")).join(", ")}\n` +
+      `  median PING round trip before (master, a1..a3): ` +
+      `${results.map((r) => r.pingBefore.join("/")).join(", ")} ms\n` +
+      `  median PING round trip during the move (master, a1..a4): ` +
+      `${results.map((r) => r.pingDuring.join("/")).join(", ")} ms`,
   );
 }
