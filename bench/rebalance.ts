@@ -8,9 +8,9 @@
 //
 // --share is the master's --rebalance-share (percent of the time a sender's move may work).
 // Also reported: the p99 round trip of a client's 16-command pipeline before and during the
-// move, each process's longest event-loop delay (prom-client's, from /metrics), and the cores
-// each process used (CPU seconds per second, from /proc; the client is this process), and the
-// median round trip of a lone PING to each process (how long a request waits at that hop).
+// move; each process's longest event-loop delay (prom-client's, from /metrics); the cores each
+// process used (CPU seconds per second, from /proc; the client is this process); and the median
+// round trip of a lone PING to each process (how long a request waits at that hop).
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
