@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { TestCluster } from "../test/helpers/cluster.js";
+import { HOST } from "./support.js";
 import { recoveryView, waitRebalanced } from "../test/helpers/recovery.js";
 
 interface Options {
@@ -127,7 +128,7 @@ class PingProbe {
   private stopped = false;
 
   constructor(port: number) {
-    this.socket = connect({ host: "127.0.0.1", port, noDelay: true });
+    this.socket = connect({ host: HOST, port, noDelay: true });
     this.socket.on("connect", () => this.send());
     this.socket.on("data", () => {
       this.rtts.push(performance.now() - this.sentAt);
