@@ -7,7 +7,8 @@
 //               (a clock version, so newer is greater whoever issued it) and pushed at once to
 //               every peer (POST /v1/internal/membership); the rebalancer moves the data
 //   non-leader: adopts the newest generation it sees, routes by its member list, and keeps the
-//               ring before the move in progress for reads (`previous`)
+//               ring before the move in progress for reads (`previous`); before the first one
+//               arrives it routes by no ring (requests fail with a clear error)
 //
 // What must stay true:
 // - A master routes by the newest generation it knows; a non-leader never decides a ring.
@@ -304,6 +305,10 @@ export class Coordinator {
       rebalancer.setActive(false);
       const fromLeader = this.peers.find((p) => p.address.id === leader)?.state?.membership;
       if (fromLeader !== undefined && fromLeader !== null) this.receive(fromLeader);
+      // Until the leader's membership arrives, route by no ring rather than one of our own
+      // probes: keys written by our ring and then read by the leader's (or the other way
+      // round) would miss or read an older copy. Requests fail with a clear error meanwhile.
+      if (this.published === null && membership.deciding) membership.adopt([]);
     }
   }
 

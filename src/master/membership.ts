@@ -252,6 +252,11 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     return this.adopted === null;
   }
 
+  /** A master that follows a leader and has not received its membership yet (no ring). */
+  get awaitingLeader(): boolean {
+    return this.adopted !== null && this.adopted.length === 0 && this.nodes.size > 0;
+  }
+
   /** Marks a node as leaving (or back); rebuilds the ring when this master decides it. */
   setLeaving(id: string, leaving: boolean): void {
     if (leaving === this.leaving.has(id)) return;

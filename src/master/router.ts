@@ -183,6 +183,15 @@ export class Router {
 // Errors
 
 const NO_NODE_UP = new RingcacheError("UNAVAILABLE", "no auxiliary node is up");
+const AWAITING_LEADER = new RingcacheError(
+  "UNAVAILABLE",
+  "this master is waiting for the leading master's ring; try again or another master",
+);
+
+/** Why an operation found no owner: no node is up, or this master has no ring yet. */
+function noOwners(membership: Membership): RingcacheError {
+  return membership.awaitingLeader ? AWAITING_LEADER : NO_NODE_UP;
+}
 
 function unreachable(lastError: RingcacheError | null, allTimeouts: boolean): RingcacheError {
   if (allTimeouts && lastError !== null) return lastError;
@@ -278,7 +287,7 @@ export class ReadOp implements ReplyTarget {
   startWith(owners: NodeClient[]): this {
     this.owners = owners;
     if (this.owners.length === 0) {
-      this.error = NO_NODE_UP;
+      this.error = noOwners(this.router.membership);
       this.sink.opDone(this);
       return this;
     }
@@ -519,7 +528,7 @@ export class WriteOp implements ReplyTarget {
     this.transportError = null;
     this.allTimeouts = true;
     if (owners.length === 0) {
-      this.error = NO_NODE_UP;
+      this.error = noOwners(this.router.membership);
       this.sink.opDone(this);
       return this;
     }
@@ -817,7 +826,8 @@ export class IncrOp implements ReplyTarget {
       this.primary = i;
       return this;
     }
-    this.error = this.owners.length === 0 ? NO_NODE_UP : unreachable(null, false);
+    this.error =
+      this.owners.length === 0 ? noOwners(this.router.membership) : unreachable(null, false);
     this.sink.opDone(this);
     return this;
   }
@@ -1005,7 +1015,7 @@ export class BroadcastOp implements ReplyTarget {
       conn.expect(this, i);
       this.pending++;
     }
-    if (clients.length === 0) this.error = NO_NODE_UP;
+    if (clients.length === 0) this.error = noOwners(router.membership);
     this.done();
   }
 

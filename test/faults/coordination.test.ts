@@ -4,8 +4,10 @@
 // the newer-numbered generation the follower published while it led.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { RespReplyError } from "../../src/protocol/resp/index.js";
 import { TestCluster } from "../helpers/cluster.js";
 import { recoveryView } from "../helpers/recovery.js";
+import { RespTestClient } from "../helpers/resp-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 describe("a leader frozen and thawed", () => {
@@ -56,5 +58,73 @@ describe("a leader frozen and thawed", () => {
     console.log(
       `[coordination] back on the leader's generation ${Math.round(performance.now() - since)} ms after SIGCONT`,
     );
+  });
+});
+
+// A master that starts while the leader is alive but silent (frozen) must not route by a ring
+// of its own probes: what it wrote by that ring, the leader's ring would not find (and the
+// other way round). It waits for the leader's membership, failing requests with a clear error,
+// and decides for itself only once the leader has missed its polls.
+describe("a master started while the leader is frozen", () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await TestCluster.start({
+      masters: 2,
+      auxiliary: 2,
+      replicas: 2,
+      healthInterval: "200ms",
+      // The leader counts as live for 10 missed polls: a window of 2 s or more to look into.
+      healthFailures: 10,
+      requestTimeout: "1s",
+    });
+  });
+  after(async () => {
+    await cluster.stop();
+  });
+
+  it("routes by no ring until the leader answers or is given up, then leads", async () => {
+    const [m1, m2] = [cluster.master(0), cluster.master(1)];
+    m1.pause();
+    try {
+      await m2.process.restart();
+      await m2.waitReady();
+      const waiting = await waitFor(
+        "m2 to see both nodes up while m1 still counts as the leader",
+        async () => {
+          const v = await recoveryView(m2);
+          return v.leader === "m1" && v.nodes.every((n) => n.state === "up") ? v : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+      assert.deepEqual(
+        waiting.nodes.filter((n) => n.share > 0).map((n) => n.id),
+        [],
+        "m2 routes by a ring of its own probes while m1 leads",
+      );
+      const client = await RespTestClient.connect(m2.port);
+      try {
+        const refused = await client.call("SET", "k", "v");
+        // m2 may have given m1 up between the view and the SET; then the write goes through.
+        if ((await recoveryView(m2)).leader === "m1") {
+          assert.ok(refused instanceof RespReplyError, `SET answered ${String(refused)}`);
+          assert.match(refused.message, /waiting for the leading master/);
+        }
+        await waitFor(
+          "m2 to lead with both nodes in its ring",
+          async () => {
+            const v = await recoveryView(m2);
+            return v.leader === "m2" && v.nodes.filter((n) => n.share > 0).length === 2;
+          },
+          { timeoutMs: 15_000 },
+        );
+        assert.equal(await client.call("SET", "k", "v2"), "OK");
+        assert.equal(String(await client.call("GET", "k")), "v2");
+      } finally {
+        client.close();
+      }
+    } finally {
+      m1.resume();
+    }
   });
 });
