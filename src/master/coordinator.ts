@@ -195,18 +195,38 @@ export class Coordinator {
     if (peers.length === 0) return;
     const started = performance.now();
     const body = JSON.stringify(m);
-    await Promise.all(
-      peers.map((p) =>
-        this.call(p.address, "/v1/internal/membership", body).then(
-          () => undefined,
-          () => {
-            this.pushFailures++;
-          },
-        ),
-      ),
-    );
+    await Promise.all(peers.map((p) => this.push(p, m, body)));
     this.pushes++;
     this.lastPropagationMs = performance.now() - started;
+  }
+
+  /**
+   * Pushes a generation to one peer, again after a failure: a live peer that missed it would
+   * route writes by the old ring while the move copies data, and a write landing on a holder
+   * after its range was copied would stay behind there. Gives up when the peer stops counting
+   * as live, a newer generation replaces this one, or after the time a dead peer takes to be
+   * given up (K polls), with a warning: the next poll hands the peer the generation anyway.
+   */
+  private async push(p: Peer, m: PublishedMembership, body: string): Promise<void> {
+    const { intervalMs, failures } = this.options;
+    const deadline = performance.now() + intervalMs * (failures + 1);
+    for (;;) {
+      try {
+        await this.call(p.address, "/v1/internal/membership", body);
+        return;
+      } catch (err) {
+        this.pushFailures++;
+        if (!this.live(p) || this.published !== m || !this.isLeader) return;
+        if (performance.now() >= deadline) {
+          this.options.logger.warn(
+            { peer: p.address.id, err: (err as Error).message },
+            "a live master did not take the new ring; moving data anyway",
+          );
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(20, intervalMs / 4)));
+    }
   }
 
   /** An auxiliary node's graceful leave; `done` once its data is handed off. */
