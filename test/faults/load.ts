@@ -213,6 +213,38 @@ export class Scenario {
   }
 }
 
+/** Counters of a master that tell why a read came back older than an acknowledged write. */
+const DIAGNOSIS_METRICS =
+  /^ringcache_master_(replication_failures_total|read_failovers_total|write_stale_retries_total|ring_changes_total|node_errors_total|node_state\{.*\} 1)/;
+
+/**
+ * Each master's routing state (epoch, leader, move, its probes' view of the nodes) and the
+ * counters that explain a stale read (writes acknowledged by fewer than R owners, failovers,
+ * node errors, ring changes): appended to a failed invariant, since the run's logs are gone.
+ */
+export async function diagnosis(cluster: TestCluster): Promise<string> {
+  const lines: string[] = [];
+  for (const m of cluster.masters) {
+    try {
+      const v = await recoveryView(m);
+      const nodes = v.nodes.map((n) => `${n.id}:${n.state}${n.share > 0 ? "" : "(out)"}`);
+      const res = await fetch(m.url("/metrics"), { signal: AbortSignal.timeout(2000) });
+      const counters = (await res.text())
+        .split("\n")
+        .filter((l) => DIAGNOSIS_METRICS.test(l))
+        .map((l) => l.replace("ringcache_master_", ""));
+      lines.push(
+        `master ${m.id}: epoch ${v.epoch} leader ${v.leader ?? "-"} nodes ${nodes.join(" ")} ` +
+          `move ${JSON.stringify(v.rebalance)} sources ${JSON.stringify(v.coordination?.sources ?? [])}`,
+        ...counters.map((c) => `  ${c}`),
+      );
+    } catch (err) {
+      lines.push(`master ${m.id}: no view (${(err as Error).message})`);
+    }
+  }
+  return lines.join("\n");
+}
+
 /** One line of figures for a scenario, printed by the test and copied into the docs. */
 export function figures(
   name: string,
