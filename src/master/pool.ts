@@ -516,6 +516,18 @@ export class NodeClient {
     return null;
   }
 
+  /**
+   * An open connection that can take one more request, whatever the node's health, or null.
+   * For a write sent without waiting to a node this master's probes take for down.
+   */
+  openConnection(affinity: number): NodeConnection | null {
+    const conns = this.connections;
+    const preferred = conns[affinity % conns.length] as NodeConnection;
+    if (preferred.ready && preferred.usable) return preferred;
+    for (const c of conns) if (c.ready && c.usable) return c;
+    return null;
+  }
+
   open(): void {
     for (const c of this.connections) c.open();
   }

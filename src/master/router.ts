@@ -38,7 +38,7 @@ import { RespReplyError, type RespValue } from "../protocol/resp/index.js";
 import { hashKey } from "../ring/hash.js";
 import { delCommand } from "./encode.js";
 import type { Membership } from "./membership.js";
-import type { NodeClient, ReplyTarget } from "./pool.js";
+import type { NodeClient, NodeConnection, ReplyTarget } from "./pool.js";
 import type { Ring } from "../ring/ring.js";
 
 /** Receives a finished operation; `op.error` is set when it failed. */
@@ -460,6 +460,25 @@ function unexpectedReply(): RingcacheError {
 // ---------------------------------------------------------------------------------------------
 // Replicated writes
 
+/** Takes the replies of the writes no operation waits for (see unwaitedConnection). */
+const UNWAITED: ReplyTarget = {
+  onNodeReply(): void {},
+  onNodeError(): void {},
+};
+
+/**
+ * Where to send, without waiting for it, a write to an owner this master does not send to
+ * (connection() gave null), or null. Only a master that follows the leader's ring sends one,
+ * and only to a node its own probes take for down: the leader's ring still has the node, so
+ * the leader moves nothing, and if the node is alive after all (our probes timed out under
+ * load) a write it missed would let it serve an older value once our probes see it up again.
+ * The write is acknowledged by the other owners as before; it only needs an open socket.
+ */
+function unwaitedConnection(router: Router, client: NodeClient): NodeConnection | null {
+  if (client.accepting || router.membership.deciding) return null;
+  return client.openConnection(router.affinity);
+}
+
 export const WRITE_PUT = 0;
 export const WRITE_DEL = 1;
 export const WRITE_EXPIRE = 2;
@@ -541,18 +560,24 @@ export class WriteOp implements ReplyTarget {
         this.failed++;
         this.transportError = client.downError;
         this.allTimeouts = false;
+        const unwaited = unwaitedConnection(this.router, client);
+        if (unwaited !== null) this.sendTo(unwaited, UNWAITED, 0);
         continue;
       }
-      if (this.kind === WRITE_PUT) {
-        conn.put(this, i, this.key, this.value as Buffer, this.version, this.expiresAt);
-        continue;
-      }
-      if (this.kind === WRITE_DEL) delCommand(conn.writer(), this.key, this.version);
-      else encodeExpire(conn.writer(), this.key, this.expiresAt, this.version);
-      conn.expect(this, i);
+      this.sendTo(conn, this, i);
     }
     if (this.pending === 0) this.finish();
     return this;
+  }
+
+  private sendTo(conn: NodeConnection, target: ReplyTarget, token: number): void {
+    if (this.kind === WRITE_PUT) {
+      conn.put(target, token, this.key, this.value as Buffer, this.version, this.expiresAt);
+      return;
+    }
+    if (this.kind === WRITE_DEL) delCommand(conn.writer(), this.key, this.version);
+    else encodeExpire(conn.writer(), this.key, this.expiresAt, this.version);
+    conn.expect(target, token);
   }
 
   onNodeReply(_token: number, reply: RespValue): void {
@@ -858,9 +883,18 @@ export class IncrOp implements ReplyTarget {
     this.pending = 1;
     for (let i = 0; i < this.owners.length; i++) {
       if (i === this.primary) continue;
-      const conn = (this.owners[i] as NodeClient).connection(this.affinity);
+      const client = this.owners[i] as NodeClient;
+      const conn = client.connection(this.affinity);
       if (conn === null) {
         this.router.counters.replicationFailures++;
+        unwaitedConnection(this.router, client)?.put(
+          UNWAITED,
+          0,
+          this.key,
+          value,
+          this.version,
+          expiresAt,
+        );
         continue;
       }
       conn.put(this, i, this.key, value, this.version, expiresAt);
