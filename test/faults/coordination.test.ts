@@ -10,17 +10,23 @@ import { recoveryView } from "../helpers/recovery.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
+/** Two masters over two auxiliary nodes (R=2), polling each other every 200 ms. */
+function twoMasters(healthFailures = 3): Promise<TestCluster> {
+  return TestCluster.start({
+    masters: 2,
+    auxiliary: 2,
+    replicas: 2,
+    healthInterval: "200ms",
+    healthFailures,
+    requestTimeout: "1s",
+  });
+}
+
 describe("a leader frozen and thawed", () => {
   let cluster: TestCluster;
 
   before(async () => {
-    cluster = await TestCluster.start({
-      masters: 2,
-      auxiliary: 2,
-      replicas: 2,
-      healthInterval: "200ms",
-      requestTimeout: "1s",
-    });
+    cluster = await twoMasters();
   });
   after(async () => {
     await cluster.stop();
@@ -69,15 +75,8 @@ describe("a master started while the leader is frozen", () => {
   let cluster: TestCluster;
 
   before(async () => {
-    cluster = await TestCluster.start({
-      masters: 2,
-      auxiliary: 2,
-      replicas: 2,
-      healthInterval: "200ms",
-      // The leader counts as live for 10 missed polls: a window of 2 s or more to look into.
-      healthFailures: 10,
-      requestTimeout: "1s",
-    });
+    // The leader counts as live for 10 missed polls: a window of 2 s or more to look into.
+    cluster = await twoMasters(10);
   });
   after(async () => {
     await cluster.stop();
