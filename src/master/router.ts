@@ -474,9 +474,13 @@ const UNWAITED: ReplyTarget = {
  * load) a write it missed would let it serve an older value once our probes see it up again.
  * The write is acknowledged by the other owners as before; it only needs an open socket.
  */
-function unwaitedConnection(router: Router, client: NodeClient): NodeConnection | null {
+function unwaitedConnection(
+  router: Router,
+  client: NodeClient,
+  affinity: number,
+): NodeConnection | null {
   if (client.accepting || router.membership.deciding) return null;
-  return client.openConnection(router.affinity);
+  return client.openConnection(affinity);
 }
 
 export const WRITE_PUT = 0;
@@ -552,6 +556,8 @@ export class WriteOp implements ReplyTarget {
       return this;
     }
     this.pending = owners.length;
+    // Owners not sent to (a bit per owner; R is small).
+    let skipped = 0;
     for (let i = 0; i < owners.length; i++) {
       const client = owners[i] as NodeClient;
       const conn = client.connection(this.affinity);
@@ -560,13 +566,21 @@ export class WriteOp implements ReplyTarget {
         this.failed++;
         this.transportError = client.downError;
         this.allTimeouts = false;
-        const unwaited = unwaitedConnection(this.router, client);
-        if (unwaited !== null) this.sendTo(unwaited, UNWAITED, 0);
+        skipped |= 1 << i;
         continue;
       }
       this.sendTo(conn, this, i);
     }
-    if (this.pending === 0) this.finish();
+    if (this.pending === 0) {
+      // Nothing sent: the write fails, and is applied nowhere.
+      this.finish();
+      return this;
+    }
+    for (let i = 0; skipped !== 0 && i < owners.length; i++) {
+      if ((skipped & (1 << i)) === 0) continue;
+      const unwaited = unwaitedConnection(this.router, owners[i] as NodeClient, this.affinity);
+      if (unwaited !== null) this.sendTo(unwaited, UNWAITED, 0);
+    }
     return this;
   }
 
@@ -887,7 +901,7 @@ export class IncrOp implements ReplyTarget {
       const conn = client.connection(this.affinity);
       if (conn === null) {
         this.router.counters.replicationFailures++;
-        unwaitedConnection(this.router, client)?.put(
+        unwaitedConnection(this.router, client, this.affinity)?.put(
           UNWAITED,
           0,
           this.key,
