@@ -328,7 +328,7 @@ export class Coordinator {
       // Until the leader's membership arrives, route by no ring rather than one of our own
       // probes: keys written by our ring and then read by the leader's (or the other way
       // round) would miss or read an older copy. Requests fail with a clear error meanwhile.
-      if (this.published === null && membership.deciding) membership.adopt([]);
+      if (this.published === null && membership.deciding) membership.awaitLeader();
     }
   }
 

@@ -83,6 +83,8 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
    * also ask its owners, so a rebalance causes neither misses nor stale reads.
    */
   previous: Ring | null = null;
+  /** This master follows a leader whose membership it has not received yet (see awaitLeader). */
+  awaitingLeader = false;
 
   constructor(options: MembershipOptions) {
     super();
@@ -229,6 +231,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
    * by the caller first), or, with null, by this master's own probes.
    */
   adopt(ids: readonly string[] | null): void {
+    this.awaitingLeader = false;
     this.adopted = ids === null ? null : [...ids].sort();
     if (this.adopted !== null) {
       // The leader saw these nodes up. A node that just came back may still be down to this
@@ -252,9 +255,13 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     return this.adopted === null;
   }
 
-  /** A master that follows a leader and has not received its membership yet (no ring). */
-  get awaitingLeader(): boolean {
-    return this.adopted !== null && this.adopted.length === 0 && this.nodes.size > 0;
+  /**
+   * Routes by no ring until the leader's membership is adopted: this master follows a leader
+   * it has not heard from yet.
+   */
+  awaitLeader(): void {
+    this.adopt([]);
+    this.awaitingLeader = true;
   }
 
   /** Marks a node as leaving (or back); rebuilds the ring when this master decides it. */

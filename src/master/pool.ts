@@ -507,18 +507,19 @@ export class NodeClient {
    */
   connection(affinity: number): NodeConnection | null {
     if (!this.accepting) return null;
+    const open = this.openConnection(affinity);
+    if (open !== null) return open;
     const conns = this.connections;
     const preferred = conns[affinity % conns.length] as NodeConnection;
-    if (preferred.ready && preferred.usable) return preferred;
-    for (const c of conns) if (c.ready && c.usable) return c;
     if (preferred.usable) return preferred;
     for (const c of conns) if (c.usable) return c;
     return null;
   }
 
   /**
-   * An open connection that can take one more request, whatever the node's health, or null.
-   * For a write sent without waiting to a node this master's probes take for down.
+   * An open connection that can take one more request, whatever the node's health, or null:
+   * connection()'s first choice, and the only kind a write sent without waiting to a node
+   * this master's probes take for down may use.
    */
   openConnection(affinity: number): NodeConnection | null {
     const conns = this.connections;
