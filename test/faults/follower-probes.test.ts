@@ -69,6 +69,7 @@ describe("a node down to the follower's probes only", () => {
     let seq = 0;
     let writing = true;
     let downSince = Infinity;
+    let upAgainAt = Infinity;
     let writesWhileDown = 0;
     const clients = await Promise.all(
       Array.from({ length: WRITERS }, () => RespTestClient.connect(m2.port)),
@@ -80,7 +81,8 @@ describe("a node down to the follower's probes only", () => {
         const reply = await client.call("SET", key, String(value));
         if (reply !== "OK") continue;
         if (value > (acked.get(key) ?? 0)) acked.set(key, value);
-        if (performance.now() > downSince) writesWhileDown++;
+        const now = performance.now();
+        if (now > downSince && now < upAgainAt) writesWhileDown++;
       }
     });
 
@@ -109,6 +111,7 @@ describe("a node down to the follower's probes only", () => {
         async () => (await recoveryView(m2)).nodes.some((n) => n.id === "a1" && n.state === "up"),
         { timeoutMs: 5000, intervalMs: 10 },
       );
+      upAgainAt = performance.now();
       await sleep(200);
     } finally {
       writing = false;
