@@ -13,6 +13,8 @@
 // What must stay true:
 // - A master routes by the newest generation it knows; a non-leader never decides a ring.
 // - The window in which two rings coexist is one push round-trip; it is measured and exported.
+//   A peer answers a push once its writes routed by older rings have ended (see Router.drained),
+//   so that none of them lands after the move has copied its range.
 // - Two leaders at once (a partition) only waste work: every move step is versioned.
 import type { HybridClock } from "../clock/hlc.js";
 import type { MemberAddress } from "../config/fields.js";

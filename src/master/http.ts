@@ -110,7 +110,8 @@ export interface ClusterView {
 /** The peer endpoints (coordination between masters, graceful leave of auxiliary nodes). */
 export interface InternalHandlers {
   readonly state: () => unknown;
-  readonly membership: (body: unknown) => void;
+  /** A membership pushed by the leader; answered once the returned promise settles. */
+  readonly membership: (body: unknown) => Promise<void>;
   readonly leave: (id: string) => unknown;
 }
 
@@ -567,8 +568,10 @@ export class HttpApi {
     }
     this.withBody(req, res, R.internal, startedAt, (body) => {
       if (path === "/v1/internal/membership") {
-        handlers.membership(parseJsonBody(membershipSchema, body));
-        this.json(res, R.internal, startedAt, 200, { ok: true });
+        void handlers.membership(parseJsonBody(membershipSchema, body)).then(
+          () => this.json(res, R.internal, startedAt, 200, { ok: true }),
+          (err: unknown) => this.failWith(res, R.internal, startedAt, err),
+        );
         return;
       }
       const { id } = parseJsonBody(leaveSchema, body);

@@ -85,6 +85,8 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   previous: Ring | null = null;
   /** This master follows a leader whose membership it has not received yet (see awaitLeader). */
   awaitingLeader = false;
+  /** Counts ring changes: a write remembers the one it started under (see Router.drained). */
+  ringSerial = 0;
 
   constructor(options: MembershipOptions) {
     super();
@@ -301,6 +303,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
       return;
     }
     const previous = this.ring;
+    this.ringSerial++;
     this.ring = Ring.of(
       members.map((n) => ({ id: n.id })),
       { vnodes: this.options.vnodes },

@@ -116,7 +116,11 @@ export class MasterNode {
       {
         membership: this.membership,
         backup: this.backup,
-        publish: () => this.coordinator.publish(),
+        // Before data moves: every live peer routes by the new ring, and no write of this
+        // master or theirs routed by an older ring is still on its way.
+        publish: async () => {
+          await Promise.all([this.drainWrites("moving data"), this.coordinator.publish()]);
+        },
         versionAt: latestVersionAt,
       },
     );
@@ -200,11 +204,26 @@ export class MasterNode {
         register: (registration) => this.register(registration),
         internal: {
           state: () => this.coordinator.state(),
-          membership: (m) => this.coordinator.receive(m as never),
+          // Acknowledged once the writes routed by the ring before it have ended.
+          membership: async (m) => {
+            this.coordinator.receive(m as never);
+            await this.drainWrites("taking the leader's ring");
+          },
           leave: (id) => this.coordinator.leave(id),
         },
       },
     );
+  }
+
+  /**
+   * Waits for the writes routed by an older ring than the current one to end, for at most
+   * about two request timeouts (a write's longest life short of stale retries); past that,
+   * warns and goes on.
+   */
+  private async drainWrites(before: string): Promise<void> {
+    const limitMs = this.config.requestTimeout * 2 + 100;
+    if (await this.router.drained(limitMs)) return;
+    this.logger.warn({ limitMs }, `writes by the previous ring still in flight; ${before} anyway`);
   }
 
   /**

@@ -75,7 +75,10 @@ export interface RebalancerOptions {
 export interface RebalancerDeps {
   readonly membership: Membership;
   readonly backup: Backup | null;
-  /** Publishes the ring and the move's sources to the peers; awaited before data moves. */
+  /**
+   * Publishes the ring and the move's sources to the peers, and waits for the writes routed by
+   * older rings (this master's and the peers') to end; awaited before data moves.
+   */
   readonly publish: () => Promise<void>;
   /** The newest version a clock issued at or before a Unix time in ms (snapshot age checks). */
   readonly versionAt: (unixMs: number) => number;

@@ -94,10 +94,64 @@ export class Router {
   private readonly recentLength = new Int32Array(RECENT_WRITES);
   private readonly recentKeys = new Uint8Array(RECENT_WRITES * RECENT_KEY_MAX);
 
+  // Writes in progress: those started under the current ring (serial `writeSerial`) and those
+  // started under any older one, and who waits for the older ones to end (see drained()).
+  private writeSerial = 0;
+  private writesNow = 0;
+  private writesBefore = 0;
+  private drainWaiters: (() => void)[] = [];
+
   constructor(membership: Membership, clock: HybridClock, options: RouterOptions = {}) {
     this.membership = membership;
     this.clock = clock;
     this.maxStaleRetries = options.maxStaleRetries ?? 8;
+  }
+
+  /** Counts a write in progress; returns the ring serial to hand back to writeEnded(). */
+  writeStarted(): number {
+    this.rollWrites();
+    this.writesNow++;
+    return this.writeSerial;
+  }
+
+  writeEnded(serial: number): void {
+    this.rollWrites();
+    if (serial === this.writeSerial) {
+      this.writesNow--;
+      return;
+    }
+    if (--this.writesBefore > 0 || this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves true once every write started under an older ring than the current one has
+   * ended, or false after `timeoutMs`. A move must not copy a range while a write routed by
+   * the ring before it may still land there: the write would stay behind on a node that no
+   * longer owns the key. The leader waits for its own before moving, a follower for its own
+   * before it acknowledges the leader's new ring.
+   */
+  drained(timeoutMs: number): Promise<boolean> {
+    this.rollWrites();
+    if (this.writesBefore === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Counts the writes of the current ring as older ones once the ring has changed. */
+  private rollWrites(): void {
+    const serial = this.membership.ringSerial;
+    if (serial === this.writeSerial) return;
+    this.writesBefore += this.writesNow;
+    this.writesNow = 0;
+    this.writeSerial = serial;
   }
 
   /** The key's owners in ring order: first R distinct nodes clockwise among the nodes up. */
@@ -514,6 +568,8 @@ export class WriteOp implements ReplyTarget {
   private allTimeouts = true;
   /** From Router.noteWrite, on the first attempt. */
   private ticket = 0;
+  /** From Router.writeStarted, on the first attempt; handed back when the write ends. */
+  private serial = 0;
 
   /** `key` and `value` must stay unchanged until the op is done. */
   constructor(
@@ -542,7 +598,10 @@ export class WriteOp implements ReplyTarget {
     this.attempts++;
     this.version = this.router.clock.next();
     const owners = this.router.ownersOf(this.key);
-    if (this.attempts === 1) this.ticket = this.router.noteWrite(this.key);
+    if (this.attempts === 1) {
+      this.ticket = this.router.noteWrite(this.key);
+      this.serial = this.router.writeStarted();
+    }
     this.applied = 0;
     this.existed = false;
     this.failed = 0;
@@ -552,7 +611,7 @@ export class WriteOp implements ReplyTarget {
     this.allTimeouts = true;
     if (owners.length === 0) {
       this.error = noOwners(this.router.membership);
-      this.sink.opDone(this);
+      this.end();
       return this;
     }
     this.pending = owners.length;
@@ -582,6 +641,11 @@ export class WriteOp implements ReplyTarget {
       if (unwaited !== null) this.sendTo(unwaited, UNWAITED, 0);
     }
     return this;
+  }
+
+  private end(): void {
+    this.router.writeEnded(this.serial);
+    this.sink.opDone(this);
   }
 
   private sendTo(conn: NodeConnection, target: ReplyTarget, token: number): void {
@@ -634,7 +698,7 @@ export class WriteOp implements ReplyTarget {
         // client) is on its way: this one is ordered just before it and is done. Retrying it
         // with a fresh version would let it overtake that later write.
         router.counters.staleSuperseded++;
-        this.sink.opDone(this);
+        this.end();
         return;
       }
       if (this.attempts <= router.maxStaleRetries) {
@@ -653,7 +717,7 @@ export class WriteOp implements ReplyTarget {
     } else {
       this.error = unreachable(this.transportError, this.allTimeouts);
     }
-    this.sink.opDone(this);
+    this.end();
   }
 }
 

@@ -127,3 +127,51 @@ describe("a master started while the leader is frozen", () => {
     }
   });
 });
+
+// A write a follower routed by the old ring must not land after the leader's move has copied
+// its range (it would stay behind on a node that no longer owns the key): the follower answers
+// the leader's push of a new ring only once such writes have ended, and the leader moves data
+// only after that answer. Here the write hangs on a frozen node until its request timeout.
+describe("a follower's write in flight when the ring changes", () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await twoMasters(10);
+  });
+  after(async () => {
+    cluster.auxById("a2").process.resume();
+    await cluster.stop();
+  });
+
+  it("holds back the follower's answer to the new ring until the write has ended", async () => {
+    const [m1, m2] = [cluster.master(0), cluster.master(1)];
+    await waitFor("m2 to route by m1's ring of both nodes", async () => {
+      const v = await recoveryView(m2);
+      return v.leader === "m1" && v.nodes.filter((n) => n.share > 0).length === 2;
+    });
+    const client = await RespTestClient.connect(m2.port);
+    try {
+      cluster.auxById("a2").process.pause();
+      // Both nodes own every key (R=2): a1 applies the write, frozen a2 keeps it waiting.
+      const started = performance.now();
+      const write = client.call("SET", "in-flight", "v").then(() => performance.now() - started);
+      await sleep(100);
+      await cluster.auxById("a1").kill9();
+      const pushMs = await waitFor(
+        "m1 to push the ring without a1, and m2 to answer",
+        async () => {
+          const v = await recoveryView(m1);
+          const n = v.coordination?.lastPropagationMs ?? 0;
+          return v.nodes.some((x) => x.id === "a1" && x.share === 0) && n >= 400 ? n : undefined;
+        },
+        { timeoutMs: 5000, intervalMs: 20 },
+      );
+      const writeMs = await write;
+      console.log(
+        `[coordination] the write ended after ${writeMs.toFixed(0)} ms; m1's push of the new ring took ${pushMs} ms`,
+      );
+    } finally {
+      client.close();
+    }
+  });
+});
