@@ -905,6 +905,8 @@ export class IncrOp implements ReplyTarget {
   private owners: NodeClient[] = NO_OWNERS;
   private primary = -1;
   private pending = 0;
+  /** From Router.writeStarted, on the first attempt; handed back when the increment ends. */
+  private serial = 0;
 
   constructor(router: Router, key: Buffer, delta: bigint, sink: OpSink<IncrOp>, ctx: unknown) {
     this.router = router;
@@ -918,6 +920,7 @@ export class IncrOp implements ReplyTarget {
 
   start(): this {
     this.attempts++;
+    if (this.attempts === 1) this.serial = this.router.writeStarted();
     this.version = this.router.clock.next();
     this.owners = this.router.ownersOf(this.key);
     this.primary = -1;
@@ -931,14 +934,14 @@ export class IncrOp implements ReplyTarget {
     }
     this.error =
       this.owners.length === 0 ? noOwners(this.router.membership) : unreachable(null, false);
-    this.sink.opDone(this);
+    this.end();
     return this;
   }
 
   onNodeReply(token: number, reply: RespValue): void {
     if (token >= 0) {
       // A copy to another owner: best effort, like any replica write.
-      if (--this.pending === 0) this.sink.opDone(this);
+      if (--this.pending === 0) this.end();
       return;
     }
     let expiresAt: number;
@@ -954,7 +957,7 @@ export class IncrOp implements ReplyTarget {
         return;
       }
       this.error = err as RingcacheError;
-      this.sink.opDone(this);
+      this.end();
       return;
     }
     const value = Buffer.from(this.result.toString(), "latin1");
@@ -978,18 +981,23 @@ export class IncrOp implements ReplyTarget {
       conn.put(this, i, this.key, value, this.version, expiresAt);
       this.pending++;
     }
-    if (--this.pending === 0) this.sink.opDone(this);
+    if (--this.pending === 0) this.end();
+  }
+
+  private end(): void {
+    this.router.writeEnded(this.serial);
+    this.sink.opDone(this);
   }
 
   onNodeError(token: number, error: RingcacheError): void {
     if (token >= 0) {
       this.router.counters.replicationFailures++;
-      if (--this.pending === 0) this.sink.opDone(this);
+      if (--this.pending === 0) this.end();
       return;
     }
     // The increment may or may not have been applied: report it rather than apply it twice.
     this.error = error;
-    this.sink.opDone(this);
+    this.end();
   }
 }
 
