@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { RespReplyError } from "../../src/protocol/resp/index.js";
-import { TestCluster } from "../helpers/cluster.js";
+import { TestCluster, type MasterHandle } from "../helpers/cluster.js";
 import { recoveryView } from "../helpers/recovery.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
@@ -173,5 +173,70 @@ describe("a follower's write in flight when the ring changes", () => {
     } finally {
       client.close();
     }
+  });
+});
+
+// The leader must not move data while a live master has not taken the new ring: that master
+// would keep writing by the old one. A push that fails (the follower is frozen here) is sent
+// again until the follower takes it, as long as the follower counts as live; the move waits.
+describe("a follower frozen when the ring changes", () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await twoMasters(10);
+  });
+  after(async () => {
+    cluster.master(1).process.resume();
+    await cluster.stop();
+  });
+
+  /** Unix ms of each "rebalance started" line in a master's log. */
+  const movesStarted = (m: MasterHandle): number[] =>
+    m.process
+      .logText()
+      .split("\n")
+      .flatMap((line) => {
+        if (!line.includes('"rebalance started"')) return [];
+        return [Date.parse((JSON.parse(line) as { time: string }).time)];
+      });
+
+  it("pushes the new ring again until the follower answers, and only then moves data", async () => {
+    const [m1, m2] = [cluster.master(0), cluster.master(1)];
+    await waitFor("m2 to route by m1's ring of both nodes", async () => {
+      const v = await recoveryView(m2);
+      return v.leader === "m1" && v.nodes.filter((n) => n.share > 0).length === 2;
+    });
+    const before = movesStarted(m1).length;
+    m2.process.pause();
+    let resumedAt: number;
+    try {
+      const frozenAt = performance.now();
+      await cluster.auxById("a1").kill9();
+      await waitFor(
+        "m1 to take a1 out of its ring",
+        async () => (await recoveryView(m1)).nodes.some((n) => n.id === "a1" && n.share === 0),
+        { timeoutMs: 5000, intervalMs: 20 },
+      );
+      // Frozen for 1 s in all: fewer polls than m1 misses before it gives m2 up (10 x 200 ms).
+      await sleep(Math.max(0, 1000 - (performance.now() - frozenAt)));
+    } finally {
+      resumedAt = Date.now();
+      m2.process.resume();
+    }
+    const started = await waitFor(
+      "m1 to start moving the data of the ring without a1",
+      () => movesStarted(m1)[before],
+      { timeoutMs: 5000, intervalMs: 20 },
+    );
+    console.log(
+      `[coordination] m1 began the move ${started - resumedAt} ms after the frozen m2 was resumed`,
+    );
+    // Without the retries the move began right after the first push failed, m2 still frozen.
+    assert.ok(started >= resumedAt - 5, `the move began ${resumedAt - started} ms before`);
+    const v2 = await recoveryView(m2);
+    assert.ok(
+      v2.nodes.some((n) => n.id === "a1" && n.share === 0),
+      "m2 routes by the new ring",
+    );
   });
 });
