@@ -22,6 +22,14 @@ function twoMasters(healthFailures = 3): Promise<TestCluster> {
   });
 }
 
+/** Waits until `m` routes by m1's ring of both nodes. */
+async function followsM1(m: MasterHandle): Promise<void> {
+  await waitFor(`${m.id} to route by m1's ring of both nodes`, async () => {
+    const v = await recoveryView(m);
+    return v.leader === "m1" && v.nodes.filter((n) => n.share > 0).length === 2;
+  });
+}
+
 describe("a leader frozen and thawed", () => {
   let cluster: TestCluster;
 
@@ -145,10 +153,7 @@ describe("a follower's write in flight when the ring changes", () => {
 
   it("holds back the follower's answer to the new ring until the write has ended", async () => {
     const [m1, m2] = [cluster.master(0), cluster.master(1)];
-    await waitFor("m2 to route by m1's ring of both nodes", async () => {
-      const v = await recoveryView(m2);
-      return v.leader === "m1" && v.nodes.filter((n) => n.share > 0).length === 2;
-    });
+    await followsM1(m2);
     const client = await RespTestClient.connect(m2.port);
     try {
       cluster.auxById("a2").process.pause();
@@ -202,10 +207,7 @@ describe("a follower frozen when the ring changes", () => {
 
   it("pushes the new ring again until the follower answers, and only then moves data", async () => {
     const [m1, m2] = [cluster.master(0), cluster.master(1)];
-    await waitFor("m2 to route by m1's ring of both nodes", async () => {
-      const v = await recoveryView(m2);
-      return v.leader === "m1" && v.nodes.filter((n) => n.share > 0).length === 2;
-    });
+    await followsM1(m2);
     const before = movesStarted(m1).length;
     m2.process.pause();
     let resumedAt: number;
