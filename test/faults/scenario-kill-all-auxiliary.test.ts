@@ -50,6 +50,10 @@ describe("scenario 3: kill -9 every auxiliary node, restart them", () => {
     const checker = scenarioChecker();
     const load = checker.run(scenario.clients(recorder), 120_000);
     await sleep(1500);
+    // On a machine shared with other tests the load may be slow: the check needs enough keys.
+    await waitFor("the load to reach 500 keys", () => checker.keyCount > 500, {
+      timeoutMs: 30_000,
+    });
 
     const checkpointAt = Date.now();
     const checkpoint = checker.checkpoint();

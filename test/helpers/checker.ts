@@ -270,6 +270,11 @@ export class Checker {
     this.stopRequested = true;
   }
 
+  /** Keys the load has sent a request for so far. */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
   /** What has been acknowledged so far, for verify() after a fault that may lose later writes. */
   checkpoint(): Checkpoint {
     const out = new Map<string, { acked: number; deleted: boolean }>();
