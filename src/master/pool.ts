@@ -4,7 +4,10 @@
 //   router ── conn = client.connection(affinity) ──► encode into conn.writer() ──► conn.expect(target, token)
 //                                                └─► conn.put(target, token, key, value, …)
 //                                                        (consecutive puts of a turn: one RC.MPUT)
-//   flushAll() once per event-loop turn: one socket write per dirty connection
+//   flushAll() once per event-loop turn: one socket write per dirty connection, unless the
+//   connection's last write is not fully answered yet: then its requests wait for that
+//   reply and leave together (up to 64 KiB), so a busy node reads and answers many per
+//   system call instead of one; an idle connection still writes at once
 //   socket ──data──► ReplyDecoder ──► head of the FIFO ──► target.onNodeReply(token, value)
 //   sweep timer ──► oldest pending older than the timeout ──► target.onNodeError(token, TIMEOUT)
 //
@@ -97,6 +100,9 @@ export class NodeStatsCounters {
 const MAX_BATCH_ENTRIES = 256;
 const MAX_BATCH_BYTES = 256 * 1024;
 
+/** Requests held back while earlier ones are unanswered: past this many bytes they go anyway. */
+const HOLD_MAX_BYTES = 64 * 1024;
+
 /**
  * Consecutive puts to one node in one event-loop turn, sent as one RC.MPUT: one command for
  * the node to decode and dispatch instead of many. Its reply (an array) is handed out entry by
@@ -152,6 +158,10 @@ export class NodeConnection implements ReplyHandler {
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private replyNow = 0;
+  /** Requests written to the socket whose replies have not arrived yet. */
+  private unanswered = 0;
+  /** A flush found requests still unanswered and kept the new ones back. */
+  private held = false;
 
   constructor(client: NodeClient) {
     this.client = client;
@@ -268,6 +278,12 @@ export class NodeConnection implements ReplyHandler {
     this.dirty = false;
     if (this.batch !== null) this.closeBatch();
     if (this.state !== READY || this.waitingDrain || this.out.length === 0) return;
+    if (this.unanswered > 0 && this.out.length < HOLD_MAX_BYTES) {
+      this.held = true;
+      return;
+    }
+    this.held = false;
+    this.unanswered = this.count;
     const socket = this.socket as Socket;
     socket.write(this.out.take());
     if (socket.writableNeedDrain) this.waitingDrain = true;
@@ -336,6 +352,10 @@ export class NodeConnection implements ReplyHandler {
     this.targets[at] = null;
     this.head = (at + 1) & (this.targets.length - 1);
     this.count--;
+    if (this.unanswered > 0 && --this.unanswered === 0 && this.held && !this.dirty) {
+      this.dirty = true;
+      this.client.pool.markDirty(this);
+    }
     if (this.expired > 0) {
       this.expired--;
       return;
@@ -394,6 +414,8 @@ export class NodeConnection implements ReplyHandler {
     if (socket !== this.socket) return;
     this.socket = null;
     this.waitingDrain = false;
+    this.unanswered = 0;
+    this.held = false;
     if (this.batch !== null) this.closeBatch();
     const hadPending = this.count > this.expired;
     this.failPending(this.client.lostError);

@@ -4,6 +4,7 @@
 // multi-key gathering in order, and read failover.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { performance } from "node:perf_hooks";
 import { HybridClock } from "../../src/clock/hlc.js";
@@ -186,6 +187,95 @@ describe("node pool", { skip: skipUnless("redis-server") }, () => {
     send(client, rec, 1, ["PING"]);
     await waitFor("PING", () => rec.done === 2);
     assert.equal(rec.replies.get(1), "PONG");
+  });
+});
+
+/**
+ * A node that answers +OK to each command only when told to, and keeps every chunk it reads:
+ * what shows how the pool's requests are grouped into writes.
+ */
+class HeldNode {
+  readonly chunks: string[] = [];
+  private socket: Socket | null = null;
+  private readonly server: Server;
+  port = 0;
+  constructor() {
+    this.server = createServer((socket) => {
+      this.socket = socket;
+      socket.on("data", (d: Buffer) => this.chunks.push(d.toString("latin1")));
+    });
+  }
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+  /** Commands read so far (each request is a RESP array: one `*` line per command). */
+  get commands(): number {
+    return this.chunks.join("").split("*").length - 1;
+  }
+  answer(n: number): void {
+    this.socket?.write("+OK\r\n".repeat(n));
+  }
+  async close(): Promise<void> {
+    this.socket?.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe("node pool: requests made while earlier ones are unanswered", () => {
+  let node: HeldNode;
+  let pool: NodePool;
+  let client: NodeClient;
+
+  before(async () => {
+    node = new HeldNode();
+    await node.start();
+    pool = new NodePool({ connectionsPerNode: 1, requestTimeoutMs: 10_000, logger });
+    client = pool.add("h1", "127.0.0.1", node.port);
+    await waitFor("the connection", () => client.connected);
+  });
+  after(async () => {
+    pool.close();
+    await node.close();
+  });
+
+  it("wait for the replies, then leave together in one write", async () => {
+    const rec = new Recorder();
+    send(client, rec, 0, ["SET", "a", "1"]);
+    await waitFor("the first request", () => node.commands === 1);
+    // Three more, each in a turn of its own: none is written while the first is unanswered.
+    for (let i = 1; i <= 3; i++) {
+      send(client, rec, i, ["SET", `k${i}`, "v"]);
+      await sleep(5);
+    }
+    await sleep(30);
+    assert.equal(node.commands, 1, "requests were written before the earlier reply came");
+    const chunksBefore = node.chunks.length;
+    node.answer(1);
+    await waitFor("the held requests", () => node.commands === 4);
+    assert.equal(node.chunks.length, chunksBefore + 1, "the held requests left in one write");
+    node.answer(3);
+    await waitFor("the replies", () => rec.done === 4);
+    for (let i = 0; i < 4; i++) assert.equal(rec.replies.get(i), "OK");
+  });
+
+  it("are written anyway once 64 KiB of them wait", async () => {
+    const rec = new Recorder();
+    const base = node.commands;
+    send(client, rec, 0, ["GET", "a"]);
+    await waitFor("the first request", () => node.commands === base + 1);
+    const value = "x".repeat(1024);
+    // 70 requests of about 1 KiB, one per turn: past 64 KiB they are written unanswered.
+    for (let i = 1; i <= 70; i++) {
+      send(client, rec, i, ["SET", `big${i}`, value]);
+      await sleep(0);
+    }
+    await waitFor("the requests past the bound", () => node.commands > base + 1, {
+      timeoutMs: 2000,
+    });
+    node.answer(71);
+    await waitFor("the replies", () => rec.done === 71);
+    assert.equal(rec.errors.size, 0);
   });
 });
 
