@@ -5,9 +5,9 @@
 //                                                └─► conn.put(target, token, key, value, …)
 //                                                        (consecutive puts of a turn: one RC.MPUT)
 //   flushAll() once per event-loop turn: one socket write per dirty connection, unless the
-//   connection's last write is not fully answered yet: then its requests wait for that
-//   reply and leave together (up to 64 KiB), so a busy node reads and answers many per
-//   system call instead of one; an idle connection still writes at once
+//   connection's writes are not all answered yet and fewer than 16 requests wait: then they
+//   wait for the replies and leave together, so that at pipeline 1 a node reads and answers
+//   several requests per system call instead of one; an idle connection writes at once
 //   socket ──data──► ReplyDecoder ──► head of the FIFO ──► target.onNodeReply(token, value)
 //   sweep timer ──► oldest pending older than the timeout ──► target.onNodeError(token, TIMEOUT)
 //
@@ -100,7 +100,12 @@ export class NodeStatsCounters {
 const MAX_BATCH_ENTRIES = 256;
 const MAX_BATCH_BYTES = 256 * 1024;
 
-/** Requests held back while earlier ones are unanswered: past this many bytes they go anyway. */
+/**
+ * While a connection's last write is unanswered, requests made meanwhile wait for its reply and
+ * leave together, until this many of them (or this many bytes) wait: a pipelined client's turn
+ * brings enough to fill a write of its own, and holding those would only idle the node.
+ */
+const HOLD_MAX_REQUESTS = 16;
 const HOLD_MAX_BYTES = 64 * 1024;
 
 /**
@@ -158,9 +163,13 @@ export class NodeConnection implements ReplyHandler {
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private replyNow = 0;
-  /** Requests written to the socket whose replies have not arrived yet. */
-  private unanswered = 0;
-  /** A flush found requests still unanswered and kept the new ones back. */
+  /** Replies received on this socket so far. */
+  private answered = 0;
+  /** For each write not fully answered, oldest first: the value of `answered` that ends it. */
+  private readonly writeEnds: number[] = [];
+  /** Requests made since the last write. */
+  private unsent = 0;
+  /** A flush found the last write unanswered and kept the new requests back. */
   private held = false;
 
   constructor(client: NodeClient) {
@@ -202,6 +211,7 @@ export class NodeConnection implements ReplyHandler {
   expect(target: ReplyTarget, token: number): void {
     this.push(target, token);
     this.client.stats.requests++;
+    this.unsent++;
     if (!this.dirty) {
       this.dirty = true;
       this.client.pool.markDirty(this);
@@ -226,6 +236,7 @@ export class NodeConnection implements ReplyHandler {
     batch.tokens.push(token);
     putEntry(this.batchOut, key, value, version, expiresAt);
     this.client.stats.requests++;
+    this.unsent++;
     if (batch.targets.length >= MAX_BATCH_ENTRIES || this.batchOut.length >= MAX_BATCH_BYTES) {
       this.closeBatch();
     }
@@ -278,12 +289,15 @@ export class NodeConnection implements ReplyHandler {
     this.dirty = false;
     if (this.batch !== null) this.closeBatch();
     if (this.state !== READY || this.waitingDrain || this.out.length === 0) return;
-    if (this.unanswered > 0 && this.out.length < HOLD_MAX_BYTES) {
+    const ends = this.writeEnds;
+    if (ends.length > 0 && this.unsent < HOLD_MAX_REQUESTS && this.out.length < HOLD_MAX_BYTES) {
       this.held = true;
       return;
     }
     this.held = false;
-    this.unanswered = this.count;
+    this.unsent = 0;
+    // Every pending request is written now: this write ends with the last of them.
+    ends.push(this.answered + this.count);
     const socket = this.socket as Socket;
     socket.write(this.out.take());
     if (socket.writableNeedDrain) this.waitingDrain = true;
@@ -352,9 +366,13 @@ export class NodeConnection implements ReplyHandler {
     this.targets[at] = null;
     this.head = (at + 1) & (this.targets.length - 1);
     this.count--;
-    if (this.unanswered > 0 && --this.unanswered === 0 && this.held && !this.dirty) {
-      this.dirty = true;
-      this.client.pool.markDirty(this);
+    const ends = this.writeEnds;
+    if (ends.length > 0 && ++this.answered === ends[0]) {
+      ends.shift();
+      if (this.held && !this.dirty) {
+        this.dirty = true;
+        this.client.pool.markDirty(this);
+      }
     }
     if (this.expired > 0) {
       this.expired--;
@@ -414,8 +432,10 @@ export class NodeConnection implements ReplyHandler {
     if (socket !== this.socket) return;
     this.socket = null;
     this.waitingDrain = false;
-    this.unanswered = 0;
+    this.answered = 0;
+    this.writeEnds.length = 0;
     this.held = false;
+    this.unsent = 0;
     if (this.batch !== null) this.closeBatch();
     const hadPending = this.count > this.expired;
     this.failPending(this.client.lostError);
