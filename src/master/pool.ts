@@ -165,11 +165,11 @@ export class NodeConnection implements ReplyHandler {
   private replyNow = 0;
   /** Replies received on this socket so far. */
   private answered = 0;
-  /** For each write not fully answered, oldest first: the value of `answered` that ends it. */
-  private readonly writeEnds: number[] = [];
+  /** The value of `answered` once every request written so far is answered. */
+  private writtenEnd = 0;
   /** Requests made since the last write. */
   private unsent = 0;
-  /** A flush found the last write unanswered and kept the new requests back. */
+  /** A flush found written requests unanswered and kept the new ones back. */
   private held = false;
 
   constructor(client: NodeClient) {
@@ -289,15 +289,18 @@ export class NodeConnection implements ReplyHandler {
     this.dirty = false;
     if (this.batch !== null) this.closeBatch();
     if (this.state !== READY || this.waitingDrain || this.out.length === 0) return;
-    const ends = this.writeEnds;
-    if (ends.length > 0 && this.unsent < HOLD_MAX_REQUESTS && this.out.length < HOLD_MAX_BYTES) {
+    if (
+      this.answered < this.writtenEnd &&
+      this.unsent < HOLD_MAX_REQUESTS &&
+      this.out.length < HOLD_MAX_BYTES
+    ) {
       this.held = true;
       return;
     }
     this.held = false;
     this.unsent = 0;
-    // Every pending request is written now: this write ends with the last of them.
-    ends.push(this.answered + this.count);
+    // Every pending request is written now.
+    this.writtenEnd = this.answered + this.count;
     const socket = this.socket as Socket;
     socket.write(this.out.take());
     if (socket.writableNeedDrain) this.waitingDrain = true;
@@ -366,13 +369,9 @@ export class NodeConnection implements ReplyHandler {
     this.targets[at] = null;
     this.head = (at + 1) & (this.targets.length - 1);
     this.count--;
-    const ends = this.writeEnds;
-    if (ends.length > 0 && ++this.answered === ends[0]) {
-      ends.shift();
-      if (this.held && !this.dirty) {
-        this.dirty = true;
-        this.client.pool.markDirty(this);
-      }
+    if (++this.answered === this.writtenEnd && this.held && !this.dirty) {
+      this.dirty = true;
+      this.client.pool.markDirty(this);
     }
     if (this.expired > 0) {
       this.expired--;
@@ -433,7 +432,7 @@ export class NodeConnection implements ReplyHandler {
     this.socket = null;
     this.waitingDrain = false;
     this.answered = 0;
-    this.writeEnds.length = 0;
+    this.writtenEnd = 0;
     this.held = false;
     this.unsent = 0;
     if (this.batch !== null) this.closeBatch();
