@@ -109,11 +109,15 @@ interface Child {
 const children: Child[] = [];
 
 function start(name: string, command: string, args: readonly string[], graceful = false): void {
-  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+  // Both streams, the last 4000 characters: redis-server says why it stopped on its standard
+  // output.
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    if (err.length < 4000) err += d.toString();
-  });
+  const keep = (d: Buffer): void => {
+    err = (err + d.toString()).slice(-4000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   child.once("exit", (code, signal) => {
     if (!stopping) console.error(`${name} exited early (${code ?? signal}): ${err.trim()}`);
   });

@@ -10,7 +10,6 @@
 //
 //   npm run bench:loadgen [-- seconds-per-run repetitions]      (default 3 s, 3 repetitions)
 import { execFileSync, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import hdr from "hdr-histogram-js";
@@ -18,6 +17,7 @@ import type { BenchReport } from "../src/bench/report.js";
 import { Stats } from "../src/bench/stats.js";
 import { REPLY_OK } from "../src/bench/wire.js";
 import { OP_GET, OP_SET } from "../src/bench/workload.js";
+import { freePort } from "./support.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -29,21 +29,6 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1
     ? (sorted[mid] ?? 0)
     : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 function has(tool: string): boolean {

@@ -1,8 +1,9 @@
 // What the benchmarks that start their own processes share: finding system tools, free
 // loopback ports, and waiting for a process to listen or to be ready.
 import { spawnSync } from "node:child_process";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort as freeTestPort } from "../test/helpers/ports.js";
 
 export const HOST = "127.0.0.1";
 
@@ -17,16 +18,13 @@ export function which(tool: string): string | undefined {
   return path === undefined || path === "" ? undefined : path;
 }
 
-/** A port free on the loopback address right now. */
+/**
+ * A port free on the loopback address right now, below the ephemeral range and never one this
+ * process handed out before: a port the kernel picks (listen on 0) is one an outgoing
+ * connection can take before the server that was meant to listen on it starts.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
+  return freeTestPort(HOST);
 }
 
 /** Resolves once something accepts connections on the port. */
