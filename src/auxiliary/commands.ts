@@ -34,7 +34,7 @@ import {
   type NodeStats,
   type PutArgs,
   type RangeSet,
-} from "../protocol/internal.js";
+} from "../protocol/internal/index.js";
 import { checkPage, PageReader, PageWriter } from "../protocol/page.js";
 import { RespWriter } from "../protocol/resp/index.js";
 import { hashKeyAt } from "../ring/hash.js";

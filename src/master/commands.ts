@@ -21,34 +21,25 @@ import { AuthLimiter } from "../server/auth-limiter.js";
 import type { ClientConnection, CommandDispatcher, DeferredReply } from "../server/resp-server.js";
 import type { MasterMetrics } from "./metrics.js";
 import type { Router } from "./router.js";
+import { BroadcastOp } from "./ops/broadcast.js";
 import {
-  BROADCAST_FLUSH,
-  BROADCAST_STATS,
-  BroadcastOp,
   EXPIRE_GT,
   EXPIRE_LT,
   EXPIRE_NX,
   EXPIRE_PERSIST,
   EXPIRE_XX,
   ExpireOp,
-  GATHER_DEL,
-  GATHER_EXISTS,
-  GATHER_MGET,
-  GATHER_MSET,
-  GatherOp,
-  IncrOp,
-  READ_VALUE,
-  READ_VERSIONED,
-  ReadOp,
   SET_GET,
   SET_KEEPTTL,
   SET_NX,
   SET_XX,
   SetOp,
-  WRITE_PUT,
-  WriteOp,
-  type OpSink,
-} from "./router.js";
+} from "./ops/conditional.js";
+import { GatherOp } from "./ops/gather.js";
+import { IncrOp } from "./ops/incr.js";
+import type { OpSink } from "./ops/op.js";
+import { ReadOp } from "./ops/read.js";
+import { WriteOp } from "./ops/write.js";
 
 /** Command names in id order (metrics labels). "other" counts unknown commands. */
 export const COMMAND_NAMES = [
@@ -478,13 +469,7 @@ export class MasterCommands implements CommandDispatcher {
     switch (id) {
       case C_GET: {
         if (argc !== 2) throw arityError("get");
-        new ReadOp(
-          router,
-          copy(args[1] as Buffer),
-          READ_VALUE,
-          this.getSink,
-          this.slot(conn),
-        ).start();
+        new ReadOp(router, copy(args[1] as Buffer), "value", this.getSink, this.slot(conn)).start();
         return false;
       }
       case C_SET: {
@@ -497,7 +482,7 @@ export class MasterCommands implements CommandDispatcher {
         if (opts.flags === 0) {
           new WriteOp(
             router,
-            WRITE_PUT,
+            "put",
             copy(key),
             copy(value),
             opts.expiresAt,
@@ -521,10 +506,10 @@ export class MasterCommands implements CommandDispatcher {
       }
       case C.mget:
         if (argc < 2) throw arityError("mget");
-        GatherOp.start(router, GATHER_MGET, args.slice(1), null, null, this.gatherSink, {
+        new GatherOp(router, "mget", args.slice(1), null, null, this.gatherSink, {
           slot: this.slot(conn),
           id,
-        });
+        }).start();
         return false;
       case C.mset: {
         if (argc < 3 || argc % 2 === 0) throw arityError("mset");
@@ -536,21 +521,21 @@ export class MasterCommands implements CommandDispatcher {
           keys.push(args[i] as Buffer);
           values.push(args[i + 1] as Buffer);
         }
-        GatherOp.start(router, GATHER_MSET, keys, values, null, this.gatherSink, {
+        new GatherOp(router, "mset", keys, values, null, this.gatherSink, {
           slot: this.slot(conn),
           id,
-        });
+        }).start();
         return false;
       }
       case C.del:
       case C.exists: {
         const name = id === C.del ? "del" : "exists";
         if (argc < 2) throw arityError(name);
-        const kind = id === C.del ? GATHER_DEL : GATHER_EXISTS;
-        GatherOp.start(router, kind, args.slice(1), null, null, this.gatherSink, {
+        const kind = id === C.del ? "del" : "exists";
+        new GatherOp(router, kind, args.slice(1), null, null, this.gatherSink, {
           slot: this.slot(conn),
           id,
-        });
+        }).start();
         return false;
       }
       case C.incr:
@@ -602,14 +587,14 @@ export class MasterCommands implements CommandDispatcher {
       case C.ttl:
       case C.pttl:
         if (argc !== 2) throw arityError(id === C.ttl ? "ttl" : "pttl");
-        new ReadOp(router, copy(args[1] as Buffer), READ_VERSIONED, this.ttlSink, {
+        new ReadOp(router, copy(args[1] as Buffer), "versioned", this.ttlSink, {
           slot: this.slot(conn),
           id,
         }).start();
         return false;
       case C.dbsize:
         if (argc !== 1) throw arityError("dbsize");
-        new BroadcastOp(router, BROADCAST_STATS, this.broadcastSink, { slot: this.slot(conn), id });
+        new BroadcastOp(router, "stats", this.broadcastSink, { slot: this.slot(conn), id }).start();
         return false;
       case C.flushall: {
         if (argc > 2) throw syntaxError();
@@ -617,7 +602,7 @@ export class MasterCommands implements CommandDispatcher {
           const mode = lower(args[1] as Buffer);
           if (mode !== "async" && mode !== "sync") throw syntaxError();
         }
-        new BroadcastOp(router, BROADCAST_FLUSH, this.broadcastSink, { slot: this.slot(conn), id });
+        new BroadcastOp(router, "flush", this.broadcastSink, { slot: this.slot(conn), id }).start();
         return false;
       }
       case C.info:
@@ -777,9 +762,9 @@ export class MasterCommands implements CommandDispatcher {
     slot.complete(this.w.take());
   }
 
-  private readonly getSink: OpSink<ReadOp> = {
+  private readonly getSink: OpSink<ReadOp<DeferredReply>> = {
     opDone: (op) => {
-      const slot = op.ctx as DeferredReply;
+      const slot = op.ctx;
       if (op.error !== null) return this.fail(slot, C_GET, op.startedAt, op.error);
       if (op.value === null) return this.complete(slot, C_GET, op.startedAt, NIL);
       this.w.bulk(op.value);
@@ -787,17 +772,17 @@ export class MasterCommands implements CommandDispatcher {
     },
   };
 
-  private readonly setSink: OpSink<WriteOp> = {
+  private readonly setSink: OpSink<WriteOp<DeferredReply>> = {
     opDone: (op) => {
-      const slot = op.ctx as DeferredReply;
+      const slot = op.ctx;
       if (op.error !== null) this.fail(slot, C_SET, op.startedAt, op.error);
       else this.complete(slot, C_SET, op.startedAt, OK);
     },
   };
 
-  private readonly setCondSink: OpSink<SetOp> = {
+  private readonly setCondSink: OpSink<SetOp<Pending>> = {
     opDone: (op) => {
-      const { slot, conn } = op.ctx as Pending;
+      const { slot, conn } = op.ctx;
       if (op.error !== null) this.fail(slot, C_SET, op.startedAt, op.error);
       else if ((op.flags & SET_GET) === 0) {
         this.complete(slot, C_SET, op.startedAt, op.written ? OK : NIL);
@@ -810,9 +795,9 @@ export class MasterCommands implements CommandDispatcher {
     },
   };
 
-  private readonly gatherSink: OpSink<GatherOp> = {
+  private readonly gatherSink: OpSink<GatherOp<Pending>> = {
     opDone: (op) => {
-      const { slot, id } = op.ctx as Pending;
+      const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
       if (id === C.mset) return this.complete(slot, id, op.startedAt, OK);
       if (id === C.mget) {
@@ -826,27 +811,27 @@ export class MasterCommands implements CommandDispatcher {
     },
   };
 
-  private readonly incrSink: OpSink<IncrOp> = {
+  private readonly incrSink: OpSink<IncrOp<Pending>> = {
     opDone: (op) => {
-      const { slot, id } = op.ctx as Pending;
+      const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
       this.w.integer(op.result);
       this.complete(slot, id, op.startedAt, this.w.take());
     },
   };
 
-  private readonly expireSink: OpSink<ExpireOp> = {
+  private readonly expireSink: OpSink<ExpireOp<Pending>> = {
     opDone: (op) => {
-      const { slot, id, conn } = op.ctx as Pending;
+      const { slot, id, conn } = op.ctx;
       if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
       else this.complete(slot, id, op.startedAt, op.result === 1 ? ONE : ZERO);
       if (conn !== undefined && conn !== null) this.release(conn);
     },
   };
 
-  private readonly ttlSink: OpSink<ReadOp> = {
+  private readonly ttlSink: OpSink<ReadOp<Pending>> = {
     opDone: (op) => {
-      const { slot, id } = op.ctx as Pending;
+      const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
       const held = op.versioned;
       let pttl: number;
@@ -858,9 +843,9 @@ export class MasterCommands implements CommandDispatcher {
     },
   };
 
-  private readonly broadcastSink: OpSink<BroadcastOp> = {
+  private readonly broadcastSink: OpSink<BroadcastOp<Pending>> = {
     opDone: (op) => {
-      const { slot, id } = op.ctx as Pending;
+      const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
       if (id === C.flushall) return this.complete(slot, id, op.startedAt, OK);
       this.w.integer(op.keys);

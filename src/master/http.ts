@@ -23,18 +23,11 @@ import { AuthLimiter, DROP } from "../server/auth-limiter.js";
 import type { Membership } from "./membership.js";
 import type { RebalanceStatus } from "./rebalancer.js";
 import type { MasterMetrics } from "./metrics.js";
-import {
-  GATHER_MGET,
-  GATHER_MSET,
-  GatherOp,
-  READ_VALUE,
-  ReadOp,
-  WRITE_DEL,
-  WRITE_PUT,
-  WriteOp,
-  type OpSink,
-  type Router,
-} from "./router.js";
+import { GatherOp } from "./ops/gather.js";
+import type { OpSink } from "./ops/op.js";
+import { ReadOp } from "./ops/read.js";
+import { WriteOp } from "./ops/write.js";
+import type { Router } from "./router.js";
 
 /** Route names, in the order of the ids metrics use. */
 export const ROUTES = [
@@ -479,15 +472,15 @@ export class HttpApi {
     const router = this.deps.router;
     if (method === "GET" || method === "HEAD") {
       req.resume();
-      new ReadOp(router, key, READ_VALUE, KEY_GET, ex).start();
+      new ReadOp(router, key, "value", KEY_GET, ex).start();
     } else if (method === "DELETE") {
       req.resume();
-      new WriteOp(router, WRITE_DEL, key, null, 0, KEY_DELETE, ex).start();
+      new WriteOp(router, "del", key, null, 0, KEY_DELETE, ex).start();
     } else {
       const ttl = parseTtl(query);
       const expiresAt = ttl === undefined ? 0 : Date.now() + ttl * 1000;
       this.withBody(req, res, R.keys, startedAt, (body) => {
-        new WriteOp(router, WRITE_PUT, key, body, expiresAt, KEY_PUT, ex).start();
+        new WriteOp(router, "put", key, body, expiresAt, KEY_PUT, ex).start();
       });
     }
   }
@@ -501,7 +494,7 @@ export class HttpApi {
       this.json(res, R.batch_get, startedAt, 200, { encoding: doc.encoding, values: [] });
       return;
     }
-    GatherOp.start(this.deps.router, GATHER_MGET, keys, null, null, BATCH_GET, ex);
+    new GatherOp(this.deps.router, "mget", keys, null, null, BATCH_GET, ex).start();
   }
 
   private batchSet(res: ServerResponse, body: Buffer, startedAt: number): void {
@@ -528,7 +521,7 @@ export class HttpApi {
       this.json(res, R.batch_set, startedAt, 200, { stored: 0 });
       return;
     }
-    GatherOp.start(this.deps.router, GATHER_MSET, keys, values, expiries, BATCH_SET, ex);
+    new GatherOp(this.deps.router, "mset", keys, values, expiries, BATCH_SET, ex).start();
   }
 
   private checkBatch(n: number): void {
@@ -737,9 +730,9 @@ export class HttpApi {
 
 // --- sinks: one per kind of request, the exchange in ctx ----------------------------------------
 
-const KEY_GET: OpSink<ReadOp> = {
-  opDone(op: ReadOp): void {
-    const ex = op.ctx as Exchange;
+const KEY_GET: OpSink<ReadOp<Exchange>> = {
+  opDone(op: ReadOp<Exchange>): void {
+    const ex = op.ctx;
     if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
     if (op.value === null) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
     // The value is a view of the node connection's buffer: the response gets its own copy.
@@ -754,26 +747,26 @@ const KEY_GET: OpSink<ReadOp> = {
   },
 };
 
-const KEY_PUT: OpSink<WriteOp> = {
-  opDone(op: WriteOp): void {
-    const ex = op.ctx as Exchange;
+const KEY_PUT: OpSink<WriteOp<Exchange>> = {
+  opDone(op: WriteOp<Exchange>): void {
+    const ex = op.ctx;
     if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
     ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
   },
 };
 
-const KEY_DELETE: OpSink<WriteOp> = {
-  opDone(op: WriteOp): void {
-    const ex = op.ctx as Exchange;
+const KEY_DELETE: OpSink<WriteOp<Exchange>> = {
+  opDone(op: WriteOp<Exchange>): void {
+    const ex = op.ctx;
     if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
     if (!op.existed) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
     ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
   },
 };
 
-const BATCH_GET: OpSink<GatherOp> = {
-  opDone(op: GatherOp): void {
-    const ex = op.ctx as Exchange;
+const BATCH_GET: OpSink<GatherOp<Exchange>> = {
+  opDone(op: GatherOp<Exchange>): void {
+    const ex = op.ctx;
     if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
     const values = op.values.map((v) =>
       v === null ? null : ex.encoding === "base64" ? v.toString("base64") : v.toString("utf8"),
@@ -782,9 +775,9 @@ const BATCH_GET: OpSink<GatherOp> = {
   },
 };
 
-const BATCH_SET: OpSink<GatherOp> = {
-  opDone(op: GatherOp): void {
-    const ex = op.ctx as Exchange;
+const BATCH_SET: OpSink<GatherOp<Exchange>> = {
+  opDone(op: GatherOp<Exchange>): void {
+    const ex = op.ctx;
     if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
     ex.api.json(ex.res, ex.route, ex.startedAt, 200, { stored: op.keys });
   },

@@ -24,7 +24,7 @@ import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { mputFrame, putEntry, putFrame } from "./encode.js";
+import { encodeMPutFrame, encodePutEntry, encodePutFrame } from "../protocol/internal/index.js";
 import {
   ReplyDecoder,
   RespReplyError,
@@ -234,7 +234,7 @@ export class NodeConnection implements ReplyHandler {
     }
     batch.targets.push(target);
     batch.tokens.push(token);
-    putEntry(this.batchOut, key, value, version, expiresAt);
+    encodePutEntry(this.batchOut, key, value, version, expiresAt);
     this.client.stats.requests++;
     this.unsent++;
     if (batch.targets.length >= MAX_BATCH_ENTRIES || this.batchOut.length >= MAX_BATCH_BYTES) {
@@ -252,14 +252,14 @@ export class NodeConnection implements ReplyHandler {
     this.batch = null;
     const n = batch.targets.length;
     if (n === 1) {
-      putFrame(this.out, this.batchOut.take());
+      encodePutFrame(this.out, this.batchOut.take());
       this.push(batch.targets[0] as ReplyTarget, batch.tokens[0] as number);
       // Not handed out as a target: the next batch can use it.
       batch.targets.length = 0;
       batch.tokens.length = 0;
       this.spare = batch;
     } else {
-      mputFrame(this.out, n, this.batchOut.take());
+      encodeMPutFrame(this.out, n, this.batchOut.take());
       this.push(batch, 0);
     }
   }

@@ -42,7 +42,7 @@ import {
   type NodeStats,
   type PutEntry,
   type ScannedPage,
-} from "../protocol/internal.js";
+} from "../protocol/internal/index.js";
 import { PageReader, PageWriter } from "../protocol/page.js";
 import { RespWriter } from "../protocol/resp/index.js";
 import { hashKey, hashKeyAt } from "../ring/hash.js";

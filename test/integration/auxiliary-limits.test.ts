@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
-import { encodeMPut, readStatsReply, encodeStats } from "../../src/protocol/internal.js";
+import { encodeMPut, readStatsReply, encodeStats } from "../../src/protocol/internal/index.js";
 import { RespWriter } from "../../src/protocol/resp/index.js";
 import { startAuxiliary } from "../helpers/auxiliary.js";
 import { RespTestClient } from "../helpers/resp-client.js";

@@ -35,7 +35,7 @@ import {
   readStatsReply,
   readWriteOutcome,
   type ScannedEntry,
-} from "../../src/protocol/internal.js";
+} from "../../src/protocol/internal/index.js";
 import { PageReader, PageWriter } from "../../src/protocol/page.js";
 import { RespReplyError, RespWriter, type RespValue } from "../../src/protocol/resp/index.js";
 import { hashKey } from "../../src/ring/hash.js";

@@ -11,7 +11,7 @@ import {
   readGetReply,
   readWriteOutcome,
   type PutEntry,
-} from "../../src/protocol/internal.js";
+} from "../../src/protocol/internal/index.js";
 import { RespWriter, type RespValue } from "../../src/protocol/resp/index.js";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
 import { RespTestClient } from "../helpers/resp-client.js";

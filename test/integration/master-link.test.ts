@@ -9,7 +9,7 @@ import {
   encodePutPageHead,
   readCount,
   readGetReply,
-} from "../../src/protocol/internal.js";
+} from "../../src/protocol/internal/index.js";
 import { PageWriter } from "../../src/protocol/page.js";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
 

@@ -18,14 +18,10 @@ import {
   type ReplyTarget,
   type TroubleKind,
 } from "../../src/master/pool.js";
-import {
-  GATHER_MGET,
-  GatherOp,
-  READ_VALUE,
-  ReadOp,
-  Router,
-  type OpSink,
-} from "../../src/master/router.js";
+import { GatherOp } from "../../src/master/ops/gather.js";
+import type { OpSink } from "../../src/master/ops/op.js";
+import { ReadOp } from "../../src/master/ops/read.js";
+import { Router } from "../../src/master/router.js";
 import type { RespValue } from "../../src/protocol/resp/index.js";
 import { freePorts } from "../helpers/ports.js";
 import { skipUnless, which } from "../helpers/tools.js";
@@ -339,19 +335,19 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
       if (k !== "mk7") primaries.add((await seed(k, `val-${k}`))[0] as string);
     }
     assert.equal(primaries.size, 3, "the keys spread over all three nodes");
-    let result: GatherOp | undefined;
-    const sink: OpSink<GatherOp> = { opDone: (op) => (result = op) };
-    GatherOp.start(
+    let result: GatherOp<null> | undefined;
+    const sink: OpSink<GatherOp<null>> = { opDone: (op) => (result = op) };
+    new GatherOp(
       router,
-      GATHER_MGET,
+      "mget",
       [...keys, "mk0"].map((k) => Buffer.from(k)),
       null,
       null,
       sink,
       null,
-    );
+    ).start();
     await waitFor("MGET", () => result !== undefined);
-    const op = result as GatherOp;
+    const op = result as GatherOp<null>;
     assert.equal(op.error, null);
     assert.deepEqual(
       op.values.map((v) => (v === null ? null : v.toString())),
@@ -368,14 +364,14 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
     await seed(key, "survives");
     await (servers[0] as Redis).stop();
     const before = router.counters.readFailovers;
-    let done: ReadOp | undefined;
-    const sink: OpSink<ReadOp> = {
+    let done: ReadOp<null> | undefined;
+    const sink: OpSink<ReadOp<null>> = {
       opDone: (op) => {
         done = op;
         assert.equal(op.value?.toString(), "survives");
       },
     };
-    new ReadOp(router, Buffer.from(key), READ_VALUE, sink, null).start();
+    new ReadOp(router, Buffer.from(key), "value", sink, null).start();
     await waitFor("the read", () => done !== undefined);
     assert.equal(done?.error, null);
     assert.equal(router.counters.readFailovers, before + 1);

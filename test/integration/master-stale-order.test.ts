@@ -9,8 +9,10 @@ import { createLogger } from "../../src/log.js";
 import { HealthChecker } from "../../src/master/health.js";
 import { Membership } from "../../src/master/membership.js";
 import { NodePool } from "../../src/master/pool.js";
-import { type OpSink, Router, WRITE_PUT, WriteOp } from "../../src/master/router.js";
-import { readGetReply } from "../../src/protocol/internal.js";
+import type { OpSink } from "../../src/master/ops/op.js";
+import { WriteOp } from "../../src/master/ops/write.js";
+import { Router } from "../../src/master/router.js";
+import { readGetReply } from "../../src/protocol/internal/index.js";
 import { hashKey } from "../../src/ring/hash.js";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
 import { RespTestClient } from "../helpers/resp-client.js";
@@ -58,11 +60,11 @@ describe("a stale write and a later write of the same master to the key", () => 
     await node.stop();
   });
 
-  async function put(ops: [string, string][]): Promise<WriteOp[]> {
-    const done: WriteOp[] = [];
-    const sink: OpSink<WriteOp> = { opDone: (op) => done.push(op) };
+  async function put(ops: [string, string][]): Promise<WriteOp<null>[]> {
+    const done: WriteOp<null>[] = [];
+    const sink: OpSink<WriteOp<null>> = { opDone: (op) => done.push(op) };
     for (const [key, value] of ops) {
-      new WriteOp(router, WRITE_PUT, Buffer.from(key), Buffer.from(value), 0, sink, null).start();
+      new WriteOp(router, "put", Buffer.from(key), Buffer.from(value), 0, sink, null).start();
     }
     await waitFor("the writes", () => done.length === ops.length);
     return done;

@@ -35,7 +35,7 @@ import {
   writeGetReply,
   writeStatus,
   type PutArgs,
-} from "../../src/protocol/internal.js";
+} from "../../src/protocol/internal/index.js";
 import { RingcacheError } from "../../src/errors.js";
 import {
   CommandDecoder,

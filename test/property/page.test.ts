@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { RingcacheError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { Backup, type BackupRecord } from "../../src/master/backup.js";
-import { encodeScan, inRanges, ScanParser } from "../../src/protocol/internal.js";
+import { encodeScan, inRanges, ScanParser } from "../../src/protocol/internal/index.js";
 import { checkPage, ENTRY_HEADER, PageReader, PageWriter } from "../../src/protocol/page.js";
 import { CommandDecoder, RespWriter } from "../../src/protocol/resp/index.js";
 import { decodeRecords } from "../helpers/backup-format.js";

@@ -20,7 +20,7 @@ import {
   SET_KEEPTTL,
   SET_NX,
   SET_XX,
-} from "../../src/master/router.js";
+} from "../../src/master/ops/conditional.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const args = (...xs: string[]): Buffer[] => xs.map(b);

@@ -1,0 +1,130 @@
+// INCRBY: computed on the first live owner (RC.INCRBY, versioned), then copied to the other
+// owners as RC.PUT with the same version, like any replica write.
+//
+//   incr ─► RC.INCRBY on the first live owner ─► RC.PUT of the result to the other owners
+import { performance } from "node:perf_hooks";
+import type { RingcacheError } from "../../errors.js";
+import { StaleVersionError, encodeIncrBy, readIncrReply } from "../../protocol/internal/index.js";
+import type { RespValue } from "../../protocol/resp/index.js";
+import type { NodeClient, ReplyTarget } from "../pool.js";
+import type { Router } from "../router.js";
+import {
+  NO_OWNERS,
+  UNWAITED,
+  noOwners,
+  unreachable,
+  unwaitedConnection,
+  type OpSink,
+} from "./op.js";
+
+export class IncrOp<C> implements ReplyTarget {
+  readonly router: Router;
+  readonly key: Buffer;
+  readonly delta: bigint;
+  readonly sink: OpSink<IncrOp<C>>;
+  readonly ctx: C;
+  readonly startedAt: number;
+  readonly affinity: number;
+  error: RingcacheError | null = null;
+  /** The value after the increment. */
+  result = 0n;
+  private version = 0;
+  private attempts = 0;
+  private owners: NodeClient[] = NO_OWNERS;
+  private primary = -1;
+  private pending = 0;
+  /** From Router.writeStarted, on the first attempt; handed back when the increment ends. */
+  private serial = 0;
+
+  constructor(router: Router, key: Buffer, delta: bigint, sink: OpSink<IncrOp<C>>, ctx: C) {
+    this.router = router;
+    this.key = key;
+    this.delta = delta;
+    this.sink = sink;
+    this.ctx = ctx;
+    this.startedAt = performance.now();
+    this.affinity = router.affinity;
+  }
+
+  start(): this {
+    this.attempts++;
+    if (this.attempts === 1) this.serial = this.router.writeStarted();
+    this.version = this.router.clock.next();
+    this.owners = this.router.ownersOf(this.key);
+    this.primary = -1;
+    for (let i = 0; i < this.owners.length; i++) {
+      const conn = (this.owners[i] as NodeClient).connection(this.affinity);
+      if (conn === null) continue;
+      encodeIncrBy(conn.writer(), this.key, this.delta, this.version);
+      conn.expect(this, -1);
+      this.primary = i;
+      return this;
+    }
+    this.error =
+      this.owners.length === 0 ? noOwners(this.router.membership) : unreachable(null, false);
+    this.end();
+    return this;
+  }
+
+  onNodeReply(token: number, reply: RespValue): void {
+    if (token >= 0) {
+      // A copy to another owner: best effort, like any replica write.
+      if (--this.pending === 0) this.end();
+      return;
+    }
+    let expiresAt: number;
+    try {
+      const r = readIncrReply(reply);
+      this.result = r.value;
+      expiresAt = r.expiresAt;
+    } catch (err) {
+      if (err instanceof StaleVersionError && this.attempts <= this.router.maxStaleRetries) {
+        this.router.clock.observe(err.heldVersion);
+        this.router.counters.staleRetries++;
+        this.start();
+        return;
+      }
+      this.error = err as RingcacheError;
+      this.end();
+      return;
+    }
+    const value = Buffer.from(this.result.toString(), "latin1");
+    this.pending = 1;
+    for (let i = 0; i < this.owners.length; i++) {
+      if (i === this.primary) continue;
+      const client = this.owners[i] as NodeClient;
+      const conn = client.connection(this.affinity);
+      if (conn === null) {
+        this.router.counters.replicationFailures++;
+        unwaitedConnection(this.router, client, this.affinity)?.put(
+          UNWAITED,
+          0,
+          this.key,
+          value,
+          this.version,
+          expiresAt,
+        );
+        continue;
+      }
+      conn.put(this, i, this.key, value, this.version, expiresAt);
+      this.pending++;
+    }
+    if (--this.pending === 0) this.end();
+  }
+
+  private end(): void {
+    this.router.writeEnded(this.serial);
+    this.sink.opDone(this);
+  }
+
+  onNodeError(token: number, error: RingcacheError): void {
+    if (token >= 0) {
+      this.router.counters.replicationFailures++;
+      if (--this.pending === 0) this.end();
+      return;
+    }
+    // The increment may or may not have been applied: report it rather than apply it twice.
+    this.error = error;
+    this.end();
+  }
+}

@@ -1,0 +1,42 @@
+// The internal commands between masters and auxiliary nodes. Each command's client-side
+// encoder (used by masters) and server-side parser (used by auxiliary nodes) live together
+// here, so both ends share one contract.
+//
+// Versions are hybrid-logical-clock numbers (see clock/hlc.ts); expiries are absolute Unix
+// milliseconds, 0 meaning none. Both travel as decimal integers.
+//
+// command                                   reply
+// RC.PUT key value version expiresAt        :1 applied | :-V not applied, V = newer or equal version held
+// RC.MPUT n [key value version expiresAt]×n *n of the RC.PUT replies, in order
+// RC.GET key                                *3 [value version pttl] live | *3 [nil version -2] tombstone | *-1 nothing
+// RC.DEL key version                        :1 removed a live entry | :0 no live entry (tombstone kept) | :-V newer held
+// RC.CDEL key version                       :1 removed (its version was exactly `version`) | :0 not
+// RC.MCDEL n [key version]×n                :m the number removed (RC.CDEL of each, one reply)
+// RC.EXPIRE key expiresAt version           :1 applied | :0 no live entry | :-V newer held
+// RC.INCRBY key delta version               *2 [newValue expiresAt] | -ERR not an integer | -STALE V
+// RC.SCAN cursor count [RANGES s e ...]     *2 [nextCursor *5n[key value version expiresAt tombstone]]
+//                                           ranges: half-open [s, e) of the ring hash of the key
+//                                           count: store slots visited per page, so a page may
+//                                           hold fewer entries (even none); go on until cursor 0
+// RC.SCANPAGE cursor count [RANGES s e ...] *2 [nextCursor $page]: RC.SCAN's entries as one
+//                                           entry page (protocol/page.ts); a page also ends
+//                                           early once it holds about SCAN_PAGE_BYTES
+// RC.SCANPAGE cursor count RANGESID id      as above, with ranges this node was sent in full
+//                                           before (id = rangesId of them); -ERR when it does
+//                                           not hold them (any more): send them in full
+// RC.PUTPAGE page                           :n applied; each entry as RC.PUT would apply it, a
+//                                           tombstone as RC.DEL; the page is checked whole first
+// RC.CDELPAGE page                          :n removed (RC.CDEL of each entry's key and version)
+// RC.STATS                                  $json of the store's counters and limits
+// RC.FLUSH version                          :1 everything at or below `version` is gone, and
+//                                           writes at or below it are refused (a floor)
+// BGSAVE / LASTSAVE                         as in Redis: start a snapshot / time of the last one
+//
+// Versions are positive: a refused write replies the held version negated, and :-0 would
+// read as :0. A write at or below the flush floor is refused with the floor as the held version.
+//
+// One place for the contract: wire.ts (names, numbers, the write status), entries.ts (commands on
+// one entry and on the whole node), scan.ts (streams of entries and the pages of a move).
+export * from "./entries.js";
+export * from "./scan.js";
+export * from "./wire.js";
