@@ -19,9 +19,9 @@
 import type { HybridClock } from "../clock/hlc.js";
 import type { MemberAddress } from "../config/fields.js";
 import type { Logger } from "../log.js";
-import { Ring } from "../ring/ring.js";
 import type { Membership } from "./membership.js";
 import type { Rebalancer } from "./rebalancer.js";
+import type { Topology } from "./topology.js";
 
 /** The membership a leader publishes. */
 export interface PublishedMembership {
@@ -61,6 +61,7 @@ export interface CoordinatorOptions {
 export interface CoordinatorDeps {
   readonly clock: HybridClock;
   readonly membership: Membership;
+  readonly topology: Topology;
   readonly rebalancer: Rebalancer;
   /** Runs once, the first time this master leads with nodes in its ring (backup replay). */
   readonly onFirstLead?: () => Promise<void>;
@@ -101,12 +102,12 @@ export class Coordinator {
     deps.membership.on("state", (id, from, to) => {
       if (!this.isLeader || !this.leading) return;
       if (to !== "up" || (from !== "down" && from !== "unknown")) return;
-      const members = deps.membership.ring.members.map((m) => m.id);
+      const members = deps.topology.ring.members.map((m) => m.id);
       if (members.length === 0 || members.includes(id)) return;
       deps.membership.setQuarantined(id, true);
       void this.vet(id, members);
     });
-    deps.membership.on("ring", (_ring, previous) => {
+    deps.topology.on("ring", (_ring, previous) => {
       if (!this.isLeader) return;
       deps.rebalancer.ringChanged(previous);
       // A move publishes before it copies; a change with nothing to move is published here.
@@ -181,15 +182,15 @@ export class Coordinator {
    */
   async publish(): Promise<void> {
     if (!this.isLeader) return;
-    const membership = this.deps.membership;
+    const { membership, topology } = this.deps;
     const m: PublishedMembership = {
       generation: this.deps.clock.next(),
       leader: this.options.id,
-      members: membership.ring.members.map((r) => {
+      members: topology.ring.members.map((r) => {
         const n = membership.get(r.id);
         return { id: r.id, host: n?.host ?? "", port: n?.port ?? 0 };
       }),
-      epoch: membership.epoch,
+      epoch: topology.epoch,
       sources: this.deps.rebalancer.sourceMembers,
     };
     this.published = m;
@@ -233,9 +234,8 @@ export class Coordinator {
 
   /** An auxiliary node's graceful leave; `done` once its data is handed off. */
   leave(id: string): { done: boolean; leader: string } {
-    const membership = this.deps.membership;
-    membership.setLeaving(id, true);
-    const inRing = membership.ring.members.some((m) => m.id === id);
+    this.deps.membership.setLeaving(id, true);
+    const inRing = this.deps.topology.inRing(id);
     const moving = this.isLeader
       ? this.deps.rebalancer.busy
       : (this.published?.sources.length ?? 0) > 0;
@@ -303,7 +303,7 @@ export class Coordinator {
       this.options.logger.info({ from: was, to: leader }, "leader changed");
     }
     this.leader = leader;
-    const membership = this.deps.membership;
+    const topology = this.deps.topology;
     const rebalancer = this.deps.rebalancer;
     if (this.isLeader) {
       if (!this.leading) {
@@ -311,11 +311,11 @@ export class Coordinator {
         this.leading = true;
         const unfinished = this.published?.sources ?? [];
         rebalancer.setActive(true);
-        rebalancer.resume(unfinished, membership.ring.vnodes);
-        membership.adopt(null);
+        rebalancer.resume(unfinished);
+        topology.decide();
         if (!rebalancer.busy) void this.publish();
       }
-      if (!this.firstLeadDone && membership.ring.size > 0 && this.deps.onFirstLead !== undefined) {
+      if (!this.firstLeadDone && topology.ring.size > 0 && this.deps.onFirstLead !== undefined) {
         this.firstLeadDone = true;
         void this.deps.onFirstLead();
       }
@@ -330,7 +330,7 @@ export class Coordinator {
       // Until the leader's membership arrives, route by no ring rather than one of our own
       // probes: keys written by our ring and then read by the leader's (or the other way
       // round) would miss or read an older copy. Requests fail with a clear error meanwhile.
-      if (this.published === null && membership.deciding) membership.awaitLeader();
+      if (this.published === null && topology.deciding) topology.awaitLeader();
     }
   }
 
@@ -340,15 +340,10 @@ export class Coordinator {
     for (const a of m.members) {
       if (membership.get(a.id) === undefined && a.port > 0) membership.add(a, "registered");
     }
-    membership.adopt(m.members.map((a) => a.id));
-    const oldest = m.sources[0];
-    membership.previous =
-      oldest === undefined
-        ? null
-        : Ring.of(
-            oldest.map((id) => ({ id })),
-            { vnodes: membership.ring.vnodes },
-          );
+    this.deps.topology.follow(
+      m.members.map((a) => a.id),
+      m.sources,
+    );
   }
 
   private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {

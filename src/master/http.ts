@@ -355,7 +355,7 @@ export class HttpApi {
           return;
         case "/readyz": {
           if (!this.allow(req, res, R.readyz, startedAt, "GET", "HEAD")) return;
-          const up = this.deps.membership.ring.size;
+          const up = this.deps.router.topology.ring.size;
           const known = this.deps.membership.all().length;
           this.json(res, R.readyz, startedAt, up > 0 ? 200 : 503, {
             ready: up > 0,

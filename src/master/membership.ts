@@ -1,19 +1,17 @@
-// Which auxiliary nodes exist (configured or registered), which of them are up, and the ring
-// built from the ones that are. The router reads `ring` on every request; everything else here
-// runs on health events.
+// Which auxiliary nodes exist (configured or registered) and which of them are up, as this
+// master's own probes and requests see them. It holds nodes and their health only: the ring a
+// master routes by is the Topology's (topology.ts), which follows the "members" event.
 //
 //   config ──┐                        probes ──► onProbeResult ──┐
 //   register ┴─► add() ─► pool + checker        pool evidence ──► onNodeTrouble ─┴─► HealthState
-//                                                    state change ─► rebuild ring ─► "ring" event
+//                                        state change, leaving, quarantined ─► "members" event
 //
 // What must stay true:
-// - The ring is a pure function of the set of nodes that are up or suspect, so masters that see
-//   the same nodes route the same way; it changes as soon as a node goes down or comes up.
-// - A node joins the ring only after a successful probe (configured and registered alike).
+// - A node counts toward the ring this master would decide only after a successful probe
+//   (configured and registered alike), and stops counting as soon as it is down.
 // - Requests for a down node fail fast (its client stops accepting).
 import { EventEmitter } from "node:events";
 import type { Logger } from "../log.js";
-import { Ring } from "../ring/ring.js";
 import type { HealthChecker } from "./health.js";
 import { HealthState, type NodeState, type ProbeResult } from "./health.js";
 import type { NodePool } from "./pool.js";
@@ -43,8 +41,6 @@ export interface MemberNode {
 }
 
 export interface MembershipOptions {
-  readonly vnodes: number;
-  readonly replicas: number;
   readonly healthFailures: number;
   readonly healthIntervalMs: number;
   readonly requestTimeoutMs: number;
@@ -54,44 +50,25 @@ export interface MembershipOptions {
 export interface MembershipEvents {
   /** A node changed state. */
   state: [id: string, from: NodeState, to: NodeState, reason: string];
-  /** The ring changed (a node joined or left it). */
-  ring: [ring: Ring, previous: Ring];
+  /** The set of nodes this master would put in its ring may have changed (see decidedNodes). */
+  members: [];
 }
 
 export class Membership extends EventEmitter<MembershipEvents> implements PoolListener {
   readonly options: MembershipOptions;
-  /** The ring of the nodes that are up or suspect. Replaced, never mutated. */
-  ring: Ring;
-  /** Clients of the nodes in the ring, by id: the router's lookup table. */
-  ringClients = new Map<string, NodeClient>();
   private readonly nodes = new Map<string, MemberNode>();
   private pool: NodePool | null = null;
   private checker: HealthChecker | null = null;
   /** Probe results and evidence are counted at most once per this window per node. */
   private readonly evidenceWindowMs: number;
-  /**
-   * The member ids the leader published, when this master routes by them; null: this master's
-   * own probes decide (it leads, or it is alone).
-   */
-  private adopted: readonly string[] | null = null;
   /** Nodes that announced a graceful shutdown: kept out of the ring this master decides. */
   readonly leaving = new Set<string>();
   /** Nodes back up but not admitted yet (their snapshot is being vetted by the leader). */
   readonly quarantined = new Set<string>();
-  /**
-   * The ring before the move in progress (null: no move). Reads of keys whose owners changed
-   * also ask its owners, so a rebalance causes neither misses nor stale reads.
-   */
-  previous: Ring | null = null;
-  /** This master follows a leader whose membership it has not received yet (see awaitLeader). */
-  awaitingLeader = false;
-  /** Counts ring changes: a write remembers the one it started under (see Router.drained). */
-  ringSerial = 0;
 
   constructor(options: MembershipOptions) {
     super();
     this.options = options;
-    this.ring = Ring.of([], { vnodes: options.vnodes });
     this.evidenceWindowMs = Math.min(options.healthIntervalMs, options.requestTimeoutMs);
   }
 
@@ -101,26 +78,12 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     this.checker = checker;
   }
 
-  /** Copies of each key: the configured factor, capped by the nodes in the ring. */
-  get replicas(): number {
-    return Math.min(this.options.replicas, this.ring.size);
-  }
-
-  get epoch(): string {
-    return this.ring.epoch;
-  }
-
   get(id: string): MemberNode | undefined {
     return this.nodes.get(id);
   }
 
   all(): MemberNode[] {
     return [...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  /** Nodes in the ring. */
-  upNodes(): MemberNode[] {
-    return this.all().filter((n) => n.health.inRing);
   }
 
   /**
@@ -225,53 +188,32 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     if (to === "up" && from === "down") node.client.reconnectNow();
     this.emit("state", node.id, from, to, reason);
     const wasInRing = from === "up" || from === "suspect";
-    if (wasInRing !== node.health.inRing && this.adopted === null) this.rebuild();
+    if (wasInRing !== node.health.inRing) this.emit("members");
   }
 
   /**
-   * Routes by the member ids the leader published (unknown ids are skipped: they are added
-   * by the caller first), or, with null, by this master's own probes.
+   * The leader saw these nodes up. A node that just came back may still be down to this
+   * master's own probes (one interval behind), and requests to a down node fail at once: a
+   * write would then be acknowledged by its other owners only, and the returned node (possibly
+   * the key's first owner) would serve the older value it holds. Send to it now; the next probe
+   * confirms it (or the requests fail as they would for a dead node).
    */
-  adopt(ids: readonly string[] | null): void {
-    this.awaitingLeader = false;
-    this.adopted = ids === null ? null : [...ids].sort();
-    if (this.adopted !== null) {
-      // The leader saw these nodes up. A node that just came back may still be down to this
-      // master's own probes (one interval behind), and requests to a down node fail at once:
-      // a write would then be acknowledged by its other owners only, and the returned node —
-      // possibly the key's first owner — would serve the older value it holds. Send to it now;
-      // the next probe confirms it (or the requests fail as they would for a dead node).
-      for (const id of this.adopted) {
-        const node = this.nodes.get(id);
-        if (node === undefined || node.client.accepting) continue;
-        node.client.accepting = true;
-        node.client.reconnectNow();
-        void this.checker?.probeNow(id);
-      }
+  expectUp(ids: readonly string[]): void {
+    for (const id of ids) {
+      const node = this.nodes.get(id);
+      if (node === undefined || node.client.accepting) continue;
+      node.client.accepting = true;
+      node.client.reconnectNow();
+      void this.checker?.probeNow(id);
     }
-    this.rebuild();
   }
 
-  /** Whether this master's own probes decide the ring. */
-  get deciding(): boolean {
-    return this.adopted === null;
-  }
-
-  /**
-   * Routes by no ring until the leader's membership is adopted: this master follows a leader
-   * it has not heard from yet.
-   */
-  awaitLeader(): void {
-    this.adopt([]);
-    this.awaitingLeader = true;
-  }
-
-  /** Marks a node as leaving (or back); rebuilds the ring when this master decides it. */
+  /** Marks a node as leaving (or back): it leaves the ring this master decides. */
   setLeaving(id: string, leaving: boolean): void {
     if (leaving === this.leaving.has(id)) return;
     if (leaving) this.leaving.add(id);
     else this.leaving.delete(id);
-    this.rebuild();
+    this.emit("members");
   }
 
   /** Holds a node out of the ring this master decides (or admits it). */
@@ -279,56 +221,24 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     if (quarantined === this.quarantined.has(id)) return;
     if (quarantined) this.quarantined.add(id);
     else this.quarantined.delete(id);
-    this.rebuild();
+    this.emit("members");
   }
 
-  /** The member ids of the ring this master would decide from its own probes. */
-  decidedIds(): string[] {
-    const out: string[] = [];
-    for (const n of this.nodes.values()) {
-      if (n.health.inRing && !this.leaving.has(n.id) && !this.quarantined.has(n.id)) {
-        out.push(n.id);
-      }
-    }
-    return out.sort();
-  }
-
-  private rebuild(): void {
-    const members = this.ringMembers();
-    const ids = members.map((n) => n.id).sort();
-    const current = this.ring.members.map((m) => m.id);
-    if (ids.length === current.length && ids.every((id, i) => id === current[i])) {
-      // Same member set: the ring is unchanged, but clients may have been replaced.
-      for (const n of members) this.ringClients.set(n.id, n.client);
-      return;
-    }
-    const previous = this.ring;
-    this.ringSerial++;
-    this.ring = Ring.of(
-      members.map((n) => ({ id: n.id })),
-      { vnodes: this.options.vnodes },
-    );
-    const clients = new Map<string, NodeClient>();
-    for (const n of members) clients.set(n.id, n.client);
-    this.ringClients = clients;
-    this.options.logger.info(
-      { epoch: this.ring.epoch, members: members.map((n) => n.id) },
-      "ring changed",
-    );
-    this.emit("ring", this.ring, previous);
-  }
-
-  private ringMembers(): MemberNode[] {
+  /** The nodes of the ring this master would decide from its own probes. */
+  decidedNodes(): MemberNode[] {
     const out: MemberNode[] = [];
-    if (this.adopted !== null) {
-      for (const id of this.adopted) {
-        const n = this.nodes.get(id);
-        if (n !== undefined) out.push(n);
-      }
-      return out;
-    }
     for (const n of this.nodes.values()) {
       if (n.health.inRing && !this.leaving.has(n.id) && !this.quarantined.has(n.id)) out.push(n);
+    }
+    return out;
+  }
+
+  /** The known nodes among these ids (in their order). */
+  known(ids: readonly string[]): MemberNode[] {
+    const out: MemberNode[] = [];
+    for (const id of ids) {
+      const n = this.nodes.get(id);
+      if (n !== undefined) out.push(n);
     }
     return out;
   }

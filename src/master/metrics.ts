@@ -20,9 +20,9 @@
 // plus the default process and Node.js metrics (event-loop lag, heap, CPU).
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { NodeState } from "./health.js";
-import type { Membership } from "./membership.js";
 import { NODE_LATENCY_BUCKETS } from "./pool.js";
 import type { RouterCounters } from "./router.js";
+import type { Topology } from "./topology.js";
 
 const PREFIX = "ringcache_master_";
 
@@ -164,7 +164,7 @@ export class MasterMetrics {
   constructor(
     commands: readonly string[],
     routes: readonly string[],
-    membership: Membership,
+    topology: Topology,
     router: RouterCounters,
     connections: ConnectionCounts,
   ) {
@@ -173,7 +173,7 @@ export class MasterMetrics {
     this.commandCounts = new Float64Array(commands.length * 2);
     this.commandLatency = new HistogramSet(LATENCY_BUCKETS, commands.length * 2);
     this.httpLatency = new HistogramSet(LATENCY_BUCKETS, routes.length);
-    membership.on("ring", () => this.ringChanges++);
+    topology.on("ring", () => this.ringChanges++);
     this.addCollected = (name, help, type, collect) => {
       this.registry.registerMetric(
         new CollectedMetric(name, help, type, collect) as unknown as Parameters<
@@ -240,7 +240,7 @@ export class MasterMetrics {
       return out;
     });
 
-    const nodes = () => membership.all();
+    const nodes = () => topology.membership.all();
     add("node_requests_total", "Requests sent to each auxiliary node.", "counter", () =>
       nodes().map((n) => ({ labels: { node: n.id }, value: n.client.stats.requests })),
     );
@@ -277,22 +277,22 @@ export class MasterMetrics {
       ),
     );
     add("ring_share", "Fraction of the hash space each node is primary for.", "gauge", () =>
-      [...membership.ring.shares()].map(([node, share]) => ({ labels: { node }, value: share })),
+      [...topology.ring.shares()].map(([node, share]) => ({ labels: { node }, value: share })),
     );
     add("ring_epoch_info", "The current ring epoch (a signature of its members).", "gauge", () => [
-      { labels: { epoch: membership.epoch }, value: 1 },
+      { labels: { epoch: topology.epoch }, value: 1 },
     ]);
     add("ring_changes_total", "Times the ring changed.", "counter", () => [
       { labels: {}, value: this.ringChanges },
     ]);
     add("ring_nodes", "Auxiliary nodes in the ring.", "gauge", () => [
-      { labels: {}, value: membership.ring.size },
+      { labels: {}, value: topology.ring.size },
     ]);
     add(
       "replicas",
       "Copies kept of each key (configured factor capped by nodes up).",
       "gauge",
-      () => [{ labels: {}, value: membership.replicas }],
+      () => [{ labels: {}, value: topology.replicas }],
     );
     add("client_connections", "Open client connections.", "gauge", () => [
       { labels: { protocol: "resp" }, value: connections.resp().open },

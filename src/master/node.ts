@@ -20,6 +20,7 @@ import { MasterMetrics } from "./metrics.js";
 import { NodePool } from "./pool.js";
 import { Rebalancer } from "./rebalancer.js";
 import { Router } from "./router.js";
+import { Topology } from "./topology.js";
 
 export const VERSION = "0.1.0";
 /** What HELLO and INFO report as the server version (clients compare it to Redis's). */
@@ -45,6 +46,7 @@ export class MasterNode {
   readonly logger: Logger;
   readonly clock: HybridClock;
   readonly membership: Membership;
+  readonly topology: Topology;
   readonly pool: NodePool;
   readonly checker: HealthChecker;
   readonly router: Router;
@@ -69,8 +71,6 @@ export class MasterNode {
     this.logger = logger;
     this.clock = new HybridClock(config.tag ?? tagFromId(config.id));
     this.membership = new Membership({
-      vnodes: config.vnodes,
-      replicas: config.replicas,
       healthFailures: config.healthFailures,
       healthIntervalMs: config.healthInterval,
       requestTimeoutMs: config.requestTimeout,
@@ -94,7 +94,12 @@ export class MasterNode {
       this.membership,
     );
     this.membership.attach(this.pool, this.checker);
-    this.router = new Router(this.membership, this.clock);
+    this.topology = new Topology(this.membership, {
+      vnodes: config.vnodes,
+      replicas: config.replicas,
+      logger,
+    });
+    this.router = new Router(this.topology, this.clock);
     const oldestKept = (): number => latestVersionAt(Date.now() - config.tombstoneTtl);
     this.backup = new Backup({
       dir: config.backupDir ?? dirname(resolve(config.dataDir)),
@@ -115,6 +120,7 @@ export class MasterNode {
       },
       {
         membership: this.membership,
+        topology: this.topology,
         backup: this.backup,
         // Before data moves: every live peer routes by the new ring, and no write of this
         // master or theirs routed by an older ring is still on its way.
@@ -136,11 +142,12 @@ export class MasterNode {
       {
         clock: this.clock,
         membership: this.membership,
+        topology: this.topology,
         rebalancer: this.rebalancer,
         onFirstLead: () => this.replayBackups(oldestKept()),
       },
     );
-    this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.membership, this.router.counters, {
+    this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.topology, this.router.counters, {
       resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
       http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
     });
@@ -165,10 +172,10 @@ export class MasterNode {
           rejected: this.resp.rejectedConnections,
         }),
         ring: () => ({
-          epoch: this.membership.epoch,
-          up: this.membership.ring.size,
+          epoch: this.topology.epoch,
+          up: this.topology.ring.size,
           known: this.membership.all().length,
-          replicas: this.membership.replicas,
+          replicas: this.topology.replicas,
         }),
       },
     );
@@ -222,7 +229,7 @@ export class MasterNode {
    */
   private async drainWrites(before: string): Promise<void> {
     const limitMs = this.config.requestTimeout * 2 + 100;
-    if (await this.router.drained(limitMs)) return;
+    if (await this.topology.drained(limitMs)) return;
     this.logger.warn({ limitMs }, `writes by the previous ring still in flight; ${before} anyway`);
   }
 
@@ -242,8 +249,8 @@ export class MasterNode {
       {
         port: this.respPort,
         httpPort: this.httpPort,
-        epoch: this.membership.epoch,
-        nodesUp: this.membership.ring.size,
+        epoch: this.topology.epoch,
+        nodesUp: this.topology.ring.size,
         replicas: this.config.replicas,
       },
       "master ready",
@@ -355,13 +362,14 @@ export class MasterNode {
       },
       "registered",
     );
-    return { state: node.health.state, epoch: this.membership.epoch };
+    return { state: node.health.state, epoch: this.topology.epoch };
   }
 
   clusterView(): ClusterView {
     const m = this.membership;
-    const shares = m.ring.shares();
-    const members = new Set(m.ring.members.map((r) => r.id));
+    const t = this.topology;
+    const shares = t.ring.shares();
+    const members = new Set(t.ring.members.map((r) => r.id));
     const iso = (ms: number): string => new Date(ms).toISOString();
     return {
       master: {
@@ -369,8 +377,8 @@ export class MasterNode {
         version: VERSION,
         uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
       },
-      epoch: m.epoch,
-      replicas: { configured: this.config.replicas, effective: m.replicas },
+      epoch: t.epoch,
+      replicas: { configured: this.config.replicas, effective: t.replicas },
       vnodes: this.config.vnodes,
       nodes: m.all().map((n) => ({
         id: n.id,

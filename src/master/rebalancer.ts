@@ -19,7 +19,7 @@
 //   once, only waste work: nothing acknowledged is lost or overwritten by an older version.
 // - A holder is emptied (CDEL) only of entries every receiver applied or already held newer:
 //   when any receiver failed a page, no holder drops anything of it and the move retries.
-// - While sources remain, `membership.previous` is the oldest of them: reads of keys whose
+// - While sources remain, `topology.previous` is the oldest of them: reads of keys whose
 //   owners changed ask its owners too (see ReadOp), so a move causes no spurious miss.
 import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../errors.js";
@@ -47,10 +47,11 @@ import { PageReader, PageWriter } from "../protocol/page.js";
 import { RespWriter } from "../protocol/resp/index.js";
 import { hashKey, hashKeyAt } from "../ring/hash.js";
 import { plan, type HashRange } from "../ring/plan.js";
-import { Ring } from "../ring/ring.js";
+import type { Ring } from "../ring/ring.js";
 import type { Backup, BackupRecord } from "./backup.js";
 import { NodeLink } from "./link.js";
 import type { Membership } from "./membership.js";
+import type { Topology } from "./topology.js";
 
 export interface RebalancerOptions {
   readonly replicas: number;
@@ -74,6 +75,8 @@ export interface RebalancerOptions {
 
 export interface RebalancerDeps {
   readonly membership: Membership;
+  /** The ring routed by, and the move sources (kept there: reads during a move follow them). */
+  readonly topology: Topology;
   readonly backup: Backup | null;
   /**
    * Publishes the ring and the move's sources to the peers, and waits for the writes routed by
@@ -135,8 +138,6 @@ const PAGE_CHUNK = 512 * 1024;
 export class Rebalancer {
   readonly options: RebalancerOptions;
   private readonly deps: RebalancerDeps;
-  /** Rings whose data has not been moved to the current ring yet, oldest first. */
-  private sources: Ring[] = [];
   private running: Promise<void> | null = null;
   private active = false;
   private readonly links = new Map<string, NodeLink>();
@@ -164,18 +165,18 @@ export class Rebalancer {
 
   /** Whether a move is in progress (or waiting to retry). */
   get busy(): boolean {
-    return this.sources.length > 0;
+    return this.deps.topology.moveSources.length > 0;
   }
 
   /** Epochs of the sources, oldest first. */
   get sourceMembers(): string[][] {
-    return this.sources.map((r) => r.members.map((m) => m.id));
+    return this.deps.topology.moveSources.map((r) => r.members.map((m) => m.id));
   }
 
   status(): RebalanceStatus {
     return {
-      running: this.sources.length > 0,
-      sources: this.sources.map((r) => r.epoch),
+      running: this.busy,
+      sources: this.deps.topology.moveSources.map((r) => r.epoch),
       target: this.target,
       tasksTotal: this.tasksTotal,
       tasksDone: this.tasksDone,
@@ -198,35 +199,26 @@ export class Rebalancer {
     if (this.active === active) return;
     this.active = active;
     if (active) this.kick();
-    else {
-      this.sources = [];
-      this.deps.membership.previous = null;
-    }
+    else this.deps.topology.setSources([]);
   }
 
   /**
-   * The ring changed from `from` to the membership's current ring. Ignored unless leading:
+   * The ring changed from `from` to the topology's current ring. Ignored unless leading:
    * a master that takes over resumes the sources the previous leader published.
    */
   ringChanged(from: Ring): void {
     if (!this.active) return;
-    if (from.size > 0 && !this.sources.some((s) => s.epoch === from.epoch)) {
-      this.sources.push(from);
+    const topology = this.deps.topology;
+    const sources = topology.moveSources;
+    if (from.size > 0 && !sources.some((s) => s.epoch === from.epoch)) {
+      topology.setSources([...sources, from]);
     }
-    this.deps.membership.previous = this.sources[0] ?? null;
     this.kick();
   }
 
   /** Takes over the sources of a move another leader did not finish. */
-  resume(members: readonly (readonly string[])[], vnodes: number): void {
-    for (const ids of members) {
-      this.ringChanged(
-        Ring.of(
-          ids.map((id) => ({ id })),
-          { vnodes },
-        ),
-      );
-    }
+  resume(members: readonly (readonly string[])[]): void {
+    for (const ids of members) this.ringChanged(this.deps.topology.ringOf(ids));
   }
 
   close(): void {
@@ -236,27 +228,28 @@ export class Rebalancer {
   }
 
   private kick(): void {
-    if (!this.active || this.running !== null || this.sources.length === 0) return;
+    if (!this.active || this.running !== null || !this.busy) return;
     this.running = this.loop().finally(() => {
       this.running = null;
       // A change that arrived as the loop ended.
-      if (this.active && this.sources.length > 0) this.kick();
+      if (this.active && this.busy) this.kick();
     });
   }
 
   private async loop(): Promise<void> {
     const log = this.options.logger;
-    const membership = this.deps.membership;
-    while (this.active && this.sources.length > 0) {
-      const to = membership.ring;
+    const topology = this.deps.topology;
+    while (this.active && this.busy) {
+      const to = topology.ring;
       const startedAt = performance.now();
       this.target = to.epoch;
       this.movedThisMove = 0;
       let complete = true;
       try {
         await this.deps.publish();
-        log.info({ from: this.sources.map((s) => s.epoch), to: to.epoch }, "rebalance started");
-        for (const from of [...this.sources]) {
+        const sources = topology.moveSources;
+        log.info({ from: sources.map((s) => s.epoch), to: to.epoch }, "rebalance started");
+        for (const from of sources) {
           if (!(await this.move(from, to))) {
             complete = false;
             break;
@@ -269,9 +262,8 @@ export class Rebalancer {
         log.warn({ err: this.lastError }, "rebalance step failed; retrying");
         await delay(this.options.retryDelayMs);
       }
-      if (complete && membership.ring === to && this.active) {
-        this.sources = [];
-        membership.previous = null;
+      if (complete && topology.ring === to && this.active) {
+        topology.setSources([]);
         this.movesCompleted++;
         this.lastDurationMs = performance.now() - startedAt;
         this.lastError = null;
@@ -280,12 +272,9 @@ export class Rebalancer {
           "rebalance done",
         );
         await this.deps.publish().catch(() => undefined);
-      } else if (membership.ring !== to) {
+      } else if (topology.ring !== to) {
         this.restarts++;
-        log.info(
-          { from: to.epoch, to: membership.ring.epoch },
-          "ring changed mid-move; restarting",
-        );
+        log.info({ from: to.epoch, to: topology.ring.epoch }, "ring changed mid-move; restarting");
       }
     }
   }
@@ -432,7 +421,7 @@ export class Rebalancer {
         const got: ScannedPage = await next;
         const page = got.page;
         next = got.cursor === 0 ? null : scan(got.cursor);
-        if (!this.active || this.deps.membership.ring !== to) return false;
+        if (!this.active || this.deps.topology.ring !== to) return false;
         if (page.length > 0) await this.copyPage(task, page, from, to);
         if (share < 1) {
           await delay((performance.now() - since) * (1 / share - 1));
@@ -617,7 +606,7 @@ export class Rebalancer {
 
   /** Applies records (a backup replay) to their owners in the current ring; returns how many. */
   async replay(records: readonly BackupRecord[]): Promise<number> {
-    const ring = this.deps.membership.ring;
+    const ring = this.deps.topology.ring;
     const r = this.options.replicas;
     const ids = this.scratchTo;
     const puts = new Map<string, PutEntry[]>();

@@ -13,9 +13,9 @@
 // then start()ed once; it reports exactly once (ops/op.ts).
 import type { HybridClock } from "../clock/hlc.js";
 import { hashKey } from "../ring/hash.js";
-import type { Membership } from "./membership.js";
 import { NO_OWNERS } from "./ops/op.js";
 import type { NodeClient } from "./pool.js";
+import type { Topology } from "./topology.js";
 
 /** Counters the metrics collector reads. */
 export class RouterCounters {
@@ -40,7 +40,8 @@ export interface RouterOptions {
 }
 
 export class Router {
-  readonly membership: Membership;
+  /** The ring this master routes by, and the writes in flight under older ones. */
+  readonly topology: Topology;
   readonly clock: HybridClock;
   readonly counters = new RouterCounters();
   readonly maxStaleRetries: number;
@@ -63,76 +64,22 @@ export class Router {
   private readonly recentLength = new Int32Array(RECENT_WRITES);
   private readonly recentKeys = new Uint8Array(RECENT_WRITES * RECENT_KEY_MAX);
 
-  // Writes in progress: those started under the current ring (serial `writeSerial`) and those
-  // started under any older one, and who waits for the older ones to end (see drained()).
-  private writeSerial = 0;
-  private writesNow = 0;
-  private writesBefore = 0;
-  private drainWaiters: (() => void)[] = [];
-
-  constructor(membership: Membership, clock: HybridClock, options: RouterOptions = {}) {
-    this.membership = membership;
+  constructor(topology: Topology, clock: HybridClock, options: RouterOptions = {}) {
+    this.topology = topology;
     this.clock = clock;
     this.maxStaleRetries = options.maxStaleRetries ?? 8;
   }
 
-  /** Counts a write in progress; returns the ring serial to hand back to writeEnded(). */
-  writeStarted(): number {
-    this.rollWrites();
-    this.writesNow++;
-    return this.writeSerial;
-  }
-
-  writeEnded(serial: number): void {
-    this.rollWrites();
-    if (serial === this.writeSerial) {
-      this.writesNow--;
-      return;
-    }
-    if (--this.writesBefore > 0 || this.drainWaiters.length === 0) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /**
-   * Resolves true once every write started under an older ring than the current one has
-   * ended, or false after `timeoutMs`. A move must not copy a range while a write routed by
-   * the ring before it may still land there: the write would stay behind on a node that no
-   * longer owns the key. The leader waits for its own before moving, a follower for its own
-   * before it acknowledges the leader's new ring.
-   */
-  drained(timeoutMs: number): Promise<boolean> {
-    this.rollWrites();
-    if (this.writesBefore === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.drainWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
-
-  /** Counts the writes of the current ring as older ones once the ring has changed. */
-  private rollWrites(): void {
-    const serial = this.membership.ringSerial;
-    if (serial === this.writeSerial) return;
-    this.writesBefore += this.writesNow;
-    this.writesNow = 0;
-    this.writeSerial = serial;
-  }
-
   /** The key's owners in ring order: first R distinct nodes clockwise among the nodes up. */
   ownersOf(key: Uint8Array): NodeClient[] {
-    const m = this.membership;
-    const r = m.replicas;
+    const t = this.topology;
+    const r = t.replicas;
     if (r === 0) return NO_OWNERS;
     const ids = this.ids;
     const hash = hashKey(key);
     this.lastHash = hash;
-    const n = m.ring.ownerIdsInto(hash, r, ids);
-    const clients = m.ringClients;
+    const n = t.ring.ownerIdsInto(hash, r, ids);
+    const clients = t.clients;
     const out = new Array<NodeClient>(n);
     for (let i = 0; i < n; i++) out[i] = clients.get(ids[i] as string) as NodeClient;
     return out;
@@ -180,16 +127,16 @@ export class Router {
    * when no move is in progress or the key's owners did not change).
    */
   previousOwnersOf(key: Uint8Array, owners: readonly NodeClient[]): NodeClient[] {
-    const m = this.membership;
-    const previous = m.previous;
+    const t = this.topology;
+    const previous = t.previous;
     if (previous === null || previous.size === 0) return NO_OWNERS;
     const ids = this.ids;
-    const n = previous.ownerIdsInto(hashKey(key), Math.min(m.options.replicas, previous.size), ids);
+    const n = previous.ownerIdsInto(hashKey(key), Math.min(t.options.replicas, previous.size), ids);
     let out: NodeClient[] | null = null;
     for (let i = 0; i < n; i++) {
       const id = ids[i] as string;
       if (owners.some((c) => c.id === id)) continue;
-      const client = m.get(id)?.client;
+      const client = t.membership.get(id)?.client;
       if (client === undefined) continue;
       (out ??= []).push(client);
     }
@@ -198,6 +145,6 @@ export class Router {
 
   /** Clients of every node in the ring. */
   ringClients(): NodeClient[] {
-    return [...this.membership.ringClients.values()];
+    return [...this.topology.clients.values()];
   }
 }

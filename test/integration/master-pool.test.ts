@@ -22,6 +22,7 @@ import { GatherOp } from "../../src/master/ops/gather.js";
 import type { OpSink } from "../../src/master/ops/op.js";
 import { ReadOp } from "../../src/master/ops/read.js";
 import { Router } from "../../src/master/router.js";
+import { Topology } from "../../src/master/topology.js";
 import type { RespValue } from "../../src/protocol/resp/index.js";
 import { freePorts } from "../helpers/ports.js";
 import { skipUnless, which } from "../helpers/tools.js";
@@ -281,6 +282,7 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
   let pool: NodePool;
   let checker: HealthChecker;
   let router: Router;
+  let topology: Topology;
 
   before(async () => {
     for (const port of await freePorts(3)) {
@@ -289,8 +291,6 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
       servers.push(r);
     }
     membership = new Membership({
-      vnodes: 160,
-      replicas: 2,
       healthFailures: 3,
       // Long enough that a killed node is noticed by the requests, not by the probes.
       healthIntervalMs: 60_000,
@@ -305,13 +305,14 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
     });
     checker = new HealthChecker({ intervalMs: 60_000, deadlineMs: 300, logger }, membership);
     membership.attach(pool, checker);
-    router = new Router(membership, new HybridClock(1));
+    topology = new Topology(membership, { vnodes: 160, replicas: 2, logger });
+    router = new Router(topology, new HybridClock(1));
     servers.forEach((s, i) =>
       membership.add({ id: `r${i}`, host: "127.0.0.1", port: s.port }, "config"),
     );
     await checker.probeAll();
-    assert.equal(membership.ring.size, 3);
-    assert.equal(membership.replicas, 2);
+    assert.equal(topology.ring.size, 3);
+    assert.equal(topology.replicas, 2);
   });
   after(async () => {
     checker.stop();
@@ -379,7 +380,7 @@ describe("router over real nodes", { skip: skipUnless("redis-server") }, () => {
     await waitFor("r0 down", () => membership.get("r0")?.health.state === "down", {
       timeoutMs: 3000,
     });
-    assert.equal(membership.ring.size, 2);
-    assert.ok(!membership.ring.members.some((m) => m.id === "r0"));
+    assert.equal(topology.ring.size, 2);
+    assert.ok(!topology.ring.members.some((m) => m.id === "r0"));
   });
 });

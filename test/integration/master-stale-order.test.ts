@@ -12,6 +12,7 @@ import { NodePool } from "../../src/master/pool.js";
 import type { OpSink } from "../../src/master/ops/op.js";
 import { WriteOp } from "../../src/master/ops/write.js";
 import { Router } from "../../src/master/router.js";
+import { Topology } from "../../src/master/topology.js";
 import { readGetReply } from "../../src/protocol/internal/index.js";
 import { hashKey } from "../../src/ring/hash.js";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
@@ -28,13 +29,12 @@ describe("a stale write and a later write of the same master to the key", () => 
   let pool: NodePool;
   let checker: HealthChecker;
   let router: Router;
+  let topology: Topology;
 
   before(async () => {
     node = await startAuxiliary({ id: "a1" });
     direct = await RespTestClient.connect(node.port);
     membership = new Membership({
-      vnodes: 160,
-      replicas: 1,
       healthFailures: 3,
       healthIntervalMs: 60_000,
       requestTimeoutMs: 2000,
@@ -48,10 +48,11 @@ describe("a stale write and a later write of the same master to the key", () => 
     });
     checker = new HealthChecker({ intervalMs: 60_000, deadlineMs: 2000, logger }, membership);
     membership.attach(pool, checker);
-    router = new Router(membership, new HybridClock(1, () => PINNED_MS));
+    topology = new Topology(membership, { vnodes: 160, replicas: 1, logger });
+    router = new Router(topology, new HybridClock(1, () => PINNED_MS));
     membership.add({ id: "a1", host: "127.0.0.1", port: node.port }, "config");
     await checker.probeAll();
-    assert.equal(membership.ring.size, 1);
+    assert.equal(topology.ring.size, 1);
   });
   after(async () => {
     checker.stop();

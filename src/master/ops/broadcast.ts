@@ -33,7 +33,7 @@ export class BroadcastOp<C> implements ReplyTarget {
     this.kind = kind;
     this.sink = sink;
     this.ctx = ctx;
-    this.replicas = router.membership.replicas;
+    this.replicas = router.topology.replicas;
     this.startedAt = performance.now();
   }
 
@@ -56,7 +56,7 @@ export class BroadcastOp<C> implements ReplyTarget {
       conn.expect(this, i);
       this.pending++;
     }
-    if (clients.length === 0) this.error = noOwners(router.membership);
+    if (clients.length === 0) this.error = noOwners(router.topology);
     this.done();
     return this;
   }

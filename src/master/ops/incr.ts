@@ -33,8 +33,8 @@ export class IncrOp<C> implements ReplyTarget {
   private owners: NodeClient[] = NO_OWNERS;
   private primary = -1;
   private pending = 0;
-  /** From Router.writeStarted, on the first attempt; handed back when the increment ends. */
-  private serial = 0;
+  /** From Topology.writeStarted, on the first attempt; handed back when the increment ends. */
+  private generation = 0;
 
   constructor(router: Router, key: Buffer, delta: bigint, sink: OpSink<IncrOp<C>>, ctx: C) {
     this.router = router;
@@ -48,7 +48,7 @@ export class IncrOp<C> implements ReplyTarget {
 
   start(): this {
     this.attempts++;
-    if (this.attempts === 1) this.serial = this.router.writeStarted();
+    if (this.attempts === 1) this.generation = this.router.topology.writeStarted();
     this.version = this.router.clock.next();
     this.owners = this.router.ownersOf(this.key);
     this.primary = -1;
@@ -61,7 +61,7 @@ export class IncrOp<C> implements ReplyTarget {
       return this;
     }
     this.error =
-      this.owners.length === 0 ? noOwners(this.router.membership) : unreachable(null, false);
+      this.owners.length === 0 ? noOwners(this.router.topology) : unreachable(null, false);
     this.end();
     return this;
   }
@@ -113,7 +113,7 @@ export class IncrOp<C> implements ReplyTarget {
   }
 
   private end(): void {
-    this.router.writeEnded(this.serial);
+    this.router.topology.writeEnded(this.generation);
     this.sink.opDone(this);
   }
 

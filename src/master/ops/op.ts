@@ -8,9 +8,9 @@
 // chunk): a sink that keeps bytes copies them.
 import { RingcacheError } from "../../errors.js";
 import type { RespReplyError } from "../../protocol/resp/index.js";
-import type { Membership } from "../membership.js";
 import type { NodeClient, NodeConnection, ReplyTarget } from "../pool.js";
 import type { Router } from "../router.js";
+import type { Topology } from "../topology.js";
 
 /** Receives a finished operation; `op.error` is set when it failed. */
 export interface OpSink<T> {
@@ -27,8 +27,8 @@ const AWAITING_LEADER = new RingcacheError(
 );
 
 /** Why an operation found no owner: no node is up, or this master has no ring yet. */
-export function noOwners(membership: Membership): RingcacheError {
-  return membership.awaitingLeader ? AWAITING_LEADER : NO_NODE_UP;
+export function noOwners(topology: Topology): RingcacheError {
+  return topology.awaitingLeader ? AWAITING_LEADER : NO_NODE_UP;
 }
 
 /** The error of an operation that reached no owner; timeouts alone keep their TIMEOUT code. */
@@ -83,6 +83,6 @@ export function unwaitedConnection(
   client: NodeClient,
   affinity: number,
 ): NodeConnection | null {
-  if (client.accepting || router.membership.deciding) return null;
+  if (client.accepting || router.topology.deciding) return null;
   return client.openConnection(affinity);
 }

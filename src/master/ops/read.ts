@@ -73,7 +73,7 @@ export class ReadOp<C> implements ReplyTarget {
 
   start(): this {
     const owners = this.router.ownersOf(this.key);
-    if (this.router.membership.previous !== null && owners.length > 0) {
+    if (this.router.topology.previous !== null && owners.length > 0) {
       const previous = this.router.previousOwnersOf(this.key, owners);
       if (previous.length > 0) {
         new MoveRead(this, owners, previous).start();
@@ -87,7 +87,7 @@ export class ReadOp<C> implements ReplyTarget {
   startWith(owners: NodeClient[]): this {
     this.owners = owners;
     if (this.owners.length === 0) {
-      this.error = noOwners(this.router.membership);
+      this.error = noOwners(this.router.topology);
       this.sink.opDone(this);
       return this;
     }
@@ -230,7 +230,7 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
     } else if (
       this.previousError !== null &&
       best === undefined &&
-      this.previous.some((c) => mayHold(c, parent.router.membership.ring))
+      this.previous.some((c) => mayHold(c, parent.router.topology.ring))
     ) {
       // Nothing on the current owners yet, and previous owners that are up could not say
       // (a timeout): a miss here could be spurious (the entry not copied yet), so the read

@@ -51,8 +51,8 @@ export class WriteOp<C> implements ReplyTarget {
   private allTimeouts = true;
   /** From Router.noteWrite, on the first attempt. */
   private ticket = 0;
-  /** From Router.writeStarted, on the first attempt; handed back when the write ends. */
-  private serial = 0;
+  /** From Topology.writeStarted, on the first attempt; handed back when the write ends. */
+  private generation = 0;
 
   /** `key` and `value` must stay unchanged until the op is done. */
   constructor(
@@ -83,7 +83,7 @@ export class WriteOp<C> implements ReplyTarget {
     const owners = this.router.ownersOf(this.key);
     if (this.attempts === 1) {
       this.ticket = this.router.noteWrite(this.key);
-      this.serial = this.router.writeStarted();
+      this.generation = this.router.topology.writeStarted();
     }
     this.applied = 0;
     this.existed = false;
@@ -93,7 +93,7 @@ export class WriteOp<C> implements ReplyTarget {
     this.transportError = null;
     this.allTimeouts = true;
     if (owners.length === 0) {
-      this.error = noOwners(this.router.membership);
+      this.error = noOwners(this.router.topology);
       this.end();
       return this;
     }
@@ -127,7 +127,7 @@ export class WriteOp<C> implements ReplyTarget {
   }
 
   private end(): void {
-    this.router.writeEnded(this.serial);
+    this.router.topology.writeEnded(this.generation);
     this.sink.opDone(this);
   }
 
