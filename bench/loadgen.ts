@@ -5,7 +5,7 @@
 // is not what limits a comparison; the server is.
 //
 // Also times the latency histogram's record() in the pure-JS and the WebAssembly build of
-// hdr-histogram-js, the measurement behind using the JS build (src/bench/stats.ts), and what
+// hdr-histogram-js, the measurement behind using the JS build (src/loadgen/stats.ts), and what
 // recording one reply costs (Stats.reply).
 //
 //   npm run bench:loadgen [-- seconds-per-run repetitions]      (default 3 s, 3 repetitions)
@@ -13,10 +13,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import hdr from "hdr-histogram-js";
-import type { BenchReport } from "../src/bench/report.js";
-import { Stats } from "../src/bench/stats.js";
-import { REPLY_OK } from "../src/bench/wire.js";
-import { OP_GET, OP_SET } from "../src/bench/workload.js";
+import type { BenchReport } from "../src/loadgen/report.js";
+import { Stats } from "../src/loadgen/stats.js";
+import { REPLY_OK } from "../src/loadgen/wire.js";
+import { OP_GET, OP_SET } from "../src/loadgen/workload.js";
 import { freePort } from "./support.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");

@@ -11,7 +11,7 @@
 //
 // What must stay true: a node that cannot write a snapshot keeps serving (and says so in its
 // logs and metrics); a corrupt snapshot never stops it from starting; secrets and values never
-// reach a log line.
+// reach a log line. The hand-off on stop: docs/design.md, "Graceful shutdown".
 import { request } from "node:http";
 import { HybridClock, MAX_TAG } from "../clock/hlc.js";
 import type { Address } from "../config/fields.js";

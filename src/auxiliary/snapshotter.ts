@@ -12,6 +12,7 @@
 // crash at any moment leaves at worst a .tmp that the next start deletes), and the previous
 // snapshot stays until the new one is complete. Restore never applies a file it has not first
 // verified as a whole. Nothing here throws out of restore(): the node always starts.
+// See docs/design.md, "Persistence".
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";

@@ -5,16 +5,16 @@
 import { Command, CommanderError } from "commander";
 import { accessSync, constants, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { renderHtml } from "../bench/html.js";
+import { renderHtml } from "../loadgen/html.js";
 import {
   BENCH_FIELDS,
   DEFAULT_TARGETS,
   loadBenchOptions,
   type BenchOptions,
-} from "../bench/options.js";
-import { ProgressLine } from "../bench/progress.js";
-import { formatText } from "../bench/report.js";
-import { BenchRun } from "../bench/runner.js";
+} from "../loadgen/options.js";
+import { ProgressLine } from "../loadgen/progress.js";
+import { formatText } from "../loadgen/report.js";
+import { BenchRun } from "../loadgen/runner.js";
 import { describeAllowed, envName, type RawValue } from "../config/fields.js";
 import { ConfigError } from "../config/load.js";
 import { RingcacheError } from "../errors.js";

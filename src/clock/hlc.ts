@@ -12,6 +12,7 @@
 // deterministically: two masters never produce the same version.
 //
 // What must stay true: next() is strictly increasing, and after observe(v) every next() > v.
+// Why every copy path applies only newer versions: docs/design.md, "Versions".
 
 export const CLOCK_EPOCH_MS = Date.UTC(2024, 0, 1);
 export const MAX_TAG = 15;

@@ -24,6 +24,7 @@
 // - Replaying is safe at any time: every record is applied with a versioned put or delete, so
 //   it never overrides a newer value; records older than the tombstone lifetime are skipped,
 //   so a replay never brings back a key whose delete's tombstone has expired.
+// See docs/design.md, "Backup and recovery".
 import {
   closeSync,
   fsyncSync,

@@ -12,6 +12,7 @@
 // - A page from the network is checked whole (checkPage) before anything of it is applied: a
 //   bad page changes nothing and is refused with a clear error.
 // - A tombstone carries no value (value length 0).
+// See docs/design.md, "Master ↔ auxiliary protocol" and "Moves and drained writes".
 import { RingcacheError } from "../errors.js";
 
 /** Bytes before an entry's key. */

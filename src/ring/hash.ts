@@ -11,20 +11,8 @@
 //   murmur3_32  MurmurHash3_x86_32 (Appleby, SMHasher): 4-byte blocks, fmix32 finaliser.
 //   xxhash32    XXH32 (Collet): four 4-byte lanes per 16-byte stripe, then an avalanche.
 //
-// Choice: murmur3_32, seed 0, by measurement (`node dist/bench/ring.js`, node 20 on a shared
-// 2-core machine; median of 5 runs, each figure itself a median of 7 slices taken in turn with
-// the other candidates; see docs/benchmarks.md, "## Ring"):
-//
-//   million hashes/s    8 B           16 B          40 B
-//   fnv1a32             140           76            30
-//   murmur3_32          152           100           47
-//   xxhash32            66 (35-143)   65 (27-107)   38 (20-52)    (range over the 5 runs)
-//
-//                sequential keys   avalanche   vnode shares
-//                chi2/df           max bias    max/mean
-//   fnv1a32      2.75              0.500       1.55
-//   murmur3_32   1.03              0.013       1.13
-//   xxhash32     1.03              0.013       1.12
+// Choice: murmur3_32, seed 0, by measurement (`node dist/bench/ring.js`; the figures are in
+// docs/benchmarks.md, "Ring", "Candidate hashes"):
 //
 //   - Distribution. FNV-1a fails on structured input: its last byte reaches the high bits
 //     through a single multiply, so sequential keys clump (chi2/df 2.75 where random gives

@@ -13,6 +13,7 @@
 // The whole space is { start: 0, end: 2^32 }. Within each ring the owners change only just
 // after a point (a point owns the arc up to and including its position), so the union of both
 // rings' `position + 1` splits the space into pieces on which neither ring's owners change.
+// How a move uses it: docs/design.md, "Moves and drained writes".
 
 import type { Ring } from "./ring.js";
 

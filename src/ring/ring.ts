@@ -27,6 +27,8 @@
 // member), under a millisecond of build time per member, and lookups only ~10% slower than
 // at 160 vnodes thanks to the bucket index (a plain binary search over 40960 points ran at a
 // third of the indexed speed).
+//
+// The ring's part in routing and replication: docs/design.md, "Ring and replication".
 
 import { createHash } from "node:crypto";
 import { hashKey } from "./hash.js";

@@ -5,18 +5,10 @@
 // (chunks are 4-byte aligned). In V8 each typed-array byte load costs about as much as a word
 // load, so packing once and comparing words cut a 16-byte lookup's key work by more than half.
 //
-// Why this hash: measured on this machine (Node 20, keys of random bytes, median of 7 runs):
-//
-//   key bytes   FNV-1a   FNV-1a+fmix   murmur3   xxHash32
-//       8       13.8 ns     17.4 ns     15.3 ns    14.8 ns
-//      16       21.9 ns     24.6 ns     18.8 ns    14.7 ns
-//      24       28.8 ns     30.6 ns     22.2 ns    19.0 ns
-//      40       41.8 ns     44.7 ns     29.5 ns    26.5 ns
-//
-// xxHash32 is the fastest from 16 bytes up (it mixes four independent lanes per 16-byte stripe)
-// and ties at 8; its avalanche is good enough that the low bits alone index a power-of-two
-// open-addressing table, which plain FNV-1a is not. The store's hash stays internal: the ring
-// has its own.
+// Why this hash (measured: docs/benchmarks.md, "The store's key hash"): xxHash32 is the
+// fastest from 16 bytes up (it mixes four independent lanes per 16-byte stripe) and ties at 8;
+// its avalanche is good enough that the low bits alone index a power-of-two open-addressing
+// table, which plain FNV-1a is not. The store's hash stays internal: the ring has its own.
 
 const P1 = 0x9e3779b1;
 const P2 = 0x85ebca77;

@@ -24,6 +24,7 @@
 // the entries read and its CRC matches; anything else (a torn write, a flipped bit, a file cut
 // short) is rejected as a whole, never half-applied. A newer reader may add flags bits or a
 // new format version; an older reader refuses versions it does not know.
+// See docs/design.md, "Persistence".
 import { crc32 } from "node:zlib";
 
 export const SNAPSHOT_MAGIC: Readonly<Buffer> = Buffer.from("RINGSNAP", "latin1");

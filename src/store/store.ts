@@ -33,7 +33,7 @@
 // Versions: a write applies only if newer than the version held for the key, live or not. An
 // expired or evicted entry becomes a tombstone in place (its version keeps blocking older
 // writes); a delete leaves one too, even for an absent key. Tombstones are bounded by count,
-// bytes and age, and the oldest go first.
+// bytes and age, and the oldest go first. See docs/design.md, "Versions" and "Tombstones".
 
 import { RingcacheError } from "../errors.js";
 import { packWords, xxhash32Words } from "./hash.js";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Random } from "../../src/bench/random.js";
-import { OP_GET, OP_SET, Workload, writeDecimal } from "../../src/bench/workload.js";
-import { ZipfSampler } from "../../src/bench/zipf.js";
+import { Random } from "../../src/loadgen/random.js";
+import { OP_GET, OP_SET, Workload, writeDecimal } from "../../src/loadgen/workload.js";
+import { ZipfSampler } from "../../src/loadgen/zipf.js";
 
 /** Pearson's chi-square statistic of observed counts against expected probabilities. */
 function chiSquare(observed: ArrayLike<number>, probabilities: ArrayLike<number>, total: number) {

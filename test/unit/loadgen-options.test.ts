@@ -9,7 +9,7 @@ import {
   parseTarget,
   parseTtlSeconds,
   parseValueSize,
-} from "../../src/bench/options.js";
+} from "../../src/loadgen/options.js";
 import { runBenchCommand } from "../../src/cli/bench.js";
 import { ConfigError } from "../../src/config/load.js";
 

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { renderHtml } from "../../src/bench/html.js";
-import { loadBenchOptions } from "../../src/bench/options.js";
-import { buildReport, formatMicros, formatText, type BenchReport } from "../../src/bench/report.js";
+import { renderHtml } from "../../src/loadgen/html.js";
+import { loadBenchOptions } from "../../src/loadgen/options.js";
+import {
+  buildReport,
+  formatMicros,
+  formatText,
+  type BenchReport,
+} from "../../src/loadgen/report.js";
 import {
   createHistogram,
   histogramBins,
@@ -10,9 +15,9 @@ import {
   Stats,
   summarize,
   timelineInterval,
-} from "../../src/bench/stats.js";
-import { REPLY_MISS, REPLY_OK } from "../../src/bench/wire.js";
-import { OP_GET, OP_SET } from "../../src/bench/workload.js";
+} from "../../src/loadgen/stats.js";
+import { REPLY_MISS, REPLY_OK } from "../../src/loadgen/wire.js";
+import { OP_GET, OP_SET } from "../../src/loadgen/workload.js";
 
 /** Within HDR's 3 significant digits (0.1%), plus one unit for rounding. */
 function near(actual: number, expected: number): boolean {

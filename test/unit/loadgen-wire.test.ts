@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { HttpWire } from "../../src/bench/http.js";
-import { Random } from "../../src/bench/random.js";
-import { RespWire } from "../../src/bench/resp.js";
+import { HttpWire } from "../../src/loadgen/http.js";
+import { Random } from "../../src/loadgen/random.js";
+import { RespWire } from "../../src/loadgen/resp.js";
 import {
   REPLY_MISS,
   REPLY_OK,
   WireError,
   type ReplySink,
   type Wire,
-} from "../../src/bench/wire.js";
-import { OP_GET, OP_SET, Workload } from "../../src/bench/workload.js";
+} from "../../src/loadgen/wire.js";
+import { OP_GET, OP_SET, Workload } from "../../src/loadgen/workload.js";
 
 const workload = new Workload(
   {

@@ -8,7 +8,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { BenchReport } from "../../src/bench/report.js";
+import type { BenchReport } from "../../src/loadgen/report.js";
 import { freePort } from "../helpers/ports.js";
 import { BIN, REPO_ROOT, runCli, tempDir } from "../helpers/process.js";
 import { skipUnless, which } from "../helpers/tools.js";
