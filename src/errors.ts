@@ -16,6 +16,10 @@ export const ERRORS = {
   BAD_REQUEST: { resp: "ERR", http: 400 },
   /** A command the server does not implement. */
   UNKNOWN_COMMAND: { resp: "ERR", http: 404 },
+  /** No such key (HTTP only: RESP answers a miss with a null, not an error), or no such route. */
+  NOT_FOUND: { resp: "ERR", http: 404 },
+  /** An HTTP method the path does not take. */
+  METHOD_NOT_ALLOWED: { resp: "ERR", http: 405 },
   /** A value is not an integer (or out of range) where one is required. */
   NOT_INTEGER: { resp: "ERR", http: 400 },
   /** An operation against a key holding the wrong kind of value. */
@@ -70,6 +74,21 @@ export class RingcacheError extends Error {
   get httpStatus(): number {
     return ERRORS[this.code].http;
   }
+}
+
+/** An error as an HTTP answer: the catalogue's status and the JSON body of docs/http-api.md. */
+export interface HttpErrorReply {
+  readonly status: number;
+  /** `{"error":{"code":...,"message":...}}` */
+  readonly body: string;
+}
+
+/** Renders any RingcacheError as the HTTP answer every node gives it. */
+export function httpErrorReply(err: RingcacheError): HttpErrorReply {
+  return {
+    status: ERRORS[err.code].http,
+    body: JSON.stringify({ error: { code: err.code, message: err.message } }),
+  };
 }
 
 /** Narrows an unknown thrown value to a RingcacheError, wrapping anything else as INTERNAL. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ERRORS, RingcacheError, toRingcacheError } from "../../src/errors.js";
+import { ERRORS, httpErrorReply, RingcacheError, toRingcacheError } from "../../src/errors.js";
 
 describe("error catalogue", () => {
   it("maps a code to its RESP prefix and HTTP status", () => {
@@ -10,6 +10,17 @@ describe("error catalogue", () => {
     );
     assert.equal(err.respLine, "OOM command not allowed when used memory > 'maxmemory'.");
     assert.equal(err.httpStatus, 507);
+  });
+
+  it("renders an error as the HTTP status and JSON body every node answers", () => {
+    assert.deepEqual(httpErrorReply(new RingcacheError("NOT_FOUND", "no such key")), {
+      status: 404,
+      body: '{"error":{"code":"NOT_FOUND","message":"no such key"}}',
+    });
+    assert.deepEqual(httpErrorReply(new RingcacheError("METHOD_NOT_ALLOWED", 'use "GET"')), {
+      status: 405,
+      body: '{"error":{"code":"METHOD_NOT_ALLOWED","message":"use \\"GET\\""}}',
+    });
   });
 
   it("wraps foreign errors as INTERNAL, keeping the cause", () => {
