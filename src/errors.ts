@@ -76,6 +76,14 @@ export class RingcacheError extends Error {
   }
 }
 
+/**
+ * The whole RESP error reply, `-<prefix> <message>\r\n`, for replies built once and written
+ * as they are. CR and LF in the message become spaces, as the RESP writer's `error()` does.
+ */
+export function respErrorReply(err: RingcacheError): Buffer {
+  return Buffer.from(`-${err.respLine.replace(/[\r\n]/g, " ")}\r\n`, "utf8");
+}
+
 /** An error as an HTTP answer: the catalogue's status and the JSON body of docs/http-api.md. */
 export interface HttpErrorReply {
   readonly status: number;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ERRORS, httpErrorReply, RingcacheError, toRingcacheError } from "../../src/errors.js";
+import {
+  ERRORS,
+  httpErrorReply,
+  RingcacheError,
+  respErrorReply,
+  toRingcacheError,
+} from "../../src/errors.js";
 
 describe("error catalogue", () => {
   it("maps a code to its RESP prefix and HTTP status", () => {
@@ -10,6 +16,13 @@ describe("error catalogue", () => {
     );
     assert.equal(err.respLine, "OOM command not allowed when used memory > 'maxmemory'.");
     assert.equal(err.httpStatus, 507);
+  });
+
+  it("renders an error as a whole RESP reply, one line whatever the message holds", () => {
+    const full = new RingcacheError("MAX_CLIENTS", "max number of clients reached");
+    assert.deepEqual(respErrorReply(full), Buffer.from("-ERR max number of clients reached\r\n"));
+    const split = new RingcacheError("WRONG_TYPE", "two\r\nlines");
+    assert.deepEqual(respErrorReply(split), Buffer.from("-WRONGTYPE two  lines\r\n"));
   });
 
   it("renders an error as the HTTP status and JSON body every node answers", () => {
