@@ -46,8 +46,6 @@ export const ERRORS = {
   TIMEOUT: { resp: "TIMEOUT", http: 504 },
   /** A write was refused because the owner holds a newer version. */
   STALE_VERSION: { resp: "STALE", http: 409 },
-  /** The node is shutting down and takes no new work. */
-  SHUTTING_DOWN: { resp: "SHUTDOWN", http: 503 },
   /** Bad configuration at start. */
   CONFIG: { resp: "ERR", http: 500 },
   /** Anything unexpected: a bug. Logged with its stack; the node keeps running. */
