@@ -1,6 +1,7 @@
 // The one catalogue of ringcache's errors. Every error a node reports carries a stable code,
 // and each code maps once to a RESP error prefix and an HTTP status, so the two client
-// interfaces (and the logs) always agree on what went wrong.
+// interfaces (and the logs) always agree on what went wrong. docs/http-api.md ("Errors") lists
+// every code with its status and prefix; a unit test fails when the two disagree.
 //
 // A miss is not an error: lookups return `undefined`, never throw.
 
