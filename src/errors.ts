@@ -1,6 +1,7 @@
 // The one catalogue of ringcache's errors. Every error a node reports carries a stable code,
 // and each code maps once to a RESP error prefix and an HTTP status, so the two client
-// interfaces (and the logs) always agree on what went wrong.
+// interfaces (and the logs) always agree on what went wrong. docs/http-api.md ("Errors") lists
+// every code with its status and prefix; a unit test fails when the two disagree.
 //
 // A miss is not an error: lookups return `undefined`, never throw.
 
@@ -16,6 +17,10 @@ export const ERRORS = {
   BAD_REQUEST: { resp: "ERR", http: 400 },
   /** A command the server does not implement. */
   UNKNOWN_COMMAND: { resp: "ERR", http: 404 },
+  /** No such key (HTTP only: RESP answers a miss with a null, not an error), or no such route. */
+  NOT_FOUND: { resp: "ERR", http: 404 },
+  /** An HTTP method the path does not take. */
+  METHOD_NOT_ALLOWED: { resp: "ERR", http: 405 },
   /** A value is not an integer (or out of range) where one is required. */
   NOT_INTEGER: { resp: "ERR", http: 400 },
   /** An operation against a key holding the wrong kind of value. */
@@ -42,8 +47,6 @@ export const ERRORS = {
   TIMEOUT: { resp: "TIMEOUT", http: 504 },
   /** A write was refused because the owner holds a newer version. */
   STALE_VERSION: { resp: "STALE", http: 409 },
-  /** The node is shutting down and takes no new work. */
-  SHUTTING_DOWN: { resp: "SHUTDOWN", http: 503 },
   /** Bad configuration at start. */
   CONFIG: { resp: "ERR", http: 500 },
   /** Anything unexpected: a bug. Logged with its stack; the node keeps running. */
@@ -70,6 +73,29 @@ export class RingcacheError extends Error {
   get httpStatus(): number {
     return ERRORS[this.code].http;
   }
+}
+
+/**
+ * The whole RESP error reply, `-<prefix> <message>\r\n`, for replies built once and written
+ * as they are. CR and LF in the message become spaces, as the RESP writer's `error()` does.
+ */
+export function respErrorReply(err: RingcacheError): Buffer {
+  return Buffer.from(`-${err.respLine.replace(/[\r\n]/g, " ")}\r\n`, "utf8");
+}
+
+/** An error as an HTTP answer: the catalogue's status and the JSON body of docs/http-api.md. */
+export interface HttpErrorReply {
+  readonly status: number;
+  /** `{"error":{"code":...,"message":...}}` */
+  readonly body: string;
+}
+
+/** Renders any RingcacheError as the HTTP answer every node gives it. */
+export function httpErrorReply(err: RingcacheError): HttpErrorReply {
+  return {
+    status: ERRORS[err.code].http,
+    body: JSON.stringify({ error: { code: err.code, message: err.message } }),
+  };
 }
 
 /** Narrows an unknown thrown value to a RingcacheError, wrapping anything else as INTERNAL. */

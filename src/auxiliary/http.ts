@@ -5,6 +5,7 @@
 //                  loading or shutting down
 //   anything else  404 {"error":{"code":"NOT_FOUND",...}} (405 for other methods on the above)
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { httpErrorReply, RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export type NodeState = "loading" | "ready" | "stopping";
@@ -17,7 +18,16 @@ export interface HttpSources {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  send(res, status, JSON.stringify(body));
+}
+
+/** Answers an error as the catalogue renders it (docs/http-api.md, "Errors"). */
+function sendError(res: ServerResponse, err: RingcacheError): void {
+  const { status, body } = httpErrorReply(err);
+  send(res, status, body);
+}
+
+function send(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
@@ -61,12 +71,12 @@ export class AuxiliaryHttpServer {
     const path = (req.url ?? "/").split("?", 1)[0];
     const known = path === "/metrics" || path === "/healthz" || path === "/readyz";
     if (!known) {
-      sendJson(res, 404, { error: { code: "NOT_FOUND", message: `no route ${path ?? ""}` } });
+      sendError(res, new RingcacheError("NOT_FOUND", `no route ${path ?? ""}`));
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");
-      sendJson(res, 405, { error: { code: "METHOD_NOT_ALLOWED", message: "use GET" } });
+      sendError(res, new RingcacheError("METHOD_NOT_ALLOWED", "use GET"));
       return;
     }
     const state = this.sources.state();
@@ -91,7 +101,7 @@ export class AuxiliaryHttpServer {
           },
           (err: unknown) => {
             this.logger.error({ err }, "cannot render metrics");
-            sendJson(res, 500, { error: { code: "INTERNAL", message: "metrics failed" } });
+            sendError(res, new RingcacheError("INTERNAL", "metrics failed"));
           },
         );
     }

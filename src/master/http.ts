@@ -14,10 +14,16 @@
 // {"error":{"code","message"}} with the status the error catalogue gives its code.
 // See docs/http-api.md.
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
-import { ERRORS, RingcacheError, type ErrorCode } from "../errors.js";
+import { httpErrorReply, RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { AuthLimiter, DROP } from "../server/auth-limiter.js";
 import type { Membership } from "./membership.js";
@@ -108,22 +114,8 @@ export interface InternalHandlers {
   readonly leave: (id: string) => unknown;
 }
 
-/** Errors of the HTTP layer that are not in the catalogue: a route or key that is not there. */
-interface HttpError {
-  readonly status: number;
-  readonly code: string;
-  readonly message: string;
-}
-
-function fromCatalogue(err: RingcacheError): HttpError {
-  return { status: ERRORS[err.code].http, code: err.code, message: err.message };
-}
-
-function catalogued(code: ErrorCode, message: string): HttpError {
-  return { status: ERRORS[code].http, code, message };
-}
-
-const NOT_FOUND_KEY: HttpError = { status: 404, code: "NOT_FOUND", message: "no such key" };
+/** A miss, built once: GET and DELETE answer it often. */
+const NOT_FOUND_KEY = new RingcacheError("NOT_FOUND", "no such key");
 
 // ---------------------------------------------------------------------------------------------
 // Pure parsing helpers
@@ -297,17 +289,19 @@ export class HttpApi {
     this.server.on("clientError", (err, socket) => {
       if (!socket.writable) return;
       const code = (err as { code?: string }).code;
-      // A client too slow to send its request (headersTimeout, requestTimeout) gets a 408, as
-      // Node itself answers; anything else the parser refuses is malformed.
-      const [status, reason, message] =
-        code === "HPE_HEADER_OVERFLOW"
-          ? [431, "Request Header Fields Too Large", "malformed request"]
-          : code === "ERR_HTTP_REQUEST_TIMEOUT"
-            ? [408, "Request Timeout", "request not received in time"]
-            : [400, "Bad Request", "malformed request"];
-      const body = JSON.stringify({ error: { code: "BAD_REQUEST", message } });
+      const timedOut = code === "ERR_HTTP_REQUEST_TIMEOUT";
+      const { status, body } = httpErrorReply(
+        new RingcacheError(
+          "BAD_REQUEST",
+          timedOut ? "request not received in time" : "malformed request",
+        ),
+      );
+      // What the parser refuses is a BAD_REQUEST, answered with the status HTTP has for it
+      // where there is one, as Node itself answers: 431 for headers over the limit, 408 for a
+      // client too slow to send its request (headersTimeout, requestTimeout).
+      const sent = code === "HPE_HEADER_OVERFLOW" ? 431 : timedOut ? 408 : status;
       socket.end(
-        `HTTP/1.1 ${status} ${reason}\r\n` +
+        `HTTP/1.1 ${sent} ${STATUS_CODES[sent] ?? ""}\r\n` +
           `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     });
@@ -397,11 +391,12 @@ export class HttpApi {
           return;
         default:
           req.resume();
-          this.error(res, R.other, startedAt, {
-            status: 404,
-            code: "NOT_FOUND",
-            message: `no route for ${method} ${path}`,
-          });
+          this.error(
+            res,
+            R.other,
+            startedAt,
+            new RingcacheError("NOT_FOUND", `no route for ${method} ${path}`),
+          );
       }
     } catch (err) {
       req.resume();
@@ -419,11 +414,12 @@ export class HttpApi {
     if (methods.includes(req.method ?? "")) return true;
     req.resume();
     res.setHeader("allow", methods.join(", "));
-    this.error(res, route, startedAt, {
-      status: 405,
-      code: "METHOD_NOT_ALLOWED",
-      message: `use ${methods.join(" or ")}`,
-    });
+    this.error(
+      res,
+      route,
+      startedAt,
+      new RingcacheError("METHOD_NOT_ALLOWED", `use ${methods.join(" or ")}`),
+    );
     return false;
   }
 
@@ -446,13 +442,18 @@ export class HttpApi {
         res,
         R.keys,
         startedAt,
-        catalogued("BAD_REQUEST", "malformed percent-encoding in the key"),
+        new RingcacheError("BAD_REQUEST", "malformed percent-encoding in the key"),
       );
       return;
     }
     if (key.length === 0) {
       req.resume();
-      this.error(res, R.keys, startedAt, catalogued("BAD_REQUEST", "the key must not be empty"));
+      this.error(
+        res,
+        R.keys,
+        startedAt,
+        new RingcacheError("BAD_REQUEST", "the key must not be empty"),
+      );
       return;
     }
     if (key.length > this.options.maxKeySize) {
@@ -461,7 +462,7 @@ export class HttpApi {
         res,
         R.keys,
         startedAt,
-        catalogued(
+        new RingcacheError(
           "KEY_TOO_LARGE",
           `key is longer than max-key-size (${this.options.maxKeySize} bytes)`,
         ),
@@ -595,7 +596,7 @@ export class HttpApi {
         res,
         route,
         startedAt,
-        catalogued("NO_AUTH", "this route requires authorization: Bearer <secret>"),
+        new RingcacheError("NO_AUTH", "this route requires authorization: Bearer <secret>"),
       );
       return false;
     }
@@ -607,7 +608,7 @@ export class HttpApi {
     }
     setTimeout(() => {
       if (!res.destroyed)
-        this.error(res, route, startedAt, catalogued("WRONG_PASS", "wrong secret"));
+        this.error(res, route, startedAt, new RingcacheError("WRONG_PASS", "wrong secret"));
     }, delay);
     return false;
   }
@@ -651,7 +652,10 @@ export class HttpApi {
         res,
         route,
         startedAt,
-        catalogued("VALUE_TOO_LARGE", `body is larger than max-value-size (${limit} bytes)`),
+        new RingcacheError(
+          "VALUE_TOO_LARGE",
+          `body is larger than max-value-size (${limit} bytes)`,
+        ),
       );
       req.destroy();
     };
@@ -711,20 +715,20 @@ export class HttpApi {
     this.send(res, route, startedAt, status, "application/json", JSON.stringify(body));
   }
 
-  error(res: ServerResponse, route: number, startedAt: number, err: HttpError): void {
-    this.json(res, route, startedAt, err.status, {
-      error: { code: err.code, message: err.message },
-    });
+  /** Answers an error as the catalogue renders it (docs/http-api.md, "Errors"). */
+  error(res: ServerResponse, route: number, startedAt: number, err: RingcacheError): void {
+    const { status, body } = httpErrorReply(err);
+    this.send(res, route, startedAt, status, "application/json", body);
   }
 
   failWith(res: ServerResponse, route: number, startedAt: number, err: unknown): void {
     if (err instanceof RingcacheError) {
       if (err.code === "INTERNAL") this.options.logger.error({ err }, "HTTP request failed");
-      this.error(res, route, startedAt, fromCatalogue(err));
+      this.error(res, route, startedAt, err);
       return;
     }
     this.options.logger.error({ err }, "HTTP request failed unexpectedly");
-    this.error(res, route, startedAt, catalogued("INTERNAL", "internal error"));
+    this.error(res, route, startedAt, new RingcacheError("INTERNAL", "internal error"));
   }
 }
 

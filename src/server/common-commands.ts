@@ -2,7 +2,7 @@
 // redis-benchmark, ioredis and node-redis complete their handshakes against any ringcache node:
 // PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET.
 import { timingSafeEqual } from "node:crypto";
-import { RingcacheError } from "../errors.js";
+import { RingcacheError, respErrorReply } from "../errors.js";
 import { DROP, type AuthLimiter } from "./auth-limiter.js";
 import type { ClientConnection } from "./resp-server.js";
 
@@ -93,7 +93,7 @@ function refuse(conn: ClientConnection, ctx: CommonContext, err: unknown): void 
     return;
   }
   const slot = conn.defer();
-  const line = Buffer.from(`-${err.respLine}\r\n`);
+  const line = respErrorReply(err);
   setTimeout(() => slot.complete(line), delay);
 }
 

@@ -20,7 +20,7 @@
 //   puts a bounded amount of work on the links it shares with other clients.
 // - Bad input closes that one connection with an error; it never throws out of the server.
 import { createServer, type Server, type Socket } from "node:net";
-import { RingcacheError, toRingcacheError } from "../errors.js";
+import { RingcacheError, respErrorReply, toRingcacheError } from "../errors.js";
 import {
   CommandDecoder,
   RespWriter,
@@ -80,6 +80,10 @@ export class DeferredReply {
 }
 
 const AUTH_FREE = new Set(["auth", "hello", "quit"]);
+/** Redis's answer to a connection over maxclients, built once from the catalogue. */
+const MAX_CLIENTS_REPLY = respErrorReply(
+  new RingcacheError("MAX_CLIENTS", "max number of clients reached"),
+);
 const HTTP_METHOD = /^(get|post|put|head|delete|options|patch|connect|trace)$/i;
 let nextConnectionId = 1;
 const CONNECTION_WRITER_BYTES = 2048;
@@ -510,7 +514,7 @@ export class RespServer {
     this.totalConnections++;
     if (this.connections.size >= this.options.maxClients) {
       this.rejectedConnections++;
-      socket.end("-ERR max number of clients reached\r\n");
+      socket.end(MAX_CLIENTS_REPLY);
       return;
     }
     const conn = new ClientConnection(this, socket);
