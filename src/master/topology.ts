@@ -9,7 +9,7 @@
 //                                                               ▼                 metrics
 //                                               ring, previous, clients (the router reads them)
 //
-// Modes (docs/design.md, "Leader protocol"):
+// Modes (docs/design.md, "The leader and ring generations"):
 //   deciding   this master's own probes decide the ring (it leads, or it is alone)
 //   following  it routes by the member ids the leader published
 //   awaiting   it follows a leader whose ring it has not received yet: it routes by no ring, and
@@ -21,7 +21,7 @@
 // - `previous` is the oldest ring whose move has not finished (null: no move): reads of keys
 //   whose owners changed also ask its owners, so a move causes neither misses nor stale reads.
 // - A move never copies a range while a write routed by an older ring may still land there:
-//   drained() says when every such write has ended (docs/design.md, "Moves").
+//   drained() says when every such write has ended (docs/design.md, "Moves and drained writes").
 import { EventEmitter } from "node:events";
 import type { Logger } from "../log.js";
 import { Ring } from "../ring/ring.js";

@@ -1,5 +1,5 @@
-// A Jepsen-style checker for ringcache's invariants (docs/design.md, "Invariants the tests
-// hold").
+// A Jepsen-style checker for ringcache's invariants
+// (docs/design.md, "Invariants the tests hold").
 //
 // Writers own disjoint keys and write increasing sequence numbers to each, so the history of a
 // key is a simple line: seq 1, 2, 3 … and maybe a final delete. Every value carries its key,

@@ -1,5 +1,5 @@
 // The internal encoders write their commands' fixed parts from precomputed bytes: they must write
-// exactly the RESP array of bulks the command is (docs/design.md, "Master ↔ auxiliary").
+// exactly the RESP array of bulks the command is (docs/design.md, "Master ↔ auxiliary protocol").
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";

@@ -3,7 +3,7 @@
 //   read ─► owner 1 ──error/timeout──► owner 2 ──► … ──► UNAVAILABLE (CLUSTERDOWN) / TIMEOUT
 //
 // During a move, a key whose owners changed is read from its current and its previous owners
-// at once and the higher version wins (MoveRead; docs/design.md, "Moves").
+// at once and the higher version wins (MoveRead; docs/design.md, "The fallback read during a move").
 import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import { encodeGet, readGetReply, type VersionedValue } from "../../protocol/internal/index.js";
