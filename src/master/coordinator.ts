@@ -1,60 +1,30 @@
-// Coordination between masters: who leads, and which ring everyone routes by.
+// What a master does as leader or follower, whatever way masters agree (the Coordination seam,
+// coordination/coordination.ts).
 //
-//   every health interval:  GET /v1/internal/state of each peer ─► observe its clock (HLC
-//                           exchange), note its probes' view and its published membership
-//   leader = the live master with the lowest id (live: answered within the last K polls)
-//   leader:     its own probes decide the ring; each change is published as a new generation
-//               (a clock version, so newer is greater whoever issued it) and pushed at once to
-//               every peer (POST /v1/internal/membership); the rebalancer moves the data
-//   non-leader: adopts the newest generation it sees, routes by its member list, and keeps the
-//               ring before the move in progress for reads (`previous`); before the first one
-//               arrives it routes by no ring (requests fail with a clear error)
+//   leader:     its own probes decide the ring (topology.decide()); each change is published as
+//               a new generation (a clock version, so newer is greater whoever issued it); the
+//               rebalancer moves the data; a node that comes back is vetted before it rejoins
+//   follower:   adopts the newest generation it sees and routes by its member list, with the
+//               rings whose move is not done kept for reads (topology.follow()); before the
+//               first one arrives it routes by no ring (topology.awaitLeader())
 //
-// What must stay true:
-// - A master routes by the newest generation it knows; a non-leader never decides a ring.
-// - The window in which two rings coexist is one push round-trip; it is measured and exported.
-//   A peer answers a push once its writes routed by older rings have ended (see Router.drained),
-//   so that none of them lands after the move has copied its range.
-// - Two leaders at once (a partition) only waste work: every move step is versioned.
+// What must stay true (docs/design.md, "The leader and ring generations"):
+// - A master routes by the newest generation it knows; a follower never decides a ring.
+// - The window in which two rings coexist is one publication's round trip; it is measured and
+//   exported. A follower takes a generation once its writes routed by older rings have ended
+//   (see Topology.drained), so that none of them lands after the move has copied its range.
+// - Two leaders at once only waste work: every move step is versioned.
 import type { HybridClock } from "../clock/hlc.js";
-import type { MemberAddress } from "../config/fields.js";
 import type { Logger } from "../log.js";
+import type { Coordination, PublishedMembership } from "./coordination/coordination.js";
 import type { Membership } from "./membership.js";
 import type { Rebalancer } from "./rebalancer.js";
 import type { Topology } from "./topology.js";
 
-/** The membership a leader publishes. */
-export interface PublishedMembership {
-  /** A clock version taken when the leader decided: a newer decision has a greater one. */
-  readonly generation: number;
-  readonly leader: string;
-  readonly members: readonly {
-    readonly id: string;
-    readonly host: string;
-    readonly port: number;
-  }[];
-  readonly epoch: string;
-  /** Member ids of the rings whose move is not done, oldest first (empty: no move). */
-  readonly sources: readonly (readonly string[])[];
-}
-
-/** GET /v1/internal/state. */
-export interface PeerState {
-  readonly id: string;
-  readonly clock: number;
-  readonly leader: string;
-  /** This master's probes' view of each auxiliary node. */
-  readonly nodes: Readonly<Record<string, string>>;
-  readonly membership: PublishedMembership | null;
-}
-
 export interface CoordinatorOptions {
   readonly id: string;
-  readonly peers: readonly MemberAddress[];
-  readonly intervalMs: number;
-  /** Polls a peer may miss and still be live. */
-  readonly failures: number;
-  readonly secret?: string | undefined;
+  /** Pause between attempts to vet a returning node. */
+  readonly retryDelayMs: number;
   readonly logger: Logger;
 }
 
@@ -63,40 +33,25 @@ export interface CoordinatorDeps {
   readonly membership: Membership;
   readonly topology: Topology;
   readonly rebalancer: Rebalancer;
+  readonly coordination: Coordination;
   /** Runs once, the first time this master leads with nodes in its ring (backup replay). */
   readonly onFirstLead?: () => Promise<void>;
 }
 
-interface Peer {
-  readonly address: MemberAddress;
-  /** Consecutive polls without an answer. */
-  missed: number;
-  state: PeerState | null;
-}
-
 export class Coordinator {
   readonly options: CoordinatorOptions;
+  readonly coordination: Coordination;
   private readonly deps: CoordinatorDeps;
-  private readonly peers: Peer[];
-  leader: string;
+  /** The generation this master routes by (its own when it leads). */
   published: PublishedMembership | null = null;
-  /** How long the last push of a new generation took to reach every live peer (ms). */
-  lastPropagationMs = 0;
-  pushes = 0;
-  pushFailures = 0;
-  leaderChanges = 0;
-  private timer: NodeJS.Timeout | null = null;
   private firstLeadDone = false;
   /** This master acts as the leader (its rebalancer moves data). */
   private leading = false;
-  private polling = false;
 
   constructor(options: CoordinatorOptions, deps: CoordinatorDeps) {
     this.options = options;
     this.deps = deps;
-    // Peers count as live until they miss K polls, so the lowest id leads from the start.
-    this.peers = options.peers.map((address) => ({ address, missed: 0, state: null }));
-    this.leader = this.electLeader();
+    this.coordination = deps.coordination;
     // A node coming back while others serve is vetted before it joins the ring (its snapshot
     // may be too old to merge). The ring is rebuilt right after this event: it stays out.
     deps.membership.on("state", (id, from, to) => {
@@ -113,56 +68,28 @@ export class Coordinator {
       // A move publishes before it copies; a change with nothing to move is published here.
       if (!deps.rebalancer.busy) void this.publish();
     });
+    deps.coordination.on("leadership", () => this.leadOrFollow());
+    deps.coordination.on("membership", (m) => this.receive(m));
+  }
+
+  get leader(): string {
+    return this.coordination.leader;
   }
 
   get isLeader(): boolean {
-    return this.leader === this.options.id;
-  }
-
-  /** Live peers (answered within the last K polls). */
-  livePeers(): string[] {
-    return this.peers.filter((p) => this.live(p)).map((p) => p.address.id);
-  }
-
-  /** The peers' probe views (exported as metrics). */
-  peerViews(): { peer: string; node: string; state: string }[] {
-    const out: { peer: string; node: string; state: string }[] = [];
-    for (const p of this.peers) {
-      if (p.state === null || !this.live(p)) continue;
-      for (const [node, state] of Object.entries(p.state.nodes)) {
-        out.push({ peer: p.address.id, node, state });
-      }
-    }
-    return out;
+    return this.coordination.leader === this.options.id;
   }
 
   start(): void {
-    this.becomeLeaderOrNot();
-    if (this.peers.length === 0) return;
-    void this.poll();
-    this.timer = setInterval(() => void this.poll(), this.options.intervalMs);
-    this.timer.unref();
+    this.coordination.start();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.coordination.stop();
     this.deps.rebalancer.close();
   }
 
-  state(): PeerState {
-    const nodes: Record<string, string> = {};
-    for (const n of this.deps.membership.all()) nodes[n.id] = n.health.state;
-    return {
-      id: this.options.id,
-      clock: this.deps.clock.next(),
-      leader: this.leader,
-      nodes,
-      membership: this.published,
-    };
-  }
-
-  /** A membership pushed by a peer (or read from its state): adopted when it is newer. */
+  /** A membership published by some master: adopted when it is newer than the one routed by. */
   receive(m: PublishedMembership): void {
     this.deps.clock.observe(m.generation);
     if (this.published !== null && m.generation <= this.published.generation) return;
@@ -177,8 +104,8 @@ export class Coordinator {
   }
 
   /**
-   * Leader: publishes the current ring and the move's sources as a new generation and pushes it
-   * to every live peer; resolves when they answered (or failed).
+   * Leader: publishes the current ring and the move's sources as a new generation; resolves
+   * when every live master has it (or the publication gave up).
    */
   async publish(): Promise<void> {
     if (!this.isLeader) return;
@@ -194,42 +121,7 @@ export class Coordinator {
       sources: this.deps.rebalancer.sourceMembers,
     };
     this.published = m;
-    const peers = this.peers.filter((p) => this.live(p));
-    if (peers.length === 0) return;
-    const started = performance.now();
-    const body = JSON.stringify(m);
-    await Promise.all(peers.map((p) => this.push(p, m, body)));
-    this.pushes++;
-    this.lastPropagationMs = performance.now() - started;
-  }
-
-  /**
-   * Pushes a generation to one peer, again after a failure: a live peer that missed it would
-   * route writes by the old ring while the move copies data, and a write landing on a holder
-   * after its range was copied would stay behind there. Gives up when the peer stops counting
-   * as live, a newer generation replaces this one, or after the time a dead peer takes to be
-   * given up (K polls), with a warning: the next poll hands the peer the generation anyway.
-   */
-  private async push(p: Peer, m: PublishedMembership, body: string): Promise<void> {
-    const { intervalMs, failures } = this.options;
-    const deadline = performance.now() + intervalMs * (failures + 1);
-    for (;;) {
-      try {
-        await this.call(p.address, "/v1/internal/membership", body);
-        return;
-      } catch (err) {
-        this.pushFailures++;
-        if (!this.live(p) || this.published !== m || !this.isLeader) return;
-        if (performance.now() >= deadline) {
-          this.options.logger.warn(
-            { peer: p.address.id, err: (err as Error).message },
-            "a live master did not take the new ring; moving data anyway",
-          );
-          return;
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(20, intervalMs / 4)));
-    }
+    await this.coordination.publish(m);
   }
 
   /** An auxiliary node's graceful leave; `done` once its data is handed off. */
@@ -256,55 +148,15 @@ export class Coordinator {
           { node: id, attempt, err: (err as Error).message },
           "cannot vet a returning node",
         );
-        await new Promise((resolve) => setTimeout(resolve, this.options.intervalMs));
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs));
       }
     }
     membership.setQuarantined(id, false);
   }
 
-  private live(p: Peer): boolean {
-    return p.missed < this.options.failures;
-  }
-
-  private electLeader(): string {
-    let leader = this.options.id;
-    for (const p of this.peers) if (this.live(p) && p.address.id < leader) leader = p.address.id;
-    return leader;
-  }
-
-  private async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
-    try {
-      await Promise.all(
-        this.peers.map(async (p) => {
-          try {
-            const state = (await this.call(p.address, "/v1/internal/state")) as PeerState;
-            p.missed = 0;
-            p.state = state;
-            this.deps.clock.observe(state.clock);
-            if (state.membership !== null) this.receive(state.membership);
-          } catch {
-            p.missed++;
-          }
-        }),
-      );
-      this.becomeLeaderOrNot();
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  private becomeLeaderOrNot(): void {
-    const leader = this.electLeader();
-    const was = this.leader;
-    if (leader !== was) {
-      this.leaderChanges++;
-      this.options.logger.info({ from: was, to: leader }, "leader changed");
-    }
-    this.leader = leader;
-    const topology = this.deps.topology;
-    const rebalancer = this.deps.rebalancer;
+  /** Takes up or hands over the leader's duties after leadership was assessed. */
+  private leadOrFollow(): void {
+    const { topology, rebalancer } = this.deps;
     if (this.isLeader) {
       if (!this.leading) {
         // Taking over: finish the moves the previous leader left, then decide from our probes.
@@ -319,19 +171,19 @@ export class Coordinator {
         this.firstLeadDone = true;
         void this.deps.onFirstLead();
       }
-    } else {
-      // Stepping down: our own generations no longer count, whatever their number; adopt the
-      // leader's current membership even if it is older.
-      if (this.leading) this.published = null;
-      this.leading = false;
-      rebalancer.setActive(false);
-      const fromLeader = this.peers.find((p) => p.address.id === leader)?.state?.membership;
-      if (fromLeader !== undefined && fromLeader !== null) this.receive(fromLeader);
-      // Until the leader's membership arrives, route by no ring rather than one of our own
-      // probes: keys written by our ring and then read by the leader's (or the other way
-      // round) would miss or read an older copy. Requests fail with a clear error meanwhile.
-      if (this.published === null && topology.deciding) topology.awaitLeader();
+      return;
     }
+    // Stepping down: our own generations no longer count, whatever their number; adopt the
+    // leader's current membership even if it is older.
+    if (this.leading) this.published = null;
+    this.leading = false;
+    rebalancer.setActive(false);
+    const fromLeader = this.coordination.leaderMembership();
+    if (fromLeader !== null) this.receive(fromLeader);
+    // Until the leader's membership arrives, route by no ring rather than one of our own
+    // probes: keys written by our ring and then read by the leader's (or the other way round)
+    // would miss or read an older copy. Requests fail with a clear error meanwhile.
+    if (this.published === null && topology.deciding) topology.awaitLeader();
   }
 
   private adopt(m: PublishedMembership): void {
@@ -344,22 +196,5 @@ export class Coordinator {
       m.members.map((a) => a.id),
       m.sources,
     );
-  }
-
-  private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (this.options.secret !== undefined)
-      headers["authorization"] = `Bearer ${this.options.secret}`;
-    const res = await fetch(`http://${to.host}:${to.port}${path}`, {
-      method: body === undefined ? "GET" : "POST",
-      headers,
-      ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(Math.max(200, this.options.intervalMs)),
-    });
-    if (!res.ok) {
-      await res.arrayBuffer();
-      throw new Error(`${path} answered ${res.status}`);
-    }
-    return res.json();
   }
 }

@@ -12,6 +12,7 @@ import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
 import { COMMAND_NAMES, MasterCommands } from "./commands.js";
+import { BuiltinCoordination } from "./coordination/builtin.js";
 import { Coordinator } from "./coordinator.js";
 import { HealthChecker } from "./health.js";
 import { HttpApi, ROUTES, type ClusterView, type Registration } from "./http.js";
@@ -57,6 +58,8 @@ export class MasterNode {
   readonly backup: Backup;
   readonly rebalancer: Rebalancer;
   readonly coordinator: Coordinator;
+  /** How this master agrees with its peers (the built-in peer polling). */
+  readonly coordination: BuiltinCoordination;
   /** Wrong secrets per client address, for RESP AUTH and HTTP Bearer alike. */
   readonly authLimiter = new AuthLimiter();
   /** Backup records replayed when this master first led. */
@@ -130,7 +133,7 @@ export class MasterNode {
         versionAt: latestVersionAt,
       },
     );
-    this.coordinator = new Coordinator(
+    this.coordination = new BuiltinCoordination(
       {
         id: config.id,
         peers: config.peers,
@@ -141,9 +144,22 @@ export class MasterNode {
       },
       {
         clock: this.clock,
+        nodes: () => {
+          const nodes: Record<string, string> = {};
+          for (const n of this.membership.all()) nodes[n.id] = n.health.state;
+          return nodes;
+        },
+        published: () => this.coordinator.published,
+      },
+    );
+    this.coordinator = new Coordinator(
+      { id: config.id, retryDelayMs: config.healthInterval, logger },
+      {
+        clock: this.clock,
         membership: this.membership,
         topology: this.topology,
         rebalancer: this.rebalancer,
+        coordination: this.coordination,
         onFirstLead: () => this.replayBackups(oldestKept()),
       },
     );
@@ -210,10 +226,10 @@ export class MasterNode {
         clusterView: () => this.clusterView(),
         register: (registration) => this.register(registration),
         internal: {
-          state: () => this.coordinator.state(),
+          state: () => this.coordination.state(),
           // Acknowledged once the writes routed by the ring before it have ended.
           membership: async (m) => {
-            this.coordinator.receive(m as never);
+            this.coordination.deliver(m as never);
             await this.drainWrites("taking the leader's ring");
           },
           leave: (id) => this.coordinator.leave(id),
@@ -314,19 +330,19 @@ export class MasterNode {
       one(this.coordinator.isLeader ? 1 : 0),
     );
     add("leader_changes_total", "Times the leader changed.", "counter", () =>
-      one(this.coordinator.leaderChanges),
+      one(this.coordination.leaderChanges),
     );
     add("peers_live", "Peer masters that answered within the last K polls.", "gauge", () =>
-      one(this.coordinator.livePeers().length),
+      one(this.coordination.livePeers().length),
     );
     add(
       "ring_propagation_seconds",
       "Time the last membership push took to reach every live peer: the window with two rings.",
       "gauge",
-      () => one(this.coordinator.lastPropagationMs / 1000),
+      () => one(this.coordination.lastPropagationMs / 1000),
     );
     add("peer_node_up", "Each peer master's probe view of each auxiliary node.", "gauge", () =>
-      this.coordinator
+      this.coordination
         .peerViews()
         .map((v) => ({ labels: { peer: v.peer, node: v.node }, value: v.state === "up" ? 1 : 0 })),
     );
@@ -400,8 +416,8 @@ export class MasterNode {
       rebalance: this.rebalancer.status(),
       coordination: {
         generation: this.coordinator.published?.generation ?? null,
-        livePeers: this.coordinator.livePeers(),
-        lastPropagationMs: Math.round(this.coordinator.lastPropagationMs * 10) / 10,
+        livePeers: this.coordination.livePeers(),
+        lastPropagationMs: Math.round(this.coordination.lastPropagationMs * 10) / 10,
         sources: this.coordinator.isLeader
           ? this.rebalancer.sourceMembers
           : (this.coordinator.published?.sources ?? []),

@@ -1,0 +1,233 @@
+// Built-in coordination, for masters on one host: they poll each other over HTTP.
+//
+//   every health interval:  GET /v1/internal/state of each peer ─► observe its clock (HLC
+//                           exchange), note its probes' view and its published membership
+//   leader = the live master with the lowest id (live: answered within the last K polls)
+//   publish:  POST /v1/internal/membership to every live peer, again until it answers
+//
+// No quorum: a partition between masters gives two leaders, which only wastes work because
+// every move step is versioned (docs/design.md, "The leader and ring generations"). Across
+// hosts, coordinate through etcd instead.
+import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
+import type { HybridClock } from "../../clock/hlc.js";
+import type { MemberAddress } from "../../config/fields.js";
+import type { Logger } from "../../log.js";
+import type {
+  Coordination,
+  CoordinationEvents,
+  PeerView,
+  PublishedMembership,
+} from "./coordination.js";
+
+/** GET /v1/internal/state: what a master tells its peers at every poll. */
+export interface PeerState {
+  readonly id: string;
+  readonly clock: number;
+  readonly leader: string;
+  /** This master's probes' view of each auxiliary node. */
+  readonly nodes: Readonly<Record<string, string>>;
+  readonly membership: PublishedMembership | null;
+}
+
+export interface BuiltinOptions {
+  readonly id: string;
+  readonly peers: readonly MemberAddress[];
+  readonly intervalMs: number;
+  /** Polls a peer may miss and still be live. */
+  readonly failures: number;
+  readonly secret?: string | undefined;
+  readonly logger: Logger;
+}
+
+export interface BuiltinDeps {
+  readonly clock: HybridClock;
+  /** This master's probes' view of each auxiliary node. */
+  readonly nodes: () => Record<string, string>;
+  /** The membership this master routes by, as published (null: none yet). */
+  readonly published: () => PublishedMembership | null;
+}
+
+interface Peer {
+  readonly address: MemberAddress;
+  /** Consecutive polls without an answer. */
+  missed: number;
+  state: PeerState | null;
+}
+
+export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implements Coordination {
+  readonly kind = "builtin";
+  readonly options: BuiltinOptions;
+  private readonly deps: BuiltinDeps;
+  private readonly peers: Peer[];
+  leader: string;
+  /** Counts the leaders this master has seen take over: a later tenure has a greater term. */
+  term = 0;
+  leaderChanges = 0;
+  lastPropagationMs = 0;
+  pushes = 0;
+  pushFailures = 0;
+  /** The generation being published (a push of an older one gives up). */
+  private publishing: PublishedMembership | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private polling = false;
+
+  constructor(options: BuiltinOptions, deps: BuiltinDeps) {
+    super();
+    this.options = options;
+    this.deps = deps;
+    // Peers count as live until they miss K polls, so the lowest id leads from the start.
+    this.peers = options.peers.map((address) => ({ address, missed: 0, state: null }));
+    this.leader = this.electLeader();
+  }
+
+  start(): void {
+    this.assess();
+    if (this.peers.length === 0) return;
+    void this.poll();
+    this.timer = setInterval(() => void this.poll(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** What this master answers to a peer's poll. */
+  state(): PeerState {
+    return {
+      id: this.options.id,
+      clock: this.deps.clock.next(),
+      leader: this.leader,
+      nodes: this.deps.nodes(),
+      membership: this.deps.published(),
+    };
+  }
+
+  /** A membership a peer pushed (POST /v1/internal/membership). */
+  deliver(m: PublishedMembership): void {
+    this.emit("membership", m);
+  }
+
+  leaderMembership(): PublishedMembership | null {
+    return this.peers.find((p) => p.address.id === this.leader)?.state?.membership ?? null;
+  }
+
+  livePeers(): string[] {
+    return this.peers.filter((p) => this.live(p)).map((p) => p.address.id);
+  }
+
+  peerViews(): PeerView[] {
+    const out: PeerView[] = [];
+    for (const p of this.peers) {
+      if (p.state === null || !this.live(p)) continue;
+      for (const [node, state] of Object.entries(p.state.nodes)) {
+        out.push({ peer: p.address.id, node, state });
+      }
+    }
+    return out;
+  }
+
+  async publish(m: PublishedMembership): Promise<void> {
+    this.publishing = m;
+    const peers = this.peers.filter((p) => this.live(p));
+    if (peers.length === 0) return;
+    const started = performance.now();
+    const body = JSON.stringify(m);
+    await Promise.all(peers.map((p) => this.push(p, m, body)));
+    this.pushes++;
+    this.lastPropagationMs = performance.now() - started;
+  }
+
+  /**
+   * Pushes a generation to one peer, again after a failure: a live peer that missed it would
+   * route writes by the old ring while the move copies data, and a write landing on a holder
+   * after its range was copied would stay behind there. Gives up when the peer stops counting
+   * as live, a newer generation replaces this one, this master stops leading, or after the time
+   * a dead peer takes to be given up (K polls), with a warning: the next poll hands the peer
+   * the generation anyway.
+   */
+  private async push(p: Peer, m: PublishedMembership, body: string): Promise<void> {
+    const { intervalMs, failures } = this.options;
+    const deadline = performance.now() + intervalMs * (failures + 1);
+    for (;;) {
+      try {
+        await this.call(p.address, "/v1/internal/membership", body);
+        return;
+      } catch (err) {
+        this.pushFailures++;
+        if (!this.live(p) || this.publishing !== m || this.leader !== this.options.id) return;
+        if (performance.now() >= deadline) {
+          this.options.logger.warn(
+            { peer: p.address.id, err: (err as Error).message },
+            "a live master did not take the new ring; moving data anyway",
+          );
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(20, intervalMs / 4)));
+    }
+  }
+
+  private live(p: Peer): boolean {
+    return p.missed < this.options.failures;
+  }
+
+  private electLeader(): string {
+    let leader = this.options.id;
+    for (const p of this.peers) if (this.live(p) && p.address.id < leader) leader = p.address.id;
+    return leader;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      await Promise.all(
+        this.peers.map(async (p) => {
+          try {
+            const state = (await this.call(p.address, "/v1/internal/state")) as PeerState;
+            p.missed = 0;
+            p.state = state;
+            this.deps.clock.observe(state.clock);
+            if (state.membership !== null) this.deliver(state.membership);
+          } catch {
+            p.missed++;
+          }
+        }),
+      );
+      this.assess();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private assess(): void {
+    const leader = this.electLeader();
+    if (leader !== this.leader) {
+      this.leaderChanges++;
+      this.term++;
+      this.options.logger.info({ from: this.leader, to: leader }, "leader changed");
+      this.leader = leader;
+    }
+    this.emit("leadership", leader);
+  }
+
+  private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (this.options.secret !== undefined)
+      headers["authorization"] = `Bearer ${this.options.secret}`;
+    const res = await fetch(`http://${to.host}:${to.port}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(Math.max(200, this.options.intervalMs)),
+    });
+    if (!res.ok) {
+      await res.arrayBuffer();
+      throw new Error(`${path} answered ${res.status}`);
+    }
+    return res.json();
+  }
+}
