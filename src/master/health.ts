@@ -10,15 +10,18 @@
 // - A node is down after K consecutive failures, or at once when its port refuses connections.
 // - One success brings any node up and clears its failures.
 // - Nodes that are up or suspect are in the ring; unknown and down nodes are not.
-import { connect, type Socket } from "node:net";
+import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
-  ReplyDecoder,
   RespReplyError,
   encodeCommand,
   type RespProtocolError,
   type RespValue,
 } from "../protocol/resp/index.js";
+import { Connection, IDLE, READY, type ReplyTarget } from "./transport/connection.js";
+import type { Timer } from "./transport/scheduler.js";
+import { TCP } from "./transport/tcp.js";
+import type { Transport } from "./transport/transport.js";
 
 export type NodeState = "unknown" | "up" | "suspect" | "down";
 
@@ -88,29 +91,38 @@ export interface ProberOptions {
   /** How long a probe may take, connecting included. */
   readonly deadlineMs: number;
   readonly secret?: string | undefined;
+  /** How the prober reaches the node, and its timers: TCP and real time by default. */
+  readonly transport?: Transport;
 }
 
 const PING = encodeCommand(["PING"]);
 const OK: ProbeResult = { ok: true, refused: false, reason: "" };
+const PROBE_LOST = new RingcacheError("UNAVAILABLE", "connection closed");
+const PROBE_TIMEOUT = new RingcacheError("TIMEOUT", "no answer to PING within the deadline");
 
 /**
  * PINGs one node on its own connection (so a probe never queues behind client traffic) and
  * reports one result per probe. The connection is kept between probes and reopened after any
- * failure.
+ * failure. The connection core (transport/connection.ts) connects and sends AUTH; the PING,
+ * its deadline and its result are the prober's own.
  */
-export class Prober {
-  private options: ProberOptions;
-  private socket: Socket | null = null;
-  private connected = false;
-  private decoder: ReplyDecoder;
+export class Prober extends Connection implements ReplyTarget {
+  private readonly deadlineMs: number;
   private inFlight: ((result: ProbeResult) => void) | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  /** Replies still due before the PING's (an AUTH on a fresh connection). */
-  private skip = 0;
+  private timer: Timer | null = null;
 
   constructor(options: ProberOptions) {
-    this.options = options;
-    this.decoder = this.newDecoder();
+    super({
+      transport: options.transport ?? TCP,
+      host: options.host,
+      port: options.port,
+      secret: options.secret,
+      requestTimeoutMs: 0,
+      reconnect: false,
+      lostError: PROBE_LOST,
+      timeoutError: PROBE_TIMEOUT,
+    });
+    this.deadlineMs = options.deadlineMs;
   }
 
   get busy(): boolean {
@@ -118,7 +130,8 @@ export class Prober {
   }
 
   setAddress(host: string, port: number): void {
-    this.options = { ...this.options, host, port };
+    this.host = host;
+    this.port = port;
     this.drop();
   }
 
@@ -129,64 +142,22 @@ export class Prober {
     }
     return new Promise((resolve) => {
       this.inFlight = resolve;
-      this.timer = setTimeout(() => {
-        this.finish({ ok: false, refused: false, reason: "no answer to PING within the deadline" });
-        this.drop();
-      }, this.options.deadlineMs);
-      if (this.socket === null) this.open();
-      else if (this.connected) this.send();
+      this.timer = this.scheduler.schedule(this.deadlineMs, this.onDeadline);
+      if (this.state === IDLE) this.open();
+      this.out.raw(PING);
+      this.push(this, 0);
+      if (this.state === READY) this.writeOut();
     });
   }
 
-  close(): void {
+  override close(): void {
     this.finish({ ok: false, refused: false, reason: "closed" });
-    this.drop();
+    super.close();
   }
 
-  private open(): void {
-    const socket = connect({ host: this.options.host, port: this.options.port, noDelay: true });
-    this.socket = socket;
-    this.connected = false;
-    this.decoder = this.newDecoder();
-    this.skip = 0;
-    socket.on("connect", () => {
-      if (socket !== this.socket) return;
-      this.connected = true;
-      if (this.options.secret !== undefined) {
-        socket.write(encodeCommand(["AUTH", this.options.secret]));
-        this.skip++;
-      }
-      if (this.inFlight !== null) this.send();
-    });
-    socket.on("data", (chunk: Buffer) => {
-      if (socket === this.socket) this.decoder.feed(chunk);
-    });
-    socket.on("error", (err: NodeJS.ErrnoException) => {
-      if (socket !== this.socket) return;
-      const refused = err.code === "ECONNREFUSED";
-      this.finish({ ok: false, refused, reason: err.code ?? err.message });
-    });
-    socket.on("close", () => {
-      if (socket !== this.socket) return;
-      this.socket = null;
-      this.connected = false;
-      this.finish({ ok: false, refused: false, reason: "connection closed" });
-    });
-  }
+  // --- ReplyTarget: the PING's outcome -------------------------------------------------------
 
-  private send(): void {
-    this.socket?.write(PING);
-  }
-
-  private onReply(value: RespValue): void {
-    if (this.skip > 0) {
-      this.skip--;
-      if (value instanceof RespReplyError) {
-        this.finish({ ok: false, refused: false, reason: `AUTH refused: ${value.message}` });
-        this.drop();
-      }
-      return;
-    }
+  onNodeReply(_token: number, value: RespValue): void {
     if (value === "PONG") this.finish(OK);
     else {
       const text = value instanceof RespReplyError ? value.message : "unexpected reply to PING";
@@ -195,30 +166,55 @@ export class Prober {
     }
   }
 
+  onNodeError(_token: number, error: RingcacheError): void {
+    this.finish({ ok: false, refused: false, reason: error.message });
+  }
+
+  // --- hooks of the connection core ----------------------------------------------------------
+
+  protected override connected(): void {
+    if (this.writable) this.writeOut();
+  }
+
+  protected override wireError(err: NodeJS.ErrnoException): void {
+    const refused = err.code === "ECONNREFUSED";
+    this.finish({ ok: false, refused, reason: err.code ?? err.message });
+  }
+
+  protected override authRefused(message: string): void {
+    this.finish({ ok: false, refused: false, reason: `AUTH refused: ${message}` });
+    this.drop();
+  }
+
+  protected override unexpectedReply(): void {
+    this.drop();
+  }
+
+  protected override malformed(err: RespProtocolError): void {
+    this.finish({ ok: false, refused: false, reason: err.message });
+    this.drop();
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private readonly onDeadline = (): void => {
+    this.timer = null;
+    this.finish({ ok: false, refused: false, reason: PROBE_TIMEOUT.message });
+    this.drop();
+  };
+
   private finish(result: ProbeResult): void {
     const resolve = this.inFlight;
     if (resolve === null) return;
     this.inFlight = null;
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.scheduler.cancel(this.timer);
     this.timer = null;
     resolve(result);
   }
 
+  /** Drops the connection now; the next probe opens a new one. */
   private drop(): void {
-    const socket = this.socket;
-    this.socket = null;
-    this.connected = false;
-    socket?.destroy();
-  }
-
-  private newDecoder(): ReplyDecoder {
-    return new ReplyDecoder({
-      onReply: (value) => this.onReply(value),
-      onProtocolError: (err: RespProtocolError) => {
-        this.finish({ ok: false, refused: false, reason: err.message });
-        this.drop();
-      },
-    });
+    this.disconnect(PROBE_LOST);
   }
 }
 
@@ -231,6 +227,8 @@ export interface HealthCheckerOptions {
   readonly deadlineMs: number;
   readonly secret?: string | undefined;
   readonly logger: Logger;
+  /** How probes reach the nodes, and the probe interval's timer: TCP and real time by default. */
+  readonly transport?: Transport;
 }
 
 /** Probes every node each interval (and on demand) and reports each result to the listener. */
@@ -240,11 +238,13 @@ export class HealthChecker {
   private readonly probers = new Map<string, Prober>();
   /** The probe in flight for each node, settled after its result was reported. */
   private readonly running = new Map<string, Promise<void>>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly transport: Transport;
+  private timer: Timer | null = null;
 
   constructor(options: HealthCheckerOptions, listener: HealthListener) {
     this.options = options;
     this.listener = listener;
+    this.transport = options.transport ?? TCP;
   }
 
   add(id: string, host: string, port: number): void {
@@ -255,7 +255,13 @@ export class HealthChecker {
     }
     this.probers.set(
       id,
-      new Prober({ host, port, deadlineMs: this.options.deadlineMs, secret: this.options.secret }),
+      new Prober({
+        host,
+        port,
+        deadlineMs: this.options.deadlineMs,
+        secret: this.options.secret,
+        transport: this.transport,
+      }),
     );
   }
 
@@ -266,9 +272,14 @@ export class HealthChecker {
 
   start(): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => void this.probeAll(), this.options.intervalMs);
-    this.timer.unref();
+    this.timer = this.transport.scheduler.schedule(this.options.intervalMs, this.tick);
   }
+
+  /** One interval's probes; the next interval starts now, whatever they take. */
+  private readonly tick = (): void => {
+    this.timer = this.transport.scheduler.schedule(this.options.intervalMs, this.tick);
+    void this.probeAll();
+  };
 
   /** Probes every node (joining probes already in flight); resolves when all reported. */
   async probeAll(): Promise<void> {
@@ -292,7 +303,7 @@ export class HealthChecker {
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.timer !== null) this.transport.scheduler.cancel(this.timer);
     this.timer = null;
     for (const prober of this.probers.values()) prober.close();
     this.probers.clear();

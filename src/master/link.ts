@@ -3,26 +3,55 @@
 // clients so that a move neither queues behind client requests nor waits on their short
 // timeout, and so that client requests never queue behind a large page of a move.
 //
-//   request(encode, parse) ──► RespWriter (flushed once per turn) ──► node
+//   request(encode, parse) ──► connection core's `out` (written once per turn) ──► node
 //   node ──► ReplyDecoder ──► FIFO head: parse(reply) while its bulks are valid ──► resolve
 //
+// The connection core (transport/connection.ts) connects, sends AUTH and matches replies;
+// what is the link's own is here: promises, pages handed over uncopied, and a timeout on
+// progress rather than per request (docs/design.md, "Master ↔ auxiliary").
+//
 // What must stay true: replies are matched first in, first out; every request settles once;
-// `parse` runs during the decoder's callback, so it must copy any bulk it keeps.
-import { connect, type Socket } from "node:net";
+// `parse` runs during the decoder's callback, so it must copy any bulk it keeps; a link that
+// fails fails every request in flight and reconnects on the next request.
 import { RingcacheError } from "../errors.js";
-import {
-  ReplyDecoder,
-  RespReplyError,
-  RespWriter,
-  type RespValue,
-} from "../protocol/resp/index.js";
+import type { RespWriter, RespValue } from "../protocol/resp/index.js";
+import { CLOSED, Connection, IDLE, type ReplyTarget } from "./transport/connection.js";
+import type { Timer } from "./transport/scheduler.js";
+import { TCP } from "./transport/tcp.js";
+import type { Transport } from "./transport/transport.js";
 
 const CRLF = Buffer.from("\r\n");
+const LINK_CLOSED = new RingcacheError("UNAVAILABLE", "link closed");
+const NODE_CLOSED = new RingcacheError("UNAVAILABLE", "connection to the node closed");
+const NO_PROGRESS = new RingcacheError("TIMEOUT", "the node did not answer in time");
 
-interface Pending {
-  readonly parse: (reply: RespValue) => unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (err: Error) => void;
+/** One request in flight: its parser and its promise. */
+class Pending implements ReplyTarget {
+  private readonly parse: (reply: RespValue) => unknown;
+  private readonly resolve: (value: unknown) => void;
+  private readonly reject: (err: Error) => void;
+
+  constructor(
+    parse: (reply: RespValue) => unknown,
+    resolve: (value: unknown) => void,
+    reject: (err: Error) => void,
+  ) {
+    this.parse = parse;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  onNodeReply(_token: number, value: RespValue): void {
+    try {
+      this.resolve(this.parse(value));
+    } catch (err) {
+      this.reject(err as Error);
+    }
+  }
+
+  onNodeError(_token: number, error: RingcacheError): void {
+    this.reject(error);
+  }
 }
 
 export interface LinkOptions {
@@ -31,36 +60,35 @@ export interface LinkOptions {
   readonly secret?: string | undefined;
   /** A request with no reply after this long fails the whole link. */
   readonly timeoutMs: number;
+  /** How the link reaches the node, and its timers: TCP and real time by default. */
+  readonly transport?: Transport;
 }
 
-export class NodeLink {
+export class NodeLink extends Connection {
   readonly options: LinkOptions;
-  private socket: Socket | null = null;
-  private readonly out = new RespWriter();
-  /** Bytes to write before `out`'s: taken from it, then payloads handed over uncopied. */
-  private queued: Uint8Array[] = [];
-  private readonly pending: Pending[] = [];
-  private head = 0;
   private flushScheduled = false;
-  private closed = false;
-  private timer: NodeJS.Timeout | null = null;
-  private lastProgress = Date.now();
-  private readonly decoder: ReplyDecoder;
+  private watchTimer: Timer | null = null;
+  private lastProgress: number;
 
   constructor(options: LinkOptions) {
+    super({
+      transport: options.transport ?? TCP,
+      host: options.host,
+      port: options.port,
+      secret: options.secret,
+      limits: { maxBulkLength: 512 * 1024 * 1024 },
+      requestTimeoutMs: 0,
+      reconnect: false,
+      lostError: NODE_CLOSED,
+      timeoutError: NO_PROGRESS,
+    });
     this.options = options;
-    this.decoder = new ReplyDecoder(
-      {
-        onReply: (value) => this.onReply(value),
-        onProtocolError: (err) => this.fail(err),
-      },
-      { maxBulkLength: 512 * 1024 * 1024 },
-    );
+    this.lastProgress = this.scheduler.now();
   }
 
   /** Requests waiting for a reply. */
   get inFlight(): number {
-    return this.pending.length - this.head;
+    return this.pending;
   }
 
   /**
@@ -68,14 +96,18 @@ export class NodeLink {
    * passed to it as RespReplyError values).
    */
   request<T>(encode: (out: RespWriter) => void, parse: (reply: RespValue) => T): Promise<T> {
-    if (this.closed) return Promise.reject(new RingcacheError("UNAVAILABLE", "link closed"));
-    this.open();
+    if (this.state === CLOSED) return Promise.reject(LINK_CLOSED);
+    if (this.state === IDLE) {
+      this.open();
+      this.lastProgress = this.scheduler.now();
+      this.watch();
+    }
     encode(this.out);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ parse, resolve: resolve as (v: unknown) => void, reject });
+      this.push(new Pending(parse, resolve as (v: unknown) => void, reject), 0);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(this.flush);
+        this.scheduler.soon(this.flush);
       }
     });
   }
@@ -83,7 +115,7 @@ export class NodeLink {
   /**
    * As request, for a command whose last argument is a large bulk made of `parts`: `encode`
    * writes the command up to that bulk (its array header and the arguments before it), and
-   * the parts go to the socket as they are, not copied. They must not change until the reply.
+   * the parts go to the wire as they are, not copied. They must not change until the reply.
    */
   requestWithBulk<T>(
     encode: (out: RespWriter) => void,
@@ -95,102 +127,78 @@ export class NodeLink {
     return this.request((out) => {
       encode(out);
       out.bulkHeader(length);
-      this.queued.push(out.take());
-      for (const part of parts) if (part.length > 0) this.queued.push(part);
-      this.queued.push(CRLF);
+      for (const part of parts) if (part.length > 0) this.appendUncopied(part);
+      this.appendUncopied(CRLF);
     }, parse);
   }
 
-  close(): void {
-    this.fail(new RingcacheError("UNAVAILABLE", "link closed"));
-    this.closed = true;
+  override close(): void {
+    this.disconnect(LINK_CLOSED);
+    super.close();
   }
 
-  private open(): void {
-    if (this.socket !== null) return;
-    const socket = connect({ host: this.options.host, port: this.options.port, noDelay: true });
-    this.socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      if (socket === this.socket) this.decoder.feed(chunk);
-    });
-    socket.on("error", (err) => {
-      if (socket === this.socket) this.fail(err);
-    });
-    socket.on("close", () => {
-      if (socket === this.socket) {
-        this.fail(new RingcacheError("UNAVAILABLE", "connection to the node closed"));
-      }
-    });
-    if (this.options.secret !== undefined) {
-      this.out.command(["AUTH", this.options.secret]);
-      this.pending.push({
-        parse: (reply) => {
-          if (reply instanceof RespReplyError) {
-            throw new RingcacheError("WRONG_PASS", "the node refused the secret");
-          }
-          return reply;
-        },
-        resolve: () => undefined,
-        reject: () => undefined,
-      });
-    }
-    this.lastProgress = Date.now();
-    this.timer = setInterval(
-      () => {
-        if (this.inFlight > 0 && Date.now() - this.lastProgress > this.options.timeoutMs) {
-          this.fail(new RingcacheError("TIMEOUT", "the node did not answer in time"));
-        }
-      },
-      Math.max(50, this.options.timeoutMs / 4),
-    );
-    this.timer.unref();
+  // --- hooks of the connection core ----------------------------------------------------------
+
+  protected override connected(): void {
+    this.flush();
   }
+
+  protected override drained(): void {
+    this.flush();
+  }
+
+  protected override replied(
+    target: ReplyTarget,
+    token: number,
+    value: RespValue,
+    _sentAt: number,
+  ): void {
+    this.lastProgress = this.scheduler.now();
+    target.onNodeReply(token, value);
+  }
+
+  protected override lost(): void {
+    this.stopWatch();
+  }
+
+  protected override wireError(err: NodeJS.ErrnoException): void {
+    this.disconnect(new RingcacheError("UNAVAILABLE", err.message));
+  }
+
+  /** A refused secret leaves the link as it is: its requests get the node's NOAUTH replies. */
+  protected override authRefused(): void {}
+
+  /** A reply nobody waits for is dropped. */
+  protected override unexpectedReply(): void {}
+
+  protected override malformed(err: Error): void {
+    this.disconnect(new RingcacheError("UNAVAILABLE", err.message));
+  }
+
+  // --- internals -----------------------------------------------------------------------------
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const socket = this.socket;
-    if (socket === null) return;
-    if (this.queued.length === 0) {
-      if (this.out.length > 0) socket.write(this.out.take());
-      return;
-    }
-    const queued = this.queued;
-    this.queued = [];
-    socket.cork();
-    for (const part of queued) socket.write(part);
-    if (this.out.length > 0) socket.write(this.out.take());
-    socket.uncork();
+    if (this.writable) this.writeOut();
   };
 
-  private onReply(value: RespValue): void {
-    const p = this.pending[this.head];
-    if (p === undefined) return;
-    this.pending[this.head++] = undefined as unknown as Pending;
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
-    }
-    this.lastProgress = Date.now();
-    try {
-      p.resolve(p.parse(value));
-    } catch (err) {
-      p.reject(err as Error);
-    }
+  /** Checks for progress a few times per timeout while the wire is open. */
+  private watch(): void {
+    const period = Math.max(50, this.options.timeoutMs / 4);
+    this.watchTimer = this.scheduler.schedule(period, this.onWatch);
   }
 
-  /** Fails every request in flight and drops the connection (the next request reconnects). */
-  private fail(err: Error): void {
-    const socket = this.socket;
-    this.socket = null;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    socket?.destroy();
-    this.out.take();
-    this.queued = [];
-    this.decoder.reset();
-    const waiting = this.pending.splice(this.head);
-    this.pending.length = 0;
-    this.head = 0;
-    for (const p of waiting) p.reject(err);
+  private readonly onWatch = (): void => {
+    this.watchTimer = null;
+    if (this.inFlight > 0 && this.scheduler.now() - this.lastProgress > this.options.timeoutMs) {
+      this.disconnect(NO_PROGRESS);
+      return;
+    }
+    this.watch();
+  };
+
+  private stopWatch(): void {
+    if (this.watchTimer !== null) this.scheduler.cancel(this.watchTimer);
+    this.watchTimer = null;
   }
 }

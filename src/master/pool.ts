@@ -1,5 +1,8 @@
 // The master's connections to its auxiliary nodes: a few persistent, pipelined RESP
-// connections per node.
+// connections per node, each a connection core (transport/connection.ts: connecting, AUTH,
+// reconnects, FIFO matching, in-place timeouts) over the pool's transport, TCP unless told
+// otherwise (docs/design.md, "Master ↔ auxiliary"). What is the pool's own is here:
+// affinity, put batching, holding requests while written ones are unanswered, and stats.
 //
 //   router ── conn = client.connection(affinity) ──► encode into conn.writer() ──► conn.expect(target, token)
 //                                                └─► conn.put(target, token, key, value, …)
@@ -8,8 +11,8 @@
 //   connection's writes are not all answered yet and fewer than 16 requests wait: then they
 //   wait for the replies and leave together, so that at pipeline 1 a node reads and answers
 //   several requests per system call instead of one; an idle connection writes at once
-//   socket ──data──► ReplyDecoder ──► head of the FIFO ──► target.onNodeReply(token, value)
-//   sweep timer ──► oldest pending older than the timeout ──► target.onNodeError(token, TIMEOUT)
+//   wire ──data──► ReplyDecoder ──► head of the FIFO ──► target.onNodeReply(token, value)
+//   timeout timer ──► oldest pending, sent a timeout ago ──► target.onNodeError(token, TIMEOUT)
 //
 // What must stay true:
 // - Replies are matched to requests first in, first out, per connection. A timed-out request
@@ -20,27 +23,15 @@
 //   (connection() returns null) instead of queueing.
 // - Memory stays bounded: a connection takes no more than maxPending requests nor more than
 //   maxBufferedBytes of unsent bytes; past that connection() looks elsewhere or returns null.
-import { connect, type Socket } from "node:net";
-import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { encodeMPutFrame, encodePutEntry, encodePutFrame } from "../protocol/internal/index.js";
-import {
-  ReplyDecoder,
-  RespReplyError,
-  RespWriter,
-  type ReplyHandler,
-  type RespProtocolError,
-  type RespValue,
-} from "../protocol/resp/index.js";
+import { RespWriter, type RespProtocolError, type RespValue } from "../protocol/resp/index.js";
+import { CONNECTING, Connection, READY, type ReplyTarget } from "./transport/connection.js";
+import { TCP } from "./transport/tcp.js";
+import type { Transport } from "./transport/transport.js";
 
-/** Receives the outcome of requests. One object may serve many requests, told apart by token. */
-export interface ReplyTarget {
-  /** The node's reply. Bulks in `value` are valid only during the call: copy what you keep. */
-  onNodeReply(token: number, value: RespValue): void;
-  /** The request got no reply: node down, connection lost, or timed out. */
-  onNodeError(token: number, error: RingcacheError): void;
-}
+export type { ReplyTarget } from "./transport/connection.js";
 
 /** What a failed request tells about its node's health. */
 export type TroubleKind = "timeout" | "lost" | "refused";
@@ -60,25 +51,17 @@ export interface PoolOptions {
   readonly maxBufferedBytes?: number;
   readonly logger: Logger;
   readonly listener?: PoolListener;
+  /** How connections reach the nodes, and the timers they use: TCP and real time by default. */
+  readonly transport?: Transport;
 }
 
 const DEFAULT_MAX_PENDING = 65_536;
 const DEFAULT_MAX_BUFFERED = 32 * 1024 * 1024;
-const BACKOFF_MIN_MS = 25;
-const BACKOFF_MAX_MS = 1000;
 
 /** Upper bounds (seconds) of the per-node latency histogram buckets. */
 export const NODE_LATENCY_BUCKETS: readonly number[] = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];
-
-// Connection states.
-const IDLE = 0; // no socket; a reconnect is scheduled
-const CONNECTING = 1;
-const READY = 2;
-const CLOSED = 3; // closed for good
-
-const AUTH = Buffer.from("AUTH");
 
 /** Per-node request counters, read by the metrics collector. */
 export class NodeStatsCounters {
@@ -139,54 +122,31 @@ class PutBatch implements ReplyTarget {
   }
 }
 
-export class NodeConnection implements ReplyHandler {
-  /** Requests encoded since the last flush; use writer() to add one. */
-  private readonly out: RespWriter;
+export class NodeConnection extends Connection {
   /** The entries of the puts not yet framed, and their targets. */
   private readonly batchOut = new RespWriter();
   private batch: PutBatch | null = null;
   private spare: PutBatch | null = null;
   readonly client: NodeClient;
-  state = IDLE;
-  private socket: Socket | null = null;
-  private readonly decoder: ReplyDecoder;
-  // Pending FIFO as a ring buffer of parallel arrays: nothing allocated per request.
-  private targets: (ReplyTarget | null)[];
-  private tokens: Float64Array;
-  private sentAt: Float64Array;
-  private head = 0;
-  private count = 0;
-  /** The first `expired` pending requests timed out already (their targets are null). */
-  private expired = 0;
   dirty = false;
-  private waitingDrain = false;
-  private backoffMs = BACKOFF_MIN_MS;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private replyNow = 0;
-  /** Replies received on this socket so far. */
-  private answered = 0;
-  /** The value of `answered` once every request written so far is answered. */
-  private writtenEnd = 0;
   /** Requests made since the last write. */
   private unsent = 0;
   /** A flush found written requests unanswered and kept the new ones back. */
   private held = false;
 
   constructor(client: NodeClient) {
+    const pool = client.pool;
+    super({
+      transport: pool.transport,
+      host: client.host,
+      port: client.port,
+      secret: pool.options.secret,
+      requestTimeoutMs: pool.options.requestTimeoutMs,
+      reconnect: true,
+      lostError: client.lostError,
+      timeoutError: client.timeoutError,
+    });
     this.client = client;
-    this.out = new RespWriter();
-    this.decoder = new ReplyDecoder(this);
-    this.targets = new Array<ReplyTarget | null>(64).fill(null);
-    this.tokens = new Float64Array(64);
-    this.sentAt = new Float64Array(64);
-  }
-
-  get pending(): number {
-    return this.count;
-  }
-
-  get ready(): boolean {
-    return this.state === READY;
   }
 
   /** Whether this connection can take one more request now. */
@@ -264,162 +224,83 @@ export class NodeConnection implements ReplyHandler {
     }
   }
 
-  open(): void {
-    if (this.state !== IDLE) return;
-    this.reconnectTimer = null;
-    this.state = CONNECTING;
-    const socket = connect({ host: this.client.host, port: this.client.port, noDelay: true });
-    this.socket = socket;
-    socket.on("connect", () => this.onConnect(socket));
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", (err: NodeJS.ErrnoException) => this.onSocketError(socket, err));
-    socket.on("close", () => this.onSocketClose(socket));
-    // A secret goes first, ahead of the requests queued while connecting (none yet: a
-    // connection takes requests only from here on).
-    const secret = this.client.pool.options.secret;
-    if (secret !== undefined) {
-      this.out.command([AUTH, secret]);
-      this.push(null, 0);
-    }
-  }
-
-  /** Writes what was encoded since the last flush, unless the socket must drain first. */
+  /** Writes what was encoded since the last flush, unless the wire must drain first. */
   flush(): void {
     this.dirty = false;
     if (this.batch !== null) this.closeBatch();
-    if (this.state !== READY || this.waitingDrain || this.out.length === 0) return;
+    if (!this.writable) return;
     if (
       this.answered < this.writtenEnd &&
       this.unsent < HOLD_MAX_REQUESTS &&
-      this.out.length < HOLD_MAX_BYTES
+      this.unwritten < HOLD_MAX_BYTES
     ) {
       this.held = true;
       return;
     }
     this.held = false;
     this.unsent = 0;
-    // Every pending request is written now.
-    this.writtenEnd = this.answered + this.count;
-    const socket = this.socket as Socket;
-    socket.write(this.out.take());
-    if (socket.writableNeedDrain) this.waitingDrain = true;
+    this.writeOut();
   }
 
-  /** Ends requests that have waited longer than the timeout. Called by the pool's sweep. */
-  sweep(deadline: number): void {
-    const mask = this.targets.length - 1;
-    while (this.expired < this.count) {
-      const at = (this.head + this.expired) & mask;
-      if ((this.sentAt[at] as number) > deadline) break;
-      const target = this.targets[at];
-      this.targets[at] = null;
-      this.expired++;
-      if (target !== null && target !== undefined) {
-        this.client.stats.timeouts++;
-        this.client.noteTrouble("timeout");
-        target.onNodeError(this.tokens[at] as number, this.client.timeoutError);
-      }
-    }
-  }
-
-  /** Drops the socket (pending requests fail) and reconnects after a backoff. */
+  /** Drops the connection (pending requests fail) and reconnects after a backoff. */
   reset(reason: string): void {
-    if (this.socket !== null) {
+    if (this.destroyWire()) {
       this.client.pool.options.logger.debug(
         { node: this.client.id, reason },
         "resetting connection",
       );
-      this.socket.destroy();
     }
   }
 
-  /** Skips the backoff: reconnect now if idle. */
-  reconnectNow(): void {
-    if (this.state !== IDLE) return;
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.backoffMs = BACKOFF_MIN_MS;
-    this.open();
+  // --- hooks of the connection core ----------------------------------------------------------
+
+  protected override connected(): void {
+    this.flush();
   }
 
-  close(): void {
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    const socket = this.socket;
-    this.state = CLOSED;
-    this.socket = null;
-    if (this.batch !== null) this.closeBatch();
-    this.failPending(this.client.lostError);
-    socket?.destroy();
+  protected override drained(): void {
+    this.flush();
   }
 
-  // --- ReplyHandler --------------------------------------------------------------------------
-
-  onReply(value: RespValue): void {
-    if (this.count === 0) {
-      // A reply nobody asked for: the stream is out of step; start over.
-      this.client.pool.options.logger.error({ node: this.client.id }, "unexpected reply from node");
-      this.socket?.destroy();
-      return;
-    }
-    const at = this.head;
-    const target = this.targets[at];
-    const token = this.tokens[at] as number;
-    const sentAt = this.sentAt[at] as number;
-    this.targets[at] = null;
-    this.head = (at + 1) & (this.targets.length - 1);
-    this.count--;
-    if (++this.answered === this.writtenEnd && this.held && !this.dirty) {
-      this.dirty = true;
-      this.client.pool.markDirty(this);
-    }
-    if (this.expired > 0) {
-      this.expired--;
-      return;
-    }
-    if (target === null || target === undefined) {
-      if (value instanceof RespReplyError) {
-        this.client.pool.options.logger.error(
-          { node: this.client.id, reply: value.message },
-          "auxiliary node refused the connection's AUTH",
-        );
-        this.socket?.destroy();
-      }
-      return;
-    }
+  protected override replied(
+    target: ReplyTarget,
+    token: number,
+    value: RespValue,
+    sentAt: number,
+  ): void {
     this.client.stats.observe((this.replyNow - sentAt) / 1000);
     target.onNodeReply(token, value);
   }
 
-  onProtocolError(err: RespProtocolError): void {
-    this.client.pool.options.logger.error(
-      { node: this.client.id, err: err.message },
-      "malformed reply from node; reconnecting",
-    );
-    this.socket?.destroy();
+  protected override failed(target: ReplyTarget, token: number, error: RingcacheError): void {
+    this.client.stats.errors++;
+    target.onNodeError(token, error);
   }
 
-  // --- socket events -------------------------------------------------------------------------
-
-  private onConnect(socket: Socket): void {
-    if (socket !== this.socket) return;
-    this.state = READY;
-    this.backoffMs = BACKOFF_MIN_MS;
-    this.flush();
+  protected override timedOut(target: ReplyTarget, token: number): void {
+    this.client.stats.timeouts++;
+    this.client.noteTrouble("timeout");
+    target.onNodeError(token, this.client.timeoutError);
   }
 
-  private onData(chunk: Buffer): void {
-    this.replyNow = performance.now();
-    this.decoder.feed(chunk);
+  protected override allAnswered(): void {
+    if (this.held && !this.dirty) {
+      this.dirty = true;
+      this.client.pool.markDirty(this);
+    }
   }
 
-  private onDrain(): void {
-    this.waitingDrain = false;
-    this.flush();
+  protected override beforeLoss(): void {
+    this.held = false;
+    this.unsent = 0;
+    if (this.batch !== null) this.closeBatch();
   }
 
-  private onSocketError(socket: Socket, err: NodeJS.ErrnoException): void {
-    if (socket !== this.socket) return;
+  protected override lost(hadPending: boolean): void {
+    if (hadPending) this.client.noteTrouble("lost");
+  }
+
+  protected override wireError(err: NodeJS.ErrnoException): void {
     if (err.code === "ECONNREFUSED") this.client.noteTrouble("refused");
     this.client.pool.options.logger.debug(
       { node: this.client.id, err: err.message },
@@ -427,75 +308,26 @@ export class NodeConnection implements ReplyHandler {
     );
   }
 
-  private onSocketClose(socket: Socket): void {
-    if (socket !== this.socket) return;
-    this.socket = null;
-    this.waitingDrain = false;
-    this.answered = 0;
-    this.writtenEnd = 0;
-    this.held = false;
-    this.unsent = 0;
-    if (this.batch !== null) this.closeBatch();
-    const hadPending = this.count > this.expired;
-    this.failPending(this.client.lostError);
-    if (hadPending) this.client.noteTrouble("lost");
-    this.out.take();
-    this.decoder.reset();
-    if (this.state === CLOSED) return;
-    this.state = IDLE;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
-    this.reconnectTimer = setTimeout(() => this.open(), delay + Math.random() * delay * 0.2);
-    this.reconnectTimer.unref();
+  protected override authRefused(message: string): void {
+    this.client.pool.options.logger.error(
+      { node: this.client.id, reply: message },
+      "auxiliary node refused the connection's AUTH",
+    );
+    this.destroyWire();
   }
 
-  // --- internals -----------------------------------------------------------------------------
-
-  private failPending(error: RingcacheError): void {
-    const mask = this.targets.length - 1;
-    while (this.count > 0) {
-      const at = this.head;
-      const target = this.targets[at];
-      const token = this.tokens[at] as number;
-      this.targets[at] = null;
-      this.head = (at + 1) & mask;
-      this.count--;
-      if (this.expired > 0) {
-        this.expired--;
-        continue;
-      }
-      if (target !== null && target !== undefined) {
-        this.client.stats.errors++;
-        target.onNodeError(token, error);
-      }
-    }
-    this.head = 0;
+  protected override unexpectedReply(): void {
+    // A reply nobody asked for: the stream is out of step; start over.
+    this.client.pool.options.logger.error({ node: this.client.id }, "unexpected reply from node");
+    this.destroyWire();
   }
 
-  private push(target: ReplyTarget | null, token: number): void {
-    if (this.count === this.targets.length) this.grow();
-    const at = (this.head + this.count) & (this.targets.length - 1);
-    this.targets[at] = target;
-    this.tokens[at] = token;
-    this.sentAt[at] = performance.now();
-    this.count++;
-  }
-
-  private grow(): void {
-    const size = this.targets.length;
-    const targets = new Array<ReplyTarget | null>(size * 2).fill(null);
-    const tokens = new Float64Array(size * 2);
-    const sentAt = new Float64Array(size * 2);
-    for (let i = 0; i < this.count; i++) {
-      const from = (this.head + i) & (size - 1);
-      targets[i] = this.targets[from] ?? null;
-      tokens[i] = this.tokens[from] as number;
-      sentAt[i] = this.sentAt[from] as number;
-    }
-    this.targets = targets;
-    this.tokens = tokens;
-    this.sentAt = sentAt;
-    this.head = 0;
+  protected override malformed(err: RespProtocolError): void {
+    this.client.pool.options.logger.error(
+      { node: this.client.id, err: err.message },
+      "malformed reply from node; reconnecting",
+    );
+    this.destroyWire();
   }
 }
 
@@ -584,7 +416,11 @@ export class NodeClient {
     if (host === this.host && port === this.port) return;
     this.host = host;
     this.port = port;
-    for (const c of this.connections) c.reset("address changed");
+    for (const c of this.connections) {
+      c.host = host;
+      c.port = port;
+      c.reset("address changed");
+    }
   }
 
   noteTrouble(kind: TroubleKind): void {
@@ -596,24 +432,21 @@ export class NodeClient {
   }
 }
 
-/** All node clients of a master, with one per-turn flush and one timeout sweep for all. */
+/** All node clients of a master, with one per-turn flush for all. */
 export class NodePool {
   readonly options: PoolOptions;
   readonly maxPending: number;
   readonly maxBufferedBytes: number;
+  readonly transport: Transport;
   private readonly clients = new Map<string, NodeClient>();
   private dirty: NodeConnection[] = [];
   private flushScheduled = false;
-  private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(options: PoolOptions) {
     this.options = options;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
-    // The sweep runs a few times per timeout, so a request ends within ~1.2x the timeout.
-    const period = Math.max(2, Math.min(100, Math.floor(options.requestTimeoutMs / 5)));
-    this.sweepTimer = setInterval(this.sweep, period);
-    this.sweepTimer.unref();
+    this.transport = options.transport ?? TCP;
   }
 
   add(id: string, host: string, port: number): NodeClient {
@@ -645,7 +478,7 @@ export class NodePool {
     this.dirty.push(conn);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushAll);
+      this.transport.scheduler.soon(this.flushAll);
     }
   }
 
@@ -657,15 +490,7 @@ export class NodePool {
     for (const conn of list) conn.flush();
   };
 
-  private readonly sweep = (): void => {
-    const deadline = performance.now() - this.options.requestTimeoutMs;
-    for (const client of this.clients.values()) {
-      for (const conn of client.connections) if (conn.pending > 0) conn.sweep(deadline);
-    }
-  };
-
   close(): void {
-    clearInterval(this.sweepTimer);
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
