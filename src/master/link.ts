@@ -8,7 +8,7 @@
 //
 // The connection core (transport/connection.ts) connects, sends AUTH and matches replies;
 // what is the link's own is here: promises, pages handed over uncopied, and a timeout on
-// progress rather than per request (docs/design.md, "Master ↔ auxiliary").
+// progress rather than per request (docs/design.md, "Master ↔ auxiliary protocol").
 //
 // What must stay true: replies are matched first in, first out; every request settles once;
 // `parse` runs during the decoder's callback, so it must copy any bulk it keeps; a link that

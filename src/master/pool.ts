@@ -1,7 +1,7 @@
 // The master's connections to its auxiliary nodes: a few persistent, pipelined RESP
 // connections per node, each a connection core (transport/connection.ts: connecting, AUTH,
 // reconnects, FIFO matching, in-place timeouts) over the pool's transport, TCP unless told
-// otherwise (docs/design.md, "Master ↔ auxiliary"). What is the pool's own is here:
+// otherwise (docs/design.md, "Master ↔ auxiliary protocol"). What is the pool's own is here:
 // affinity, put batching, holding requests while written ones are unanswered, and stats.
 //
 //   router ── conn = client.connection(affinity) ──► encode into conn.writer() ──► conn.expect(target, token)

@@ -13,8 +13,9 @@ import { ReadOp } from "../../src/master/ops/read.js";
 import { WriteOp } from "../../src/master/ops/write.js";
 import { NodePool, type NodeClient } from "../../src/master/pool.js";
 import { Router } from "../../src/master/router.js";
+import { Topology } from "../../src/master/topology.js";
 import { Connection, type ReplyTarget } from "../../src/master/transport/connection.js";
-import { LoopbackNode, LoopbackTransport } from "../../src/master/transport/loopback.js";
+import { LoopbackNode, LoopbackTransport } from "../../src/simulation/loopback.js";
 import { ManualScheduler } from "../../src/master/transport/scheduler.js";
 import type { RespValue } from "../../src/protocol/resp/index.js";
 
@@ -166,8 +167,6 @@ describe("pool and router over the loopback", () => {
   async function cluster() {
     const net = network(3);
     const membership = new Membership({
-      vnodes: 160,
-      replicas: 2,
       healthFailures: 3,
       healthIntervalMs: 60_000,
       requestTimeoutMs: TIMEOUT_MS,
@@ -185,14 +184,15 @@ describe("pool and router over the loopback", () => {
       membership,
     );
     membership.attach(pool, checker);
-    const router = new Router(membership, new HybridClock(1));
+    const topology = new Topology(membership, { vnodes: 160, replicas: 2, logger });
+    const router = new Router(topology, new HybridClock(1));
     for (let i = 0; i < 3; i++) {
       membership.add({ id: `a${i + 1}`, host: HOST, port: 7001 + i }, "config");
     }
     const probed = checker.probeAll();
     net.scheduler.advance(10);
     await probed;
-    assert.equal(membership.ring.size, 3);
+    assert.equal(topology.ring.size, 3);
     const close = (): void => {
       checker.stop();
       pool.close();

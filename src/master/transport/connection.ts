@@ -1,5 +1,5 @@
 // One RESP connection from a master to an auxiliary node: what the pool's connections, the
-// rebalancer's links and the health prober share (docs/design.md, "Master ↔ auxiliary").
+// rebalancer's links and the health prober share (docs/design.md, "Master ↔ auxiliary protocol").
 //
 //   open() ──► transport.connect ──► [AUTH secret] queued first ──► onConnect: READY
 //   push(target, token) after encoding into `out` ──► FIFO ring of parallel arrays

@@ -1,7 +1,7 @@
 // Time as the master's connections see it: the clock they stamp requests with, the timers of
 // their timeouts, backoffs, probe deadlines and intervals, and the end-of-turn callback their
 // writes are coalesced by. Real timers by default; a simulation passes a ManualScheduler and
-// runs time itself (docs/design.md, "Master ↔ auxiliary").
+// runs time itself (docs/design.md, "Master ↔ auxiliary protocol").
 import { performance } from "node:perf_hooks";
 
 /** A scheduled callback, to cancel. Opaque. */

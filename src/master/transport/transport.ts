@@ -1,5 +1,5 @@
 // The seam between a master's connections to its auxiliary nodes and the bytes' way there
-// (docs/design.md, "Master ↔ auxiliary").
+// (docs/design.md, "Master ↔ auxiliary protocol").
 //
 //    NodePool / NodeConnection     NodeLink             Prober
 //    (affinity, put batching,      (promises,           (PING, deadline,
@@ -15,7 +15,7 @@
 //                         │  Transport.connect(host, port, events) ──► Wire
 //            ┌────────────┴─────────────┐
 //            ▼                          ▼
-//      tcp (transport/tcp.ts)     loopback (transport/loopback.ts)
+//      tcp (transport/tcp.ts)     loopback (src/simulation/loopback.ts)
 //      net.Socket: the Wire       no sockets: CommandDecoder ─► AuxiliaryCommands over a Store
 //      (the default)              ─► RespWriter ─► back; delivery, faults and time driven by a
 //                                 Scheduler (a simulation's clock)

@@ -18,22 +18,22 @@
 //   the same per-command path of the RESP server's ClientConnection); only the bytes' way
 //   differs.
 import { Socket } from "node:net";
-import { HybridClock, MAX_TAG } from "../../clock/hlc.js";
-import { AuxiliaryCommands, COMMAND_NAMES } from "../../auxiliary/commands.js";
-import { AuxiliaryMetrics } from "../../auxiliary/metrics.js";
-import { REDIS_COMPAT_VERSION } from "../../auxiliary/node.js";
-import { createLogger, type Logger } from "../../log.js";
+import { HybridClock, MAX_TAG } from "../clock/hlc.js";
+import { AuxiliaryCommands, COMMAND_NAMES } from "../auxiliary/commands.js";
+import { AuxiliaryMetrics } from "../auxiliary/metrics.js";
+import { REDIS_COMPAT_VERSION } from "../auxiliary/node.js";
+import { createLogger, type Logger } from "../log.js";
 import {
   CommandDecoder,
   type CommandHandler,
   type RespProtocolError,
-} from "../../protocol/resp/index.js";
-import { AuthLimiter } from "../../server/auth-limiter.js";
-import { ClientConnection, RespServer } from "../../server/resp-server.js";
-import { Store, type StoreOptions } from "../../store/index.js";
-import type { Scheduler } from "./scheduler.js";
-import { REAL_TIME } from "./scheduler.js";
-import type { Transport, Wire, WireEvents } from "./transport.js";
+} from "../protocol/resp/index.js";
+import { AuthLimiter } from "../server/auth-limiter.js";
+import { ClientConnection, RespServer } from "../server/resp-server.js";
+import { Store, type StoreOptions } from "../store/index.js";
+import type { Scheduler } from "../master/transport/scheduler.js";
+import { REAL_TIME } from "../master/transport/scheduler.js";
+import type { Transport, Wire, WireEvents } from "../master/transport/transport.js";
 
 export interface LoopbackNodeOptions {
   readonly id: string;
