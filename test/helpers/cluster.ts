@@ -24,6 +24,11 @@ export interface ClusterNodeView {
   readonly inRing: boolean;
   readonly share: number;
   readonly source: string;
+  /** Consecutive failures the master counts against the node. */
+  readonly failures: number;
+  /** When the master moved the node to its current state (ISO time, the master's clock). */
+  readonly since: string;
+  readonly lastError: string | null;
   readonly host: string;
   readonly port: number;
 }
