@@ -97,6 +97,33 @@ export class MasterHandle {
     );
   }
 
+  /**
+   * The last time this master took auxiliary node `id` down, from its log (waits for the line):
+   * when (Unix ms, the master's clock), from which state, and why: "connection refused" or
+   * "ECONNREFUSED" for a port that refuses, a timeout for a node that does not answer.
+   */
+  async takenDown(
+    id: string,
+    timeoutMs = 10_000,
+  ): Promise<{ readonly at: number; readonly from: string; readonly reason: string }> {
+    return waitFor(
+      `master ${this.id} to log that ${id} is down`,
+      () => {
+        const line = this.process
+          .logEvents("auxiliary node is down")
+          .filter((e) => e["node"] === id)
+          .at(-1);
+        if (line === undefined) return undefined;
+        return {
+          at: Date.parse(line.time),
+          from: String(line["from"]),
+          reason: String(line["reason"]),
+        };
+      },
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
   kill9(): Promise<unknown> {
     return this.process.kill9();
   }
