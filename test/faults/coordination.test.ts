@@ -22,6 +22,13 @@ function twoMasters(healthFailures = 3): Promise<TestCluster> {
   });
 }
 
+/** Requests master `m` has sent to auxiliary node `node`, by its metrics. */
+async function requestsTo(m: MasterHandle, node: string): Promise<number> {
+  const text = await (await fetch(m.url("/metrics"))).text();
+  const line = new RegExp(`^ringcache_master_node_requests_total\\{node="${node}"\\} (\\d+)$`, "m");
+  return Number(line.exec(text)?.[1] ?? Number.NaN);
+}
+
 /** Waits until `m` routes by m1's ring of both nodes. */
 async function followsM1(m: MasterHandle): Promise<void> {
   await waitFor(`${m.id} to route by m1's ring of both nodes`, async () => {
@@ -65,8 +72,10 @@ describe("a leader frozen and thawed", () => {
       m1.process.resume();
     }
     const since = performance.now();
+    // Without the fix they never agree again (until m1's next change): the timeout only has to
+    // be far above the few polls it takes, which a loaded machine stretched to 3.6 s once.
     const again = await waitFor("both masters back on one generation of m1's", agreed, {
-      timeoutMs: 5000,
+      timeoutMs: 15_000,
     });
     assert.ok(again > first, "m1 published a new generation");
     console.log(
@@ -159,8 +168,16 @@ describe("a follower's write in flight when the ring changes", () => {
       cluster.auxById("a2").process.pause();
       // Both nodes own every key (R=2): a1 applies the write, frozen a2 keeps it waiting.
       const started = performance.now();
+      const sentBefore = await requestsTo(m2, "a2");
       const write = client.call("SET", "in-flight", "v").then(() => performance.now() - started);
-      await sleep(100);
+      // The write is on its way to the frozen a2, routed by the ring that still has a1.
+      await waitFor(
+        "m2 to send the write to a2",
+        async () => (await requestsTo(m2, "a2")) > sentBefore,
+        {
+          intervalMs: 10,
+        },
+      );
       await cluster.auxById("a1").kill9();
       const pushMs = await waitFor(
         "m1 to push the ring without a1, and m2 to answer",
@@ -184,57 +201,86 @@ describe("a follower's write in flight when the ring changes", () => {
 // The leader must not move data while a live master has not taken the new ring: that master
 // would keep writing by the old one. A push that fails (the follower is frozen here) is sent
 // again until the follower takes it, as long as the follower counts as live; the move waits.
+// The test holds the order of events as the masters logged them, by one clock: the follower
+// took the new ring after it was resumed, and the leader's move of that ring began after.
 describe("a follower frozen when the ring changes", () => {
+  // m1 keeps pushing to a live m2 for interval x (failures + 1) = 200 ms x 21 = 4.2 s, and
+  // counts it live for 20 missed polls (4 s or more): four times the 1 s freeze, so that a
+  // loaded machine stretching the freeze does not let m1 give m2 up.
+  const failures = 20;
   let cluster: TestCluster;
 
   before(async () => {
-    cluster = await twoMasters(10);
+    cluster = await twoMasters(failures);
   });
   after(async () => {
     cluster.master(1).process.resume();
     await cluster.stop();
   });
 
-  /** Unix ms of each "rebalance started" line in a master's log. */
-  const movesStarted = (m: MasterHandle): number[] =>
-    m.process
-      .logText()
-      .split("\n")
-      .flatMap((line) => {
-        if (!line.includes('"rebalance started"')) return [];
-        return [Date.parse((JSON.parse(line) as { time: string }).time)];
-      });
+  /**
+   * Unix ms of the first line `msg` master m logged about ring `epoch` since `since` (Unix ms):
+   * an epoch names a member set, which the cluster's start may have had too. Waits for the line.
+   */
+  const loggedAt = (m: MasterHandle, msg: string, epoch: string, since: number): Promise<number> =>
+    waitFor(
+      `${m.id} to log "${msg}" for ring ${epoch}`,
+      () => {
+        for (const e of m.process.logEvents(msg)) {
+          const at = Date.parse(e.time);
+          if (at >= since && (e["epoch"] === epoch || e["to"] === epoch)) return at;
+        }
+        return undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
 
   it("pushes the new ring again until the follower answers, and only then moves data", async () => {
     const [m1, m2] = [cluster.master(0), cluster.master(1)];
     await followsM1(m2);
-    const before = movesStarted(m1).length;
+    // No move of the cluster's start still running: the one watched below is the only one.
+    await waitFor("m1 to finish the moves of the cluster's start", async () => {
+      const v = await recoveryView(m1);
+      return v.rebalance !== null && !v.rebalance.running;
+    });
     m2.process.pause();
     let resumedAt: number;
+    let epoch: string;
+    const frozenAt = Date.now();
     try {
-      const frozenAt = performance.now();
       await cluster.auxById("a1").kill9();
-      await waitFor(
+      const v1 = await waitFor(
         "m1 to take a1 out of its ring",
-        async () => (await recoveryView(m1)).nodes.some((n) => n.id === "a1" && n.share === 0),
+        async () => {
+          const v = await recoveryView(m1);
+          return v.nodes.some((n) => n.id === "a1" && n.share === 0) ? v : undefined;
+        },
         { timeoutMs: 5000, intervalMs: 20 },
       );
-      // Frozen for 1 s in all: fewer polls than m1 misses before it gives m2 up (10 x 200 ms).
-      await sleep(Math.max(0, 1000 - (performance.now() - frozenAt)));
+      epoch = v1.epoch;
+      // Frozen for 1 s in all: a few missed polls, far fewer than m1 tolerates.
+      await sleep(Math.max(0, 1000 - (Date.now() - frozenAt)));
     } finally {
       resumedAt = Date.now();
       m2.process.resume();
     }
-    const started = await waitFor(
-      "m1 to start moving the data of the ring without a1",
-      () => movesStarted(m1)[before],
-      { timeoutMs: 5000, intervalMs: 20 },
-    );
-    console.log(
-      `[coordination] m1 began the move ${started - resumedAt} ms after the frozen m2 was resumed`,
-    );
+    const decided = await loggedAt(m1, "ring changed", epoch, frozenAt);
+    const adopted = await loggedAt(m2, "ring changed", epoch, frozenAt);
+    const started = await loggedAt(m1, "rebalance started", epoch, frozenAt);
+    const figures =
+      `m2 frozen for ${resumedAt - frozenAt} ms; m1 changed its ring ${resumedAt - decided} ms ` +
+      `before m2 was resumed; m2 took the ring ${adopted - resumedAt} ms after that, and ` +
+      `m1 began the move ${started - adopted} ms later`;
+    console.log(`[coordination] ${figures}`);
+    // m1 decided the ring while m2 was frozen, and m2 took it only once resumed: the pushes
+    // sent meanwhile failed, and one sent again reached it.
+    assert.ok(decided < resumedAt, figures);
+    assert.ok(adopted >= resumedAt, figures);
     // Without the retries the move began right after the first push failed, m2 still frozen.
-    assert.ok(started >= resumedAt - 5, `the move began ${resumedAt - started} ms before`);
+    assert.ok(
+      started >= adopted,
+      `the move began ${adopted - started} ms before m2 took the ring; ${figures}`,
+    );
     const v2 = await recoveryView(m2);
     assert.ok(
       v2.nodes.some((n) => n.id === "a1" && n.share === 0),

@@ -9,7 +9,7 @@ import { Ring } from "../../src/ring/ring.js";
 import { Checker, summarize } from "../helpers/checker.js";
 import { TestCluster } from "../helpers/cluster.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
-import { sleep, waitFor } from "../helpers/wait.js";
+import { underLoad, waitFor } from "../helpers/wait.js";
 
 /**
  * A key whose first owner is `primary`, found as a master finds owners: the ring is a pure
@@ -54,26 +54,37 @@ describe("kill -9 of one of three auxiliary nodes under load, R=2", () => {
       valueBytes: 48,
     });
     const kv = clients.map(kvOverRedis);
-    const load = checker.run(kv, 3500);
-    await sleep(1200);
-    const beforeKill = checker.report().writes.ok;
-    assert.ok(beforeKill > 100, `only ${beforeKill} writes before the kill`);
-    const killedAt = performance.now();
+    // Runs until stopped below, once enough writes were acknowledged after detection: a loaded
+    // machine may take longer to get there, not fewer writes.
+    const load = checker.run(kv, 60_000);
+    await waitFor(
+      "100 writes acknowledged before the kill",
+      () => checker.report().writes.ok > 100,
+    );
+    const killedAt = Date.now();
     await cluster.auxById("a2").kill9();
-    await cluster.waitNodeState("a2", "down", 5000);
-    const detectedAfter = performance.now() - killedAt;
+    await cluster.waitNodeState("a2", "down", 10_000);
+    // When the master took a2 down, by its own clock, and why.
+    const down = await cluster.master().takenDown("a2");
+    const detectedAfter = down.at - killedAt;
     const atDetection = checker.report().writes.ok;
+    await waitFor("100 writes acknowledged after detection", () =>
+      checker.report().writes.ok - atDetection > 100 ? true : undefined,
+    ).finally(() => checker.stop());
     await load;
-    const report = checker.report();
     await checker.verify(kv);
     const verified = checker.report();
-    const text = `${summarize(verified)}; detected after ${detectedAfter.toFixed(0)} ms`;
-    assert.ok(report.writes.ok - atDetection > 100, `writes after detection: ${text}`);
+    const text = `${summarize(verified)}; detected after ${detectedAfter} ms (${down.reason})`;
+    console.log(`[master-failover] kill -9: ${text}`);
     assert.equal(verified.lostWrites, 0, `${text}\n${verified.examples.join("\n")}`);
     assert.equal(verified.staleReads, 0, `${text}\n${verified.examples.join("\n")}`);
     assert.equal(verified.phantoms + verified.checksumFailures + verified.resurrected, 0, text);
-    // A refused connection takes a node down at once; a dead process refuses.
-    assert.ok(detectedAfter < 1500, text);
+    // A dead process is taken down at once, not after K probes of a health interval each: its
+    // port refuses, and its connections close (under load, several such failures may come
+    // before the refusal). The probe or request in flight ends with the connection and the
+    // next one (within a health interval, 100 ms here) is refused: nominally within one
+    // interval plus one request timeout (300 ms), stretched for load.
+    assert.ok(detectedAfter <= underLoad(100 + 300), text);
     const view = await cluster.master().view();
     assert.deepEqual(
       view.nodes.filter((n) => n.inRing).map((n) => n.id),
@@ -115,7 +126,7 @@ describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
     const a2 = cluster.auxById("a2");
 
     a2.process.pause();
-    const stoppedAt = performance.now();
+    const stoppedAt = Date.now();
     // A read whose first owner is frozen: it waits for the timeout, then the next owner answers.
     const readStart = performance.now();
     assert.equal(await client.get(readKey), "still here");
@@ -124,15 +135,36 @@ describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
     const writeStart = performance.now();
     assert.equal(await client.set(writeKey, "written"), "OK");
     const writeTook = performance.now() - writeStart;
-    await cluster.waitNodeState("a2", "down", 5000);
-    const downAfter = performance.now() - stoppedAt;
-    const timing = `read ${readTook.toFixed(0)} ms, write ${writeTook.toFixed(0)} ms, down after ${downAfter.toFixed(0)} ms`;
-    // Each waited for a request timeout, but not much longer (the sweep runs at timeout / 5).
-    // Whichever came after the node was taken down did not wait at all.
-    assert.ok(readTook < timeout * 1.5 + 250, timing);
-    assert.ok(writeTook < timeout * 1.5 + 250, timing);
+    await cluster.waitNodeState("a2", "down", 15_000);
+    // When the master took a2 down, by its own clock (not when this test's polling noticed),
+    // from which state and why.
+    const down = await cluster.master().takenDown("a2");
+    const downAfter = down.at - stoppedAt;
+    const timing = `read ${readTook.toFixed(0)} ms, write ${writeTook.toFixed(0)} ms, down after ${downAfter} ms, from ${down.from} (${down.reason})`;
+    console.log(`[master-failover] SIGSTOP: ${timing}`);
+    // Down after K failures in a row, not by a refusal (a frozen node's port still accepts):
+    // suspect from the first failure, down at the K-th.
+    assert.equal(down.from, "suspect", timing);
+    assert.doesNotMatch(down.reason, /ECONNREFUSED|connection refused/, timing);
+    assert.ok(
+      ((await cluster.master().view()).nodes.find((n) => n.id === "a2")?.failures ?? 0) >= failures,
+      timing,
+    );
+    // Whatever the load, a request to the frozen node waited for its timeout (whichever came
+    // after the node was taken down did not wait at all).
     assert.ok(Math.max(readTook, writeTook) >= timeout * 0.9, timing);
-    assert.ok(downAfter < interval * failures + 400, timing);
+    // Neither waited for much more than one timeout, nor for the node to be taken down: a
+    // request ends within 1.2x the timeout (the sweep runs at timeout / 5), the read's second
+    // owner answers at once. Bounds stretched for a loaded machine.
+    assert.ok(readTook <= underLoad(timeout * 1.2), timing);
+    assert.ok(writeTook <= underLoad(timeout * 1.2), timing);
+    // Detection: the first probe within an interval; each failing probe ends at its deadline
+    // (min(interval, timeout)) and the next starts at the next tick after it: nominally
+    // interval + K x (interval + deadline), stretched for a loaded machine.
+    assert.ok(
+      downAfter <= underLoad(interval + failures * (interval + Math.min(interval, timeout))),
+      timing,
+    );
 
     // Down: reads go straight to the next owner. Told by the requests sent to a2 rather than
     // by the read's time, which a loaded machine stretches.
@@ -151,9 +183,18 @@ describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
     assert.match(metrics, /^ringcache_master_node_up\{node="a2"\} 0$/m);
 
     a2.process.resume();
-    const resumedAt = performance.now();
-    await cluster.waitNodeState("a2", "up", 5000);
-    assert.ok(performance.now() - resumedAt < interval * 3 + 500);
+    const resumedAt = Date.now();
+    await cluster.waitNodeState("a2", "up", 10_000);
+    // Up at the first probe answered: a probe in flight answers on SIGCONT, else the next
+    // tick's (within an interval) reconnects and is answered. Nominally an interval and a
+    // deadline, stretched for a loaded machine; timed by the master's clock.
+    const up = (await cluster.master().view()).nodes.find((n) => n.id === "a2");
+    const upAfter = Date.parse(up?.since ?? "") - resumedAt;
+    console.log(`[master-failover] SIGCONT: up after ${upAfter} ms`);
+    assert.ok(
+      upAfter <= underLoad(interval + Math.min(interval, timeout)),
+      `up after ${upAfter} ms`,
+    );
     await cluster.waitRing(3);
     assert.equal(await client.get(readKey), "still here");
   });

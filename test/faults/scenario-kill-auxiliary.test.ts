@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
 import { TestCluster } from "../helpers/cluster.js";
 import { connectRedis } from "../helpers/redis-client.js";
-import { sleep } from "../helpers/wait.js";
+import { sleep, underLoad } from "../helpers/wait.js";
 import { figures, recordedClients, Recorder, scenarioChecker } from "./load.js";
 
 const SOAK = process.env["RINGCACHE_SOAK"] === "1";
@@ -43,6 +43,7 @@ describe("scenario 1: kill -9 one auxiliary node under load", () => {
     await sleep(before);
 
     const killedAt = performance.now();
+    const killedAtUnix = Date.now();
     await cluster.auxById("a2").kill9();
     const seen = await Promise.all(
       cluster.masters.map(async (_, m) => {
@@ -52,6 +53,14 @@ describe("scenario 1: kill -9 one auxiliary node under load", () => {
     );
     const detectedMs = Math.max(...seen);
     const windowEnd = killedAt + detectedMs;
+    // When each master took a2 down, by its own clock, and why: the figures above include this
+    // test's polling, which shares the loaded test process with the load.
+    const taken = await Promise.all(
+      cluster.masters.map(async (m) => {
+        const down = await m.takenDown("a2");
+        return { ms: down.at - killedAtUnix, why: down.reason };
+      }),
+    );
     await load;
     const run = checker.report();
     await checker.verify(clients);
@@ -61,6 +70,7 @@ describe("scenario 1: kill -9 one auxiliary node under load", () => {
     console.log(
       figures("scenario 1", report, recorder, {
         "detection ms": detectedMs.toFixed(0),
+        "taken down by the masters after ms": taken.map((t) => t.ms.toFixed(0)).join(", "),
         "errors outside the window": outside.length,
         "p99 after detection ms": recorder.quantile(0.99, windowEnd).toFixed(1),
       }),
@@ -75,8 +85,13 @@ describe("scenario 1: kill -9 one auxiliary node under load", () => {
       [],
       "errors outside the detection window",
     );
-    // A dead process refuses connections: detection is at once, not after K probes.
-    assert.ok(detectedMs < 1500, `detected after ${detectedMs} ms`);
+    // A dead process is taken down at once, not after K probes: its port refuses and its
+    // connections close. The probe in flight ends with the connection and the next one,
+    // within a health interval (200 ms), is refused (requests reconnect sooner): nominally two
+    // intervals, stretched for a loaded machine.
+    for (const t of taken) {
+      assert.ok(t.ms <= underLoad(2 * 200), `taken down after ${JSON.stringify(taken)}`);
+    }
     // Writes kept being acknowledged after detection.
     assert.ok(recorder.opsBetween(windowEnd, Infinity) > 500);
   });

@@ -24,6 +24,11 @@ export interface ClusterNodeView {
   readonly inRing: boolean;
   readonly share: number;
   readonly source: string;
+  /** Consecutive failures the master counts against the node. */
+  readonly failures: number;
+  /** When the master moved the node to its current state (ISO time, the master's clock). */
+  readonly since: string;
+  readonly lastError: string | null;
   readonly host: string;
   readonly port: number;
 }
@@ -87,6 +92,33 @@ export class MasterHandle {
         const res = await fetch(this.url("/healthz"));
         await res.arrayBuffer();
         return res.ok;
+      },
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
+  /**
+   * The last time this master took auxiliary node `id` down, from its log (waits for the line):
+   * when (Unix ms, the master's clock), from which state, and why: "connection refused" or
+   * "ECONNREFUSED" for a port that refuses, a timeout for a node that does not answer.
+   */
+  async takenDown(
+    id: string,
+    timeoutMs = 10_000,
+  ): Promise<{ readonly at: number; readonly from: string; readonly reason: string }> {
+    return waitFor(
+      `master ${this.id} to log that ${id} is down`,
+      () => {
+        const line = this.process
+          .logEvents("auxiliary node is down")
+          .filter((e) => e["node"] === id)
+          .at(-1);
+        if (line === undefined) return undefined;
+        return {
+          at: Date.parse(line.time),
+          from: String(line["from"]),
+          reason: String(line["reason"]),
+        };
       },
       { timeoutMs, intervalMs: 20 },
     );

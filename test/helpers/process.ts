@@ -109,6 +109,24 @@ export class NodeProcess {
     return this.start();
   }
 
+  /**
+   * The JSON lines of the log whose msg is `msg`, in the order the node wrote them. A line can
+   * reach the file a moment after the node acted on it: wait for it rather than read once.
+   */
+  logEvents(msg: string): (Record<string, unknown> & { time: string })[] {
+    const out: (Record<string, unknown> & { time: string })[] = [];
+    for (const line of this.logText().split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown> & { time: string };
+        if (entry["msg"] === msg) out.push(entry);
+      } catch {
+        // The last line, still being written (or cut by kill -9).
+      }
+    }
+    return out;
+  }
+
   logText(): string {
     try {
       return readFileSync(this.logPath, "utf8");

@@ -24,6 +24,17 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
 }
 
+/**
+ * An upper bound for a test to assert on a duration whose nominal length follows from the
+ * configured intervals (health interval x failures, request timeout, push retries, ...): three
+ * times the nominal length plus half a second, since a 2-core machine shared with other work
+ * stretches every timer of every process involved. A bound that only a quiet machine meets
+ * tests the machine, not the cluster.
+ */
+export function underLoad(nominalMs: number): number {
+  return nominalMs * 3 + 500;
+}
+
 export async function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host });
