@@ -209,9 +209,12 @@ describe("master API", () => {
   let base: string;
 
   before(async () => {
+    // These tests are about replies, not fault timing: a request timeout that a loaded machine
+    // cannot miss, so a stalled node does not turn a compatibility check into a TIMEOUT.
     cluster = await TestCluster.start({
       auxiliary: 3,
       replicas: 2,
+      requestTimeout: "3s",
       masterArgs: ["--max-key-size", "1kb", "--max-value-size", "64kb", "--max-batch-keys", "5"],
     });
     port = cluster.master().port;
