@@ -20,12 +20,15 @@ import type { Coordination, PublishedMembership } from "./coordination/coordinat
 import type { Membership } from "./membership.js";
 import type { Rebalancer } from "./rebalancer.js";
 import type { Topology } from "./topology.js";
+import { REAL_TIME, sleepOn, type Scheduler } from "./transport/scheduler.js";
 
 export interface CoordinatorOptions {
   readonly id: string;
   /** Pause between attempts to vet a returning node. */
   readonly retryDelayMs: number;
   readonly logger: Logger;
+  /** Timers (default: Node's own). */
+  readonly scheduler?: Scheduler;
 }
 
 export interface CoordinatorDeps {
@@ -148,7 +151,7 @@ export class Coordinator {
           { node: id, attempt, err: (err as Error).message },
           "cannot vet a returning node",
         );
-        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs));
+        await sleepOn(this.options.scheduler ?? REAL_TIME, this.options.retryDelayMs);
       }
     }
     membership.setQuarantined(id, false);

@@ -45,6 +45,8 @@ export interface MembershipOptions {
   readonly healthIntervalMs: number;
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
+  /** Wall-clock Unix ms (default Date.now; a simulation passes its clock's). */
+  readonly now?: () => number;
 }
 
 export interface MembershipEvents {
@@ -59,6 +61,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   private readonly nodes = new Map<string, MemberNode>();
   private pool: NodePool | null = null;
   private checker: HealthChecker | null = null;
+  private readonly now: () => number;
   /** Probe results and evidence are counted at most once per this window per node. */
   private readonly evidenceWindowMs: number;
   /** Nodes that announced a graceful shutdown: kept out of the ring this master decides. */
@@ -69,6 +72,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   constructor(options: MembershipOptions) {
     super();
     this.options = options;
+    this.now = options.now ?? Date.now;
     this.evidenceWindowMs = Math.min(options.healthIntervalMs, options.requestTimeoutMs);
   }
 
@@ -93,7 +97,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   add(address: NodeAddress, source: NodeSource): MemberNode {
     const pool = this.requirePool();
     const checker = this.requireChecker();
-    const now = Date.now();
+    const now = this.now();
     const known = this.nodes.get(address.id);
     if (known !== undefined) {
       if (source === "registered") known.lastRegistration = now;
@@ -142,7 +146,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   onProbeResult(id: string, result: ProbeResult): void {
     const node = this.nodes.get(id);
     if (node === undefined) return;
-    const now = Date.now();
+    const now = this.now();
     if (result.ok) {
       const from = node.health.success(now);
       if (from !== undefined) this.changed(node, from, "probe answered");
@@ -156,7 +160,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
   onNodeTrouble(client: NodeClient, kind: TroubleKind): void {
     const node = this.nodes.get(client.id);
     if (node === undefined || node.client !== client) return;
-    const now = Date.now();
+    const now = this.now();
     if (kind === "refused") {
       if (node.health.state === "down") return;
       const from = node.health.failure(now, "connection refused", true);

@@ -5,23 +5,25 @@
 //                                                             └─ Membership ◄─ HealthChecker
 //   peers ◄─► Coordinator (leader, published ring) ─► Rebalancer (moves, backup, replay)
 import { dirname, resolve } from "node:path";
-import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
+import { latestVersionAt, type HybridClock } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
 import { COMMAND_NAMES, MasterCommands } from "./commands.js";
-import { BuiltinCoordination } from "./coordination/builtin.js";
-import { Coordinator } from "./coordinator.js";
-import { HealthChecker } from "./health.js";
+import type { BuiltinCoordination } from "./coordination/builtin.js";
+import type { PublishedMembership } from "./coordination/coordination.js";
+import { MasterCore } from "./core.js";
+import type { Coordinator } from "./coordinator.js";
+import type { HealthChecker } from "./health.js";
 import { HttpApi, ROUTES, type ClusterView, type Registration } from "./http.js";
-import { Membership } from "./membership.js";
+import type { Membership } from "./membership.js";
 import { MasterMetrics } from "./metrics.js";
-import { NodePool } from "./pool.js";
-import { Rebalancer } from "./rebalancer.js";
-import { Router } from "./router.js";
-import { Topology } from "./topology.js";
+import type { NodePool } from "./pool.js";
+import type { Rebalancer } from "./rebalancer.js";
+import type { Router } from "./router.js";
+import type { Topology } from "./topology.js";
 
 export const VERSION = "0.1.0";
 /** What HELLO and INFO report as the server version (clients compare it to Redis's). */
@@ -32,19 +34,11 @@ export interface MasterNodeOptions {
   readonly logger: Logger;
 }
 
-/** A clock tag from the master's id when none is configured (FNV-1a, folded to 0..15). */
-export function tagFromId(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % (MAX_TAG + 1);
-}
-
 export class MasterNode {
   readonly config: MasterConfig;
   readonly logger: Logger;
+  /** Routing and recovery: everything but the servers (core.ts). */
+  readonly core: MasterCore;
   readonly clock: HybridClock;
   readonly membership: Membership;
   readonly topology: Topology;
@@ -72,37 +66,6 @@ export class MasterNode {
   constructor({ config, logger }: MasterNodeOptions) {
     this.config = config;
     this.logger = logger;
-    this.clock = new HybridClock(config.tag ?? tagFromId(config.id));
-    this.membership = new Membership({
-      healthFailures: config.healthFailures,
-      healthIntervalMs: config.healthInterval,
-      requestTimeoutMs: config.requestTimeout,
-      logger,
-    });
-    this.pool = new NodePool({
-      connectionsPerNode: config.connectionsPerNode,
-      requestTimeoutMs: config.requestTimeout,
-      secret: config.secret,
-      logger,
-      listener: this.membership,
-    });
-    this.checker = new HealthChecker(
-      {
-        intervalMs: config.healthInterval,
-        // A probe must answer before the next one is due (and within the request timeout).
-        deadlineMs: Math.min(config.healthInterval, config.requestTimeout),
-        secret: config.secret,
-        logger,
-      },
-      this.membership,
-    );
-    this.membership.attach(this.pool, this.checker);
-    this.topology = new Topology(this.membership, {
-      vnodes: config.vnodes,
-      replicas: config.replicas,
-      logger,
-    });
-    this.router = new Router(this.topology, this.clock);
     const oldestKept = (): number => latestVersionAt(Date.now() - config.tombstoneTtl);
     this.backup = new Backup({
       dir: config.backupDir ?? dirname(resolve(config.dataDir)),
@@ -111,58 +74,23 @@ export class MasterNode {
       minVersion: oldestKept,
       logger,
     });
-    this.rebalancer = new Rebalancer(
-      {
-        replicas: config.replicas,
-        secret: config.secret,
-        linkTimeoutMs: Math.max(5000, config.requestTimeout * 10),
-        retryDelayMs: config.healthInterval,
-        share: config.rebalanceShare / 100,
-        tombstoneTtlMs: config.tombstoneTtl,
-        logger,
-      },
-      {
-        membership: this.membership,
-        topology: this.topology,
-        backup: this.backup,
-        // Before data moves: every live peer routes by the new ring, and no write of this
-        // master or theirs routed by an older ring is still on its way.
-        publish: async () => {
-          await Promise.all([this.drainWrites("moving data"), this.coordinator.publish()]);
-        },
-        versionAt: latestVersionAt,
-      },
-    );
-    this.coordination = new BuiltinCoordination(
-      {
-        id: config.id,
-        peers: config.peers,
-        intervalMs: config.healthInterval,
-        failures: config.healthFailures,
-        secret: config.secret,
-        logger,
-      },
-      {
-        clock: this.clock,
-        nodes: () => {
-          const nodes: Record<string, string> = {};
-          for (const n of this.membership.all()) nodes[n.id] = n.health.state;
-          return nodes;
-        },
-        published: () => this.coordinator.published,
-      },
-    );
-    this.coordinator = new Coordinator(
-      { id: config.id, retryDelayMs: config.healthInterval, logger },
-      {
-        clock: this.clock,
-        membership: this.membership,
-        topology: this.topology,
-        rebalancer: this.rebalancer,
-        coordination: this.coordination,
-        onFirstLead: () => this.replayBackups(oldestKept()),
-      },
-    );
+    this.core = new MasterCore({
+      config,
+      logger,
+      backup: this.backup,
+      onFirstLead: () => this.replayBackups(oldestKept()),
+    });
+    ({
+      clock: this.clock,
+      membership: this.membership,
+      topology: this.topology,
+      pool: this.pool,
+      checker: this.checker,
+      router: this.router,
+      rebalancer: this.rebalancer,
+      coordination: this.coordination,
+      coordinator: this.coordinator,
+    } = this.core);
     this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.topology, this.router.counters, {
       resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
       http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
@@ -228,10 +156,7 @@ export class MasterNode {
         internal: {
           state: () => this.coordination.state(),
           // Acknowledged once the writes routed by the ring before it have ended.
-          membership: async (m) => {
-            this.coordination.deliver(m as never);
-            await this.drainWrites("taking the leader's ring");
-          },
+          membership: (m) => this.core.takeMembership(m as PublishedMembership),
           leave: (id) => this.coordinator.leave(id),
         },
       },
@@ -239,26 +164,12 @@ export class MasterNode {
   }
 
   /**
-   * Waits for the writes routed by an older ring than the current one to end, for at most
-   * about two request timeouts (a write's longest life short of stale retries); past that,
-   * warns and goes on.
-   */
-  private async drainWrites(before: string): Promise<void> {
-    const limitMs = this.config.requestTimeout * 2 + 100;
-    if (await this.topology.drained(limitMs)) return;
-    this.logger.warn({ limitMs }, `writes by the previous ring still in flight; ${before} anyway`);
-  }
-
-  /**
    * Probes the configured nodes once (so the ring is built before the first client
    * arrives), then serves RESP and HTTP and keeps probing every health interval.
    */
   async start(): Promise<void> {
-    for (const node of this.config.auxiliary) this.membership.add(node, "config");
-    await this.checker.probeAll();
-    this.checker.start();
     this.backup.open();
-    this.coordinator.start();
+    await this.core.start();
     this.respPort = await this.resp.listen();
     this.httpPort = await this.http.listen();
     this.logger.info(
@@ -287,10 +198,8 @@ export class MasterNode {
     // Commands in flight still get their replies (bounded: requests to nodes time out).
     await this.resp.drain(this.config.requestTimeout * 2 + 500);
     this.resp.closeAll();
-    this.coordinator.stop();
+    this.core.stop();
     this.backup.close();
-    this.checker.stop();
-    this.pool.close();
     this.logger.info("master stopped");
   }
 

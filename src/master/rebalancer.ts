@@ -21,7 +21,6 @@
 //   when any receiver failed a page, no holder drops anything of it and the move retries.
 // - While sources remain, `topology.previous` is the oldest of them: reads of keys whose
 //   owners changed ask its owners too (see ReadOp), so a move causes no spurious miss.
-import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
@@ -52,6 +51,9 @@ import type { Backup, BackupRecord } from "./backup.js";
 import { NodeLink } from "./link.js";
 import type { Membership } from "./membership.js";
 import type { Topology } from "./topology.js";
+import { sleepOn, type Scheduler } from "./transport/scheduler.js";
+import { TCP } from "./transport/tcp.js";
+import type { Transport } from "./transport/transport.js";
 
 export interface RebalancerOptions {
   readonly replicas: number;
@@ -71,6 +73,8 @@ export interface RebalancerOptions {
    */
   readonly share?: number;
   readonly logger: Logger;
+  /** How links reach the nodes, and the clock of retries and pacing (default: TCP). */
+  readonly transport?: Transport;
 }
 
 export interface RebalancerDeps {
@@ -158,9 +162,14 @@ export class Rebalancer {
   private lastDurationMs = 0;
   private lastError: string | null = null;
 
+  private readonly transport: Transport;
+  private readonly scheduler: Scheduler;
+
   constructor(options: RebalancerOptions, deps: RebalancerDeps) {
     this.options = options;
     this.deps = deps;
+    this.transport = options.transport ?? TCP;
+    this.scheduler = this.transport.scheduler;
   }
 
   /** Whether a move is in progress (or waiting to retry). */
@@ -241,7 +250,7 @@ export class Rebalancer {
     const topology = this.deps.topology;
     while (this.active && this.busy) {
       const to = topology.ring;
-      const startedAt = performance.now();
+      const startedAt = this.scheduler.now();
       this.target = to.epoch;
       this.movedThisMove = 0;
       let complete = true;
@@ -260,12 +269,12 @@ export class Rebalancer {
         this.failures++;
         this.lastError = (err as Error).message;
         log.warn({ err: this.lastError }, "rebalance step failed; retrying");
-        await delay(this.options.retryDelayMs);
+        await sleepOn(this.scheduler, this.options.retryDelayMs);
       }
       if (complete && topology.ring === to && this.active) {
         topology.setSources([]);
         this.movesCompleted++;
-        this.lastDurationMs = performance.now() - startedAt;
+        this.lastDurationMs = this.scheduler.now() - startedAt;
         this.lastError = null;
         log.info(
           { epoch: to.epoch, keysMoved: this.movedThisMove, ms: Math.round(this.lastDurationMs) },
@@ -334,7 +343,7 @@ export class Rebalancer {
     const stats: NodeStats = await this.link(id).request(encodeStats, readStatsReply);
     const snapshotAt = stats.restoredSnapshotAt;
     if (snapshotAt <= 0) return 0;
-    const now = Date.now();
+    const now = this.scheduler.wallNow();
     const others = await Promise.all(
       members
         .filter((m) => m !== id)
@@ -414,7 +423,7 @@ export class Rebalancer {
     // One page is copied while the next is scanned. (More pages copied at once moved no faster
     // on two cores and only lengthened the queues client requests wait behind.)
     const share = this.options.share ?? 1;
-    let since = performance.now();
+    let since = this.scheduler.now();
     let next: Promise<ScannedPage> | null = scan(0);
     try {
       while (next !== null) {
@@ -424,8 +433,8 @@ export class Rebalancer {
         if (!this.active || this.deps.topology.ring !== to) return false;
         if (page.length > 0) await this.copyPage(task, page, from, to);
         if (share < 1) {
-          await delay((performance.now() - since) * (1 / share - 1));
-          since = performance.now();
+          await sleepOn(this.scheduler, (this.scheduler.now() - since) * (1 / share - 1));
+          since = this.scheduler.now();
         }
       }
     } finally {
@@ -444,7 +453,7 @@ export class Rebalancer {
   private async copyPage(task: Task, page: Buffer, from: Ring, to: Ring): Promise<void> {
     const r = this.options.replicas;
     const membership = this.deps.membership;
-    const now = Date.now();
+    const now = this.scheduler.wallNow();
     const fromIds = this.scratchFrom;
     const toIds = this.scratchTo;
     const inRing = new Map<string, boolean>();
@@ -598,6 +607,7 @@ export class Rebalancer {
         port: node.port,
         secret: this.options.secret,
         timeoutMs: this.options.linkTimeoutMs,
+        transport: this.transport,
       });
       this.links.set(id, link);
     }
@@ -708,8 +718,4 @@ function pushTo<T>(map: Map<string, T[]>, id: string, item: T): void {
   let list = map.get(id);
   if (list === undefined) map.set(id, (list = []));
   list.push(item);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

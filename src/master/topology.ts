@@ -27,6 +27,7 @@ import type { Logger } from "../log.js";
 import { Ring } from "../ring/ring.js";
 import type { Membership } from "./membership.js";
 import type { NodeClient } from "./pool.js";
+import { REAL_TIME, type Scheduler } from "./transport/scheduler.js";
 
 export type RoutingMode = "deciding" | "following" | "awaiting";
 
@@ -35,6 +36,8 @@ export interface TopologyOptions {
   /** The configured replication factor (a ring with fewer nodes holds fewer copies). */
   readonly replicas: number;
   readonly logger: Logger;
+  /** The timers of drained() (default: Node's own). */
+  readonly scheduler?: Scheduler;
 }
 
 export interface TopologyEvents {
@@ -182,10 +185,11 @@ export class Topology extends EventEmitter<TopologyEvents> {
   drained(timeoutMs: number): Promise<boolean> {
     this.rollWrites();
     if (this.writesBefore === 0) return Promise.resolve(true);
+    const scheduler = this.options.scheduler ?? REAL_TIME;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const timer = scheduler.schedule(timeoutMs, () => resolve(false));
       this.drainWaiters.push(() => {
-        clearTimeout(timer);
+        scheduler.cancel(timer);
         resolve(true);
       });
     });

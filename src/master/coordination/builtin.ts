@@ -9,10 +9,10 @@
 // every move step is versioned (docs/design.md, "The leader and ring generations"). Across
 // hosts, coordinate through etcd instead.
 import { EventEmitter } from "node:events";
-import { performance } from "node:perf_hooks";
 import type { HybridClock } from "../../clock/hlc.js";
 import type { MemberAddress } from "../../config/fields.js";
 import type { Logger } from "../../log.js";
+import { REAL_TIME, sleepOn, type Scheduler } from "../transport/scheduler.js";
 import type {
   Coordination,
   CoordinationEvents,
@@ -30,6 +30,14 @@ export interface PeerState {
   readonly membership: PublishedMembership | null;
 }
 
+/** How one master reaches another's internal endpoints. */
+export interface PeerLink {
+  /** GET /v1/internal/state. */
+  state(to: MemberAddress): Promise<PeerState>;
+  /** POST /v1/internal/membership; resolves once the peer took it. */
+  push(to: MemberAddress, body: string): Promise<void>;
+}
+
 export interface BuiltinOptions {
   readonly id: string;
   readonly peers: readonly MemberAddress[];
@@ -38,6 +46,8 @@ export interface BuiltinOptions {
   readonly failures: number;
   readonly secret?: string | undefined;
   readonly logger: Logger;
+  /** Timers (default: Node's own). */
+  readonly scheduler?: Scheduler;
 }
 
 export interface BuiltinDeps {
@@ -46,6 +56,8 @@ export interface BuiltinDeps {
   readonly nodes: () => Record<string, string>;
   /** The membership this master routes by, as published (null: none yet). */
   readonly published: () => PublishedMembership | null;
+  /** The way to the peers (default: HTTP). */
+  readonly link?: PeerLink;
 }
 
 interface Peer {
@@ -69,13 +81,17 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
   pushFailures = 0;
   /** The generation being published (a push of an older one gives up). */
   private publishing: PublishedMembership | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly scheduler: Scheduler;
+  private readonly link: PeerLink;
+  private running = false;
   private polling = false;
 
   constructor(options: BuiltinOptions, deps: BuiltinDeps) {
     super();
     this.options = options;
     this.deps = deps;
+    this.scheduler = options.scheduler ?? REAL_TIME;
+    this.link = deps.link ?? new HttpPeerLink(options.intervalMs, options.secret);
     // Peers count as live until they miss K polls, so the lowest id leads from the start.
     this.peers = options.peers.map((address) => ({ address, missed: 0, state: null }));
     this.leader = this.electLeader();
@@ -84,15 +100,20 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
   start(): void {
     this.assess();
     if (this.peers.length === 0) return;
-    void this.poll();
-    this.timer = setInterval(() => void this.poll(), this.options.intervalMs);
-    this.timer.unref();
+    this.running = true;
+    this.tick();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.running = false;
   }
+
+  /** Polls now and every interval after, until stopped. */
+  private readonly tick = (): void => {
+    if (!this.running) return;
+    void this.poll();
+    this.scheduler.schedule(this.options.intervalMs, this.tick);
+  };
 
   /** What this master answers to a peer's poll. */
   state(): PeerState {
@@ -133,11 +154,11 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
     this.publishing = m;
     const peers = this.peers.filter((p) => this.live(p));
     if (peers.length === 0) return;
-    const started = performance.now();
+    const started = this.scheduler.now();
     const body = JSON.stringify(m);
     await Promise.all(peers.map((p) => this.push(p, m, body)));
     this.pushes++;
-    this.lastPropagationMs = performance.now() - started;
+    this.lastPropagationMs = this.scheduler.now() - started;
   }
 
   /**
@@ -150,15 +171,15 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
    */
   private async push(p: Peer, m: PublishedMembership, body: string): Promise<void> {
     const { intervalMs, failures } = this.options;
-    const deadline = performance.now() + intervalMs * (failures + 1);
+    const deadline = this.scheduler.now() + intervalMs * (failures + 1);
     for (;;) {
       try {
-        await this.call(p.address, "/v1/internal/membership", body);
+        await this.link.push(p.address, body);
         return;
       } catch (err) {
         this.pushFailures++;
         if (!this.live(p) || this.publishing !== m || this.leader !== this.options.id) return;
-        if (performance.now() >= deadline) {
+        if (this.scheduler.now() >= deadline) {
           this.options.logger.warn(
             { peer: p.address.id, err: (err as Error).message },
             "a live master did not take the new ring; moving data anyway",
@@ -166,7 +187,7 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
           return;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(20, intervalMs / 4)));
+      await sleepOn(this.scheduler, Math.max(20, intervalMs / 4));
     }
   }
 
@@ -187,7 +208,7 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
       await Promise.all(
         this.peers.map(async (p) => {
           try {
-            const state = (await this.call(p.address, "/v1/internal/state")) as PeerState;
+            const state = await this.link.state(p.address);
             p.missed = 0;
             p.state = state;
             this.deps.clock.observe(state.clock);
@@ -213,16 +234,35 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
     }
     this.emit("leadership", leader);
   }
+}
+
+/** The peers' HTTP API (src/master/http.ts, "/v1/internal/*"), with the cluster secret. */
+export class HttpPeerLink implements PeerLink {
+  private readonly timeoutMs: number;
+  private readonly secret: string | undefined;
+
+  constructor(intervalMs: number, secret: string | undefined) {
+    // A poll must end before the next one is due.
+    this.timeoutMs = Math.max(200, intervalMs);
+    this.secret = secret;
+  }
+
+  async state(to: MemberAddress): Promise<PeerState> {
+    return (await this.call(to, "/v1/internal/state")) as PeerState;
+  }
+
+  async push(to: MemberAddress, body: string): Promise<void> {
+    await this.call(to, "/v1/internal/membership", body);
+  }
 
   private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {
     const headers: Record<string, string> = { "content-type": "application/json" };
-    if (this.options.secret !== undefined)
-      headers["authorization"] = `Bearer ${this.options.secret}`;
+    if (this.secret !== undefined) headers["authorization"] = `Bearer ${this.secret}`;
     const res = await fetch(`http://${to.host}:${to.port}${path}`, {
       method: body === undefined ? "GET" : "POST",
       headers,
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(Math.max(200, this.options.intervalMs)),
+      signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (!res.ok) {
       await res.arrayBuffer();

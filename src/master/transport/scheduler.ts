@@ -10,6 +10,8 @@ export type Timer = object;
 export interface Scheduler {
   /** Milliseconds on a monotonic clock. */
   now(): number;
+  /** Wall-clock Unix milliseconds (health timestamps, expiries, snapshot ages). */
+  wallNow(): number;
   /** Runs `callback` once, `delayMs` from now. Never keeps the process alive by itself. */
   schedule(delayMs: number, callback: () => void): Timer;
   cancel(timer: Timer): void;
@@ -22,6 +24,10 @@ export interface Scheduler {
 class RealScheduler implements Scheduler {
   now(): number {
     return performance.now();
+  }
+
+  wallNow(): number {
+    return Date.now();
   }
 
   schedule(delayMs: number, callback: () => void): Timer {
@@ -41,6 +47,13 @@ class RealScheduler implements Scheduler {
   random(): number {
     return Math.random();
   }
+}
+
+/** A promise resolved `ms` from now on the scheduler's clock. */
+export function sleepOn(scheduler: Scheduler, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    scheduler.schedule(ms, resolve);
+  });
 }
 
 /** Node's own timers and clock. */
@@ -69,14 +82,21 @@ export class ManualScheduler implements Scheduler {
   /** Sorted by (at, seq). */
   private queue: ManualTimer[] = [];
   private seed: number;
+  /** The wall clock at time 0. */
+  private readonly wallStart: number;
 
-  constructor(start = 0, seed = 1) {
+  constructor(start = 0, seed = 1, wallStart = Date.UTC(2026, 0, 1)) {
     this.time = start;
     this.seed = seed >>> 0;
+    this.wallStart = wallStart;
   }
 
   now(): number {
     return this.time;
+  }
+
+  wallNow(): number {
+    return this.wallStart + this.time;
   }
 
   schedule(delayMs: number, callback: () => void): Timer {
