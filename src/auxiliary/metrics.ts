@@ -128,14 +128,25 @@ export class AuxiliaryMetrics {
   readonly errors: Float64Array;
   readonly latency: FixedHistogram;
 
-  constructor(nodeId: string, commandNames: readonly string[], sources: MetricsSources) {
+  /**
+   * `processMetrics` false leaves out Node.js's process metrics (memory, CPU, event-loop lag):
+   * for nodes that share one process, such as a simulation's.
+   */
+  constructor(
+    nodeId: string,
+    commandNames: readonly string[],
+    sources: MetricsSources,
+    processMetrics = true,
+  ) {
     this.commandNames = commandNames;
     this.ok = new Float64Array(commandNames.length);
     this.errors = new Float64Array(commandNames.length);
     const registry = new Registry();
     this.registry = registry;
     registry.setDefaultLabels({ node: nodeId, role: "auxiliary" });
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+    if (processMetrics) {
+      collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+    }
 
     const ok = this.ok;
     const errors = this.errors;

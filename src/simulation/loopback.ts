@@ -72,19 +72,24 @@ export class LoopbackNode {
       rejected: 0,
       commands: this.server.totalCommands,
     });
-    const metrics = new AuxiliaryMetrics(options.id, COMMAND_NAMES, {
-      store: this.store,
-      snapshotter: {
-        running: false,
-        lastSuccessAt: 0,
-        lastDurationMs: 0,
-        lastEntries: 0,
-        completed: 0,
-        failures: 0,
+    const metrics = new AuxiliaryMetrics(
+      options.id,
+      COMMAND_NAMES,
+      {
+        store: this.store,
+        snapshotter: {
+          running: false,
+          lastSuccessAt: 0,
+          lastDurationMs: 0,
+          lastEntries: 0,
+          completed: 0,
+          failures: 0,
+        },
+        connections: sessions,
+        restoredEntries: () => 0,
       },
-      connections: sessions,
-      restoredEntries: () => 0,
-    });
+      false,
+    );
     this.commands = new AuxiliaryCommands({
       store: this.store,
       clock: new HybridClock(MAX_TAG, now),

@@ -70,6 +70,10 @@ export interface WorkloadOptions {
   readonly valueBytes: number;
   /** Classifies an error thrown by the client: "failed" (not applied) or "indeterminate". */
   readonly classify?: (err: unknown) => Outcome;
+  /** The clock of run()'s deadline (default Date.now; a simulation passes its own). */
+  readonly now?: () => number;
+  /** Where the workload draws keys and operations (default Math.random; a simulation seeds it). */
+  readonly random?: () => number;
 }
 
 const counts = (): Record<Outcome, number> => ({ ok: 0, failed: 0, indeterminate: 0 });
@@ -213,10 +217,11 @@ export class Checker {
     client: KvClient,
     writer: number,
     deadline: number,
-    random = Math.random,
+    random = this.options.random ?? Math.random,
   ): Promise<void> {
     const o = this.options;
-    while (!this.stopRequested && Date.now() < deadline) {
+    const now = o.now ?? Date.now;
+    while (!this.stopRequested && now() < deadline) {
       const slot = Math.floor(random() * o.keysPerWriter);
       const key = this.keyName(writer, slot);
       const s = this.state(key);
@@ -258,7 +263,7 @@ export class Checker {
 
   /** Runs every writer concurrently for `durationMs` (clients[i % clients.length] for writer i). */
   async run(clients: readonly KvClient[], durationMs: number): Promise<void> {
-    const deadline = Date.now() + durationMs;
+    const deadline = (this.options.now ?? Date.now)() + durationMs;
     this.stopRequested = false;
     await Promise.all(
       Array.from({ length: this.options.writers }, (_, w) =>

@@ -160,6 +160,18 @@ export class ManualScheduler implements Scheduler {
     this.time = end;
   }
 
+  /** Runs the next callback, moving the clock to its time; false when none is left. */
+  step(): boolean {
+    for (;;) {
+      const next = this.queue.shift();
+      if (next === undefined) return false;
+      if (next.cancelled) continue;
+      this.time = Math.max(this.time, next.at);
+      next.callback();
+      return true;
+    }
+  }
+
   /** Runs what is due now, and what that schedules for now. */
   runDue(): void {
     this.advance(0);

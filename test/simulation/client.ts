@@ -1,0 +1,129 @@
+// A client of the simulated cluster, as the checker's workload sees one (KvClient): each
+// request crosses the network to a master (its own, or the next live one, as NGINX would send
+// it), runs there as the master's own read or write operation, and its answer crosses back.
+import { RingcacheError } from "../../src/errors.js";
+import type { OpSink } from "../../src/master/ops/op.js";
+import { ReadOp } from "../../src/master/ops/read.js";
+import { WriteOp } from "../../src/master/ops/write.js";
+import type { KvClient } from "../helpers/checker.js";
+import type { SimCluster, SimMaster } from "./cluster.js";
+
+interface Pending<T> {
+  readonly registry: SimClients;
+  readonly master: SimMaster;
+  settled: boolean;
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
+const LOST = new RingcacheError("UNAVAILABLE", "connection to the master lost");
+
+/** Clients' requests in flight, by master, so that a master's death fails them (see lost()). */
+export class SimClients {
+  readonly cluster: SimCluster;
+  private readonly inFlight = new Set<Pending<unknown>>();
+
+  constructor(cluster: SimCluster) {
+    this.cluster = cluster;
+  }
+
+  /** One client per master: client i prefers master i. */
+  all(): SimClient[] {
+    return this.cluster.masters.map((_, i) => new SimClient(this, i));
+  }
+
+  /** The master died: its requests in flight are lost (maybe applied, maybe not). */
+  lost(master: string): void {
+    for (const p of [...this.inFlight]) if (p.master.id === master) this.end(p, LOST, null);
+  }
+
+  /** Sends `start` to a live master; the op's sink settles through end(). */
+  submit<T>(preferred: number, affinity: number, start: (m: SimMaster, p: Pending<T>) => void): Promise<T> {
+    const cluster = this.cluster;
+    const live = cluster.masters.filter((m) => m.alive && m.ready);
+    const master =
+      live.find((m) => m.id === cluster.masters[preferred]?.id) ??
+      live[Math.floor(cluster.base.random() * live.length)];
+    return new Promise<T>((resolve, reject) => {
+      if (master === undefined) {
+        cluster.base.schedule(5, () => reject(new RingcacheError("UNAVAILABLE", "no master")));
+        return;
+      }
+      const p: Pending<T> = { registry: this, master, settled: false, resolve, reject };
+      this.inFlight.add(p as Pending<unknown>);
+      master.sched.schedule(cluster.delay(), () => {
+        master.core.router.affinity = affinity;
+        start(master, p);
+      });
+    });
+  }
+
+  /** The answer crosses back to the client. */
+  end<T>(p: Pending<T>, error: Error | null, value: T): void {
+    if (p.settled) return;
+    p.settled = true;
+    this.inFlight.delete(p as Pending<unknown>);
+    this.cluster.base.schedule(this.cluster.delay(), () => {
+      if (error === null) p.resolve(value);
+      else p.reject(error);
+    });
+  }
+}
+
+const VALUE_SINK: OpSink<ReadOp<Pending<Buffer | null>>> = {
+  opDone(op) {
+    const p = op.ctx;
+    // The value is a view valid during this call only.
+    p.registry.end(p, op.error, op.value === null ? null : Buffer.from(op.value));
+  },
+};
+
+const WRITE_SINK: OpSink<WriteOp<Pending<number>>> = {
+  opDone(op) {
+    const p = op.ctx;
+    p.registry.end(p, op.error, op.existed ? 1 : 0);
+  },
+};
+
+export class SimClient implements KvClient {
+  private readonly registry: SimClients;
+  private readonly preferred: number;
+
+  constructor(registry: SimClients, preferred: number) {
+    this.registry = registry;
+    this.preferred = preferred;
+  }
+
+  set(key: string, value: Buffer): Promise<void> {
+    return this.registry
+      .submit<number>(this.preferred, this.preferred, (m, p) => {
+        new WriteOp(m.core.router, "put", Buffer.from(key), value, 0, WRITE_SINK, p).start();
+      })
+      .then(() => undefined);
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.registry.submit<Buffer | null>(this.preferred, this.preferred, (m, p) => {
+      new ReadOp(m.core.router, Buffer.from(key), "value", VALUE_SINK, p).start();
+    });
+  }
+
+  del(key: string): Promise<number> {
+    return this.registry.submit<number>(this.preferred, this.preferred, (m, p) => {
+      new WriteOp(m.core.router, "del", Buffer.from(key), null, 0, WRITE_SINK, p).start();
+    });
+  }
+}
+
+/**
+ * How the checker counts a failed request: only answers that say nothing was sent are
+ * "failed"; anything else (a timeout, a lost connection, an owner that could not be reached
+ * after some were written) may have been applied.
+ */
+export function classify(err: unknown): "failed" | "indeterminate" {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/no auxiliary node is up|waiting for the leading master's ring|^no master$/.test(message)) {
+    return "failed";
+  }
+  return "indeterminate";
+}
