@@ -8,10 +8,12 @@ import { dirname, resolve } from "node:path";
 import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
+import { REDIS_VERSION, RINGCACHE_VERSION } from "../redis/version.js";
 import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
-import { COMMAND_NAMES, MasterCommands } from "./commands.js";
+import { MasterCommands } from "./commands/dispatcher.js";
+import { masterRegistry } from "./commands/registry.js";
 import { BuiltinCoordination } from "./coordination/builtin.js";
 import { Coordinator } from "./coordinator.js";
 import { HealthChecker } from "./health.js";
@@ -22,10 +24,6 @@ import { NodePool } from "./pool.js";
 import { Rebalancer } from "./rebalancer.js";
 import { Router } from "./router.js";
 import { Topology } from "./topology.js";
-
-export const VERSION = "0.1.0";
-/** What HELLO and INFO report as the server version (clients compare it to Redis's). */
-export const REDIS_COMPAT_VERSION = "7.0.0";
 
 export interface MasterNodeOptions {
   readonly config: MasterConfig;
@@ -163,7 +161,8 @@ export class MasterNode {
         onFirstLead: () => this.replayBackups(oldestKept()),
       },
     );
-    this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.topology, this.router.counters, {
+    const registry = masterRegistry();
+    this.metrics = new MasterMetrics(registry.names, ROUTES, this.topology, this.router.counters, {
       resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
       http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
     });
@@ -179,7 +178,7 @@ export class MasterNode {
       },
       {
         id: config.id,
-        version: REDIS_COMPAT_VERSION,
+        version: REDIS_VERSION,
         port: () => this.respPort,
         startedAt: this.startedAt,
         clients: () => ({
@@ -194,6 +193,7 @@ export class MasterNode {
           replicas: this.topology.replicas,
         }),
       },
+      registry,
     );
     this.resp = new RespServer(
       {
@@ -390,7 +390,7 @@ export class MasterNode {
     return {
       master: {
         id: this.config.id,
-        version: VERSION,
+        version: RINGCACHE_VERSION,
         uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
       },
       epoch: t.epoch,
