@@ -19,17 +19,17 @@ import { ConfigError } from "../config/load.js";
 import type { AuxiliaryConfig } from "../config/schema.js";
 import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { REDIS_VERSION } from "../redis/version.js";
 import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Store } from "../store/index.js";
 import type { SnapshotEntrySink } from "../store/snapshot-format.js";
-import { AuxiliaryCommands, COMMAND_NAMES } from "./commands.js";
+import { AuxiliaryCommands } from "./commands/dispatcher.js";
+import { auxiliaryRegistry } from "./commands/registry.js";
 import { AuxiliaryHttpServer, type NodeState } from "./http.js";
 import { AuxiliaryMetrics } from "./metrics.js";
 import { Snapshotter, type RestoreTarget, type SnapshotSource } from "./snapshotter.js";
 
-/** Redis version reported by HELLO and INFO: clients pick features by it. */
-export const REDIS_COMPAT_VERSION = "7.0.0";
 /** Period of registration with the masters. */
 export const REGISTER_INTERVAL_MS = 5000;
 const REGISTER_TIMEOUT_MS = 2000;
@@ -118,7 +118,8 @@ export class AuxiliaryNode {
       rejected: this.resp.rejectedConnections,
       commands: this.resp.totalCommands,
     });
-    this.metrics = new AuxiliaryMetrics(config.id, COMMAND_NAMES, {
+    const registry = auxiliaryRegistry();
+    this.metrics = new AuxiliaryMetrics(config.id, registry.names, {
       store: this.store,
       snapshotter: this.snapshotter,
       connections,
@@ -129,10 +130,11 @@ export class AuxiliaryNode {
       clock: this.clock,
       metrics: this.metrics,
       now: this.now,
+      registry,
       common: {
         secret: config.secret,
-        version: REDIS_COMPAT_VERSION,
-        commandCount: COMMAND_NAMES.length - 1,
+        version: REDIS_VERSION,
+        commandCount: registry.size,
         authLimiter: new AuthLimiter(),
       },
       info: {

@@ -24,6 +24,7 @@ import {
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { httpErrorReply, RingcacheError } from "../errors.js";
+import { bodyTooLarge, checkKeySize, checkValueSize, keyTooLarge } from "../redis/limits.js";
 import type { Logger } from "../log.js";
 import { AuthLimiter, DROP } from "../server/auth-limiter.js";
 import type { Membership } from "./membership.js";
@@ -458,15 +459,7 @@ export class HttpApi {
     }
     if (key.length > this.options.maxKeySize) {
       req.resume();
-      this.error(
-        res,
-        R.keys,
-        startedAt,
-        new RingcacheError(
-          "KEY_TOO_LARGE",
-          `key is longer than max-key-size (${this.options.maxKeySize} bytes)`,
-        ),
-      );
+      this.error(res, R.keys, startedAt, keyTooLarge(this.options.maxKeySize));
       return;
     }
     const ex: Exchange = { api: this, res, route: R.keys, startedAt, encoding: "utf8" };
@@ -508,12 +501,7 @@ export class HttpApi {
     for (const e of doc.entries) {
       keys.push(this.batchKey(e.key, doc.encoding));
       const value = decodeText(e.value, doc.encoding);
-      if (value.length > this.options.maxValueSize) {
-        throw new RingcacheError(
-          "VALUE_TOO_LARGE",
-          `value is larger than max-value-size (${this.options.maxValueSize} bytes)`,
-        );
-      }
+      checkValueSize(value, this.options.maxValueSize);
       values.push(value);
       expiries.push(e.ttl === undefined ? 0 : now + e.ttl * 1000);
     }
@@ -537,12 +525,7 @@ export class HttpApi {
   private batchKey(text: string, encoding: "utf8" | "base64"): Buffer {
     const key = decodeText(text, encoding);
     if (key.length === 0) throw new RingcacheError("BAD_REQUEST", "a key must not be empty");
-    if (key.length > this.options.maxKeySize) {
-      throw new RingcacheError(
-        "KEY_TOO_LARGE",
-        `key is longer than max-key-size (${this.options.maxKeySize} bytes)`,
-      );
-    }
+    checkKeySize(key, this.options.maxKeySize);
     return key;
   }
 
@@ -648,15 +631,7 @@ export class HttpApi {
     const limit = this.options.maxValueSize;
     const tooLarge = (): void => {
       res.setHeader("connection", "close");
-      this.error(
-        res,
-        route,
-        startedAt,
-        new RingcacheError(
-          "VALUE_TOO_LARGE",
-          `body is larger than max-value-size (${limit} bytes)`,
-        ),
-      );
+      this.error(res, route, startedAt, bodyTooLarge(limit));
       req.destroy();
     };
     const declared = req.headers["content-length"];

@@ -8,10 +8,12 @@ import { dirname, resolve } from "node:path";
 import { latestVersionAt, type HybridClock } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
+import { REDIS_VERSION, RINGCACHE_VERSION } from "../redis/version.js";
 import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
-import { COMMAND_NAMES, MasterCommands } from "./commands.js";
+import { MasterCommands } from "./commands/dispatcher.js";
+import { masterRegistry } from "./commands/registry.js";
 import type { BuiltinCoordination } from "./coordination/builtin.js";
 import type { PublishedMembership } from "./coordination/coordination.js";
 import { MasterCore } from "./core.js";
@@ -24,10 +26,6 @@ import type { NodePool } from "./pool.js";
 import type { Rebalancer } from "./rebalancer.js";
 import type { Router } from "./router.js";
 import type { Topology } from "./topology.js";
-
-export const VERSION = "0.1.0";
-/** What HELLO and INFO report as the server version (clients compare it to Redis's). */
-export const REDIS_COMPAT_VERSION = "7.0.0";
 
 export interface MasterNodeOptions {
   readonly config: MasterConfig;
@@ -91,7 +89,8 @@ export class MasterNode {
       coordination: this.coordination,
       coordinator: this.coordinator,
     } = this.core);
-    this.metrics = new MasterMetrics(COMMAND_NAMES, ROUTES, this.topology, this.router.counters, {
+    const registry = masterRegistry();
+    this.metrics = new MasterMetrics(registry.names, ROUTES, this.topology, this.router.counters, {
       resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
       http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
     });
@@ -107,7 +106,7 @@ export class MasterNode {
       },
       {
         id: config.id,
-        version: REDIS_COMPAT_VERSION,
+        version: REDIS_VERSION,
         port: () => this.respPort,
         startedAt: this.startedAt,
         clients: () => ({
@@ -122,6 +121,7 @@ export class MasterNode {
           replicas: this.topology.replicas,
         }),
       },
+      registry,
     );
     this.resp = new RespServer(
       {
@@ -299,7 +299,7 @@ export class MasterNode {
     return {
       master: {
         id: this.config.id,
-        version: VERSION,
+        version: RINGCACHE_VERSION,
         uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
       },
       epoch: t.epoch,

@@ -1,8 +1,11 @@
 // Connection-level commands every RESP port answers the way Redis 7 does, so that redis-cli,
 // redis-benchmark, ioredis and node-redis complete their handshakes against any ringcache node:
-// PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET.
+// PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET. They are one family of a
+// node's command registry (docs/design.md, "Client interfaces"), added by connectionCommands.
 import { timingSafeEqual } from "node:crypto";
 import { RingcacheError, respErrorReply } from "../errors.js";
+import { arityError } from "../redis/errors.js";
+import type { CommandRegistry } from "../redis/registry.js";
 import { DROP, type AuthLimiter } from "./auth-limiter.js";
 import type { ClientConnection } from "./resp-server.js";
 
@@ -17,22 +20,12 @@ export interface CommonContext {
   readonly authLimiter: AuthLimiter;
 }
 
-/** Redis's wrong-arity error. */
-export function arityError(name: string): RingcacheError {
-  return new RingcacheError("BAD_REQUEST", `wrong number of arguments for '${name}' command`);
-}
+/** A node's command handler: `node` is the node's dispatcher state, `id` the command's id. */
+export type CommandFn<N> = (node: N, conn: ClientConnection, args: Buffer[], id: number) => void;
 
-/** Redis's unknown-command error, quoting the name and the first arguments as Redis does. */
-export function unknownCommand(args: readonly Buffer[]): RingcacheError {
-  const name = (args[0] ?? Buffer.alloc(0)).toString("latin1").slice(0, 128);
-  let tail = "";
-  for (let i = 1; i < args.length && tail.length < 128; i++) {
-    tail += `'${(args[i] as Buffer).toString("latin1").slice(0, 128)}' `;
-  }
-  return new RingcacheError(
-    "UNKNOWN_COMMAND",
-    `unknown command '${name}', with args beginning with: ${tail}`,
-  );
+/** What the connection commands need of a node. */
+export interface ConnectionNode {
+  readonly common: CommonContext;
 }
 
 function secretMatches(secret: string, given: Buffer): boolean {
@@ -201,58 +194,52 @@ function command(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): vo
   }
 }
 
+function ping(_node: ConnectionNode, conn: ClientConnection, args: Buffer[]): void {
+  if (args.length === 1) conn.out.simple("PONG");
+  else if (args.length === 2) conn.out.bulk(args[1] as Buffer);
+  else throw arityError("ping");
+}
+
+function echo(_node: ConnectionNode, conn: ClientConnection, args: Buffer[]): void {
+  conn.out.bulk(args[1] as Buffer);
+}
+
+function quit(_node: ConnectionNode, conn: ClientConnection): void {
+  conn.out.simple("OK");
+  conn.closeWhenFlushed();
+}
+
+function reset(node: ConnectionNode, conn: ClientConnection): void {
+  conn.name = "";
+  if (node.common.secret !== undefined) conn.authenticated = false;
+  conn.out.simple("RESET");
+}
+
+function select(_node: ConnectionNode, conn: ClientConnection, args: Buffer[]): void {
+  const db = (args[1] as Buffer).toString("latin1");
+  if (!/^-?\d+$/.test(db))
+    throw new RingcacheError("NOT_INTEGER", "value is not an integer or out of range");
+  if (db !== "0") throw new RingcacheError("BAD_REQUEST", "DB index is out of range");
+  conn.out.simple("OK");
+}
+
 /**
- * Answers a connection-level command. `name` is the lower-cased command name. Returns false
- * when the command is not one of them (the node's own dispatcher handles it).
+ * The connection commands as a family of a node's registry. Arity 0 or -1 leaves the checks
+ * to the handler where Redis's own checks come later or read differently.
  */
-export function handleCommonCommand(
-  conn: ClientConnection,
-  ctx: CommonContext,
-  name: string,
-  args: Buffer[],
-): boolean {
-  const out = conn.out;
-  switch (name) {
-    case "ping":
-      if (args.length === 1) out.simple("PONG");
-      else if (args.length === 2) out.bulk(args[1] as Buffer);
-      else throw arityError("ping");
-      return true;
-    case "echo":
-      if (args.length !== 2) throw arityError("echo");
-      out.bulk(args[1] as Buffer);
-      return true;
-    case "auth":
-      auth(conn, ctx, args);
-      return true;
-    case "hello":
-      hello(conn, ctx, args);
-      return true;
-    case "quit":
-      out.simple("OK");
-      conn.closeWhenFlushed();
-      return true;
-    case "reset":
-      conn.name = "";
-      if (ctx.secret !== undefined) conn.authenticated = false;
-      out.simple("RESET");
-      return true;
-    case "select": {
-      if (args.length !== 2) throw arityError("select");
-      const db = (args[1] as Buffer).toString("latin1");
-      if (!/^-?\d+$/.test(db))
-        throw new RingcacheError("NOT_INTEGER", "value is not an integer or out of range");
-      if (db !== "0") throw new RingcacheError("BAD_REQUEST", "DB index is out of range");
-      out.simple("OK");
-      return true;
-    }
-    case "client":
-      client(conn, args);
-      return true;
-    case "command":
-      command(conn, ctx, args);
-      return true;
-    default:
-      return false;
-  }
+export function connectionCommands<N extends ConnectionNode>(
+  registry: CommandRegistry<CommandFn<N>>,
+): void {
+  const add = (name: string, arity: number, handler: CommandFn<N>): void => {
+    registry.add({ name, arity, flags: 0, handler });
+  };
+  add("ping", -1, ping);
+  add("echo", 2, echo);
+  add("auth", -2, (node, conn, args) => auth(conn, node.common, args));
+  add("hello", -1, (node, conn, args) => hello(conn, node.common, args));
+  add("quit", 0, quit);
+  add("reset", 0, reset);
+  add("select", 2, select);
+  add("client", -2, (_node, conn, args) => client(conn, args));
+  add("command", -1, (node, conn, args) => command(conn, node.common, args));
 }

@@ -19,9 +19,10 @@
 //   differs.
 import { Socket } from "node:net";
 import { HybridClock, MAX_TAG } from "../clock/hlc.js";
-import { AuxiliaryCommands, COMMAND_NAMES } from "../auxiliary/commands.js";
+import { AuxiliaryCommands } from "../auxiliary/commands/dispatcher.js";
+import { auxiliaryRegistry } from "../auxiliary/commands/registry.js";
 import { AuxiliaryMetrics } from "../auxiliary/metrics.js";
-import { REDIS_COMPAT_VERSION } from "../auxiliary/node.js";
+import { REDIS_VERSION } from "../redis/version.js";
 import { createLogger, type Logger } from "../log.js";
 import {
   CommandDecoder,
@@ -72,9 +73,10 @@ export class LoopbackNode {
       rejected: 0,
       commands: this.server.totalCommands,
     });
+    const registry = auxiliaryRegistry();
     const metrics = new AuxiliaryMetrics(
       options.id,
-      COMMAND_NAMES,
+      registry.names,
       {
         store: this.store,
         snapshotter: {
@@ -95,10 +97,11 @@ export class LoopbackNode {
       clock: new HybridClock(MAX_TAG, now),
       metrics,
       now,
+      registry,
       common: {
         secret: options.secret,
-        version: REDIS_COMPAT_VERSION,
-        commandCount: COMMAND_NAMES.length - 1,
+        version: REDIS_VERSION,
+        commandCount: registry.size,
         authLimiter: new AuthLimiter(),
       },
       info: {

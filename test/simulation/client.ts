@@ -38,7 +38,11 @@ export class SimClients {
   }
 
   /** Sends `start` to a live master; the op's sink settles through end(). */
-  submit<T>(preferred: number, affinity: number, start: (m: SimMaster, p: Pending<T>) => void): Promise<T> {
+  submit<T>(
+    preferred: number,
+    affinity: number,
+    start: (m: SimMaster, p: Pending<T>) => void,
+  ): Promise<T> {
     const cluster = this.cluster;
     const live = cluster.masters.filter((m) => m.alive && m.ready);
     const master =
@@ -50,7 +54,7 @@ export class SimClients {
         return;
       }
       const p: Pending<T> = { registry: this, master, settled: false, resolve, reject };
-      this.inFlight.add(p as Pending<unknown>);
+      this.inFlight.add(p);
       master.sched.schedule(cluster.delay(), () => {
         master.core.router.affinity = affinity;
         start(master, p);
@@ -62,7 +66,7 @@ export class SimClients {
   end<T>(p: Pending<T>, error: Error | null, value: T): void {
     if (p.settled) return;
     p.settled = true;
-    this.inFlight.delete(p as Pending<unknown>);
+    this.inFlight.delete(p);
     this.cluster.base.schedule(this.cluster.delay(), () => {
       if (error === null) p.resolve(value);
       else p.reject(error);

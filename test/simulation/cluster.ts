@@ -84,7 +84,13 @@ export class SimMaster {
   /** Starts once MasterCore.start() resolved. */
   ready = false;
 
-  constructor(id: string, port: number, sched: ProcessScheduler, core: MasterCore, t: LoopbackTransport) {
+  constructor(
+    id: string,
+    port: number,
+    sched: ProcessScheduler,
+    core: MasterCore,
+    t: LoopbackTransport,
+  ) {
     this.id = id;
     this.port = port;
     this.sched = sched;
@@ -468,7 +474,8 @@ class SimPeerLink implements PeerLink {
       cluster.deliver(this.from, target, () => {
         handle(target).then(
           (value) => answer(() => resolve(value)),
-          (err: unknown) => answer(() => reject(err instanceof Error ? err : new Error(String(err)))),
+          (err: unknown) =>
+            answer(() => reject(err instanceof Error ? err : new Error(String(err)))),
         );
       });
     });

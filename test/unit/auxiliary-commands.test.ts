@@ -1,7 +1,13 @@
-// Pieces of the auxiliary dispatcher that are pure: command lookup and Redis's integer rules.
+// Pieces of the auxiliary dispatcher that are pure: its registry's lookup, and Redis's integer
+// rules (src/redis/integers.ts) it reads INCRBY's values with.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { COMMAND_NAMES, commandId, parseRedisInteger } from "../../src/auxiliary/commands.js";
+import { auxiliaryRegistry } from "../../src/auxiliary/commands/registry.js";
+import { parseInt64 } from "../../src/redis/integers.js";
+
+const registry = auxiliaryRegistry();
+const COMMAND_NAMES = registry.names;
+const commandId = (name: Buffer): number => registry.lookup(name);
 
 describe("auxiliary commands", () => {
   it("finds every command by name, in any case, and nothing else", () => {
@@ -26,6 +32,11 @@ describe("auxiliary commands", () => {
     }
   });
 
+  it("answers COMMAND COUNT as before: 34 commands, unknown ones counted as unknown", () => {
+    assert.equal(registry.size, 34);
+    assert.equal(COMMAND_NAMES[0], "unknown");
+  });
+
   it("reads integers as Redis's string2ll does", () => {
     const ok: [string, bigint][] = [
       ["0", 0n],
@@ -34,10 +45,10 @@ describe("auxiliary commands", () => {
       ["9223372036854775807", 9223372036854775807n],
       ["-9223372036854775808", -9223372036854775808n],
     ];
-    for (const [text, value] of ok) assert.equal(parseRedisInteger(Buffer.from(text)), value, text);
+    for (const [text, value] of ok) assert.equal(parseInt64(Buffer.from(text)), value, text);
     const bad = ["", "-", "01", "-0", "+1", " 1", "1 ", "1.0", "9223372036854775808", "abc", "1e3"];
     for (const text of bad) {
-      assert.equal(parseRedisInteger(Buffer.from(text)), undefined, JSON.stringify(text));
+      assert.equal(parseInt64(Buffer.from(text)), null, JSON.stringify(text));
     }
   });
 });

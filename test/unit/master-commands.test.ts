@@ -1,26 +1,27 @@
-// The master's argument parsing, held to Redis 7's rules. (The byte-for-byte comparison with a
+// The Redis grammar the master parses with (src/redis/), held to Redis 7's rules, and the
+// master's command registry. (The byte-for-byte comparison with a
 // real redis-server is in test/integration/master-resp.test.ts.)
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  commandId,
-  COMMAND_NAMES,
-  globMatch,
-  parseExpireFlags,
-  parseExpireTime,
-  parseInt64,
-  parseSetOptions,
-} from "../../src/master/commands.js";
+import { masterRegistry } from "../../src/master/commands/registry.js";
+import * as conditional from "../../src/master/ops/conditional.js";
 import {
   EXPIRE_GT,
   EXPIRE_LT,
   EXPIRE_NX,
   EXPIRE_XX,
+  parseExpireFlags,
+  parseExpireTime,
+} from "../../src/redis/expire.js";
+import { globMatch } from "../../src/redis/glob.js";
+import { parseInt64 } from "../../src/redis/integers.js";
+import {
   SET_GET,
   SET_KEEPTTL,
   SET_NX,
   SET_XX,
-} from "../../src/master/ops/conditional.js";
+  parseSetOptions,
+} from "../../src/redis/set-options.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const args = (...xs: string[]): Buffer[] => xs.map(b);
@@ -33,7 +34,11 @@ function throwsMessage(fn: () => unknown, message: string): void {
   });
 }
 
-describe("commandId", () => {
+const registry = masterRegistry();
+const COMMAND_NAMES = registry.names;
+const commandId = (name: Buffer): number => registry.lookup(name);
+
+describe("the master's registry", () => {
   it("finds commands case-insensitively and counts the rest as other", () => {
     assert.equal(COMMAND_NAMES[commandId(b("GET"))], "get");
     assert.equal(COMMAND_NAMES[commandId(b("sEt"))], "set");
@@ -43,6 +48,48 @@ describe("commandId", () => {
     assert.equal(COMMAND_NAMES[commandId(b("G\x05T"))], "other");
     assert.equal(COMMAND_NAMES[commandId(b("other"))], "other");
     assert.equal(COMMAND_NAMES[commandId(b(""))], "other");
+  });
+
+  it("answers COMMAND COUNT as before: 30 commands", () => {
+    assert.equal(registry.size, 30);
+  });
+
+  it("marks exactly the data commands as replying later", () => {
+    const later = COMMAND_NAMES.filter((_, id) => (registry.flags(id) & 1) !== 0);
+    assert.deepEqual(later.sort(), [
+      "dbsize",
+      "decr",
+      "decrby",
+      "del",
+      "exists",
+      "expire",
+      "expireat",
+      "flushall",
+      "get",
+      "incr",
+      "incrby",
+      "mget",
+      "mset",
+      "persist",
+      "pexpire",
+      "pexpireat",
+      "pttl",
+      "set",
+      "ttl",
+    ]);
+  });
+});
+
+describe("SET and EXPIRE flags", () => {
+  it("are the bits the master's conditional operations read", () => {
+    assert.deepEqual(
+      [SET_NX, SET_XX, SET_GET, SET_KEEPTTL],
+      [conditional.SET_NX, conditional.SET_XX, conditional.SET_GET, conditional.SET_KEEPTTL],
+    );
+    assert.deepEqual(
+      [EXPIRE_NX, EXPIRE_XX, EXPIRE_GT, EXPIRE_LT],
+      [conditional.EXPIRE_NX, conditional.EXPIRE_XX, conditional.EXPIRE_GT, conditional.EXPIRE_LT],
+    );
   });
 });
 

@@ -1,0 +1,172 @@
+// Where the master's operations come back
+// (docs/design.md, "A SET's path from socket to store and back"): each sink turns a finished
+// operation into its command's reply bytes, completes the reserved slot, records the
+// command's metrics, and releases a held connection. One sink per reply shape, built once:
+// nothing is allocated per command but the reply itself.
+import type { RingcacheError } from "../../errors.js";
+import { RespWriter } from "../../protocol/resp/index.js";
+import { SET_GET } from "../../redis/set-options.js";
+import type { ClientConnection, DeferredReply } from "../../server/resp-server.js";
+import type { BroadcastOp } from "../ops/broadcast.js";
+import type { ExpireOp, SetOp } from "../ops/conditional.js";
+import type { GatherOp } from "../ops/gather.js";
+import type { IncrOp } from "../ops/incr.js";
+import type { OpSink } from "../ops/op.js";
+import type { ReadOp } from "../ops/read.js";
+import type { WriteOp } from "../ops/write.js";
+import type { Pending } from "./context.js";
+
+const OK = Buffer.from("+OK\r\n");
+const NIL = Buffer.from("$-1\r\n");
+const ZERO = Buffer.from(":0\r\n");
+const ONE = Buffer.from(":1\r\n");
+
+/** What the sinks report back to the dispatcher. */
+export interface SinkHost {
+  record(id: number, ok: boolean, startedAt: number): void;
+  /** The multi-step command of `conn` is done: run what waited behind it. */
+  release(conn: ClientConnection): void;
+}
+
+export class MasterSinks {
+  private readonly host: SinkHost;
+  /** GET's and SET's ids: their hot sinks take the bare slot as context, with no id. */
+  private readonly getId: number;
+  private readonly setId: number;
+  /** Scratch encoder: filled and taken within one call. */
+  private readonly w = new RespWriter();
+
+  constructor(host: SinkHost, ids: { readonly get: number; readonly set: number }) {
+    this.host = host;
+    this.getId = ids.get;
+    this.setId = ids.set;
+  }
+
+  private complete(slot: DeferredReply, id: number, startedAt: number, bytes: Buffer): void {
+    this.host.record(id, true, startedAt);
+    slot.complete(bytes);
+  }
+
+  /** Completes `slot` with the error's reply. */
+  fail(slot: DeferredReply, id: number, startedAt: number, err: RingcacheError): void {
+    this.host.record(id, false, startedAt);
+    this.w.error(err.respLine);
+    slot.complete(this.w.take());
+  }
+
+  private integer(slot: DeferredReply, id: number, startedAt: number, n: number): void {
+    this.w.integer(n);
+    this.complete(slot, id, startedAt, this.w.take());
+  }
+
+  readonly get: OpSink<ReadOp<DeferredReply>> = {
+    opDone: (op) => {
+      const slot = op.ctx;
+      if (op.error !== null) return this.fail(slot, this.getId, op.startedAt, op.error);
+      if (op.value === null) return this.complete(slot, this.getId, op.startedAt, NIL);
+      this.w.bulk(op.value);
+      this.complete(slot, this.getId, op.startedAt, this.w.take());
+    },
+  };
+
+  readonly set: OpSink<WriteOp<DeferredReply>> = {
+    opDone: (op) => {
+      const slot = op.ctx;
+      if (op.error !== null) this.fail(slot, this.setId, op.startedAt, op.error);
+      else this.complete(slot, this.setId, op.startedAt, OK);
+    },
+  };
+
+  /** SET with NX, XX, GET or KEEPTTL: it held its connection. */
+  readonly setCond: OpSink<SetOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, conn } = op.ctx;
+      const id = this.setId;
+      if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
+      else if ((op.flags & SET_GET) === 0) {
+        this.complete(slot, id, op.startedAt, op.written ? OK : NIL);
+      } else if (op.old === null) this.complete(slot, id, op.startedAt, NIL);
+      else {
+        this.w.bulk(op.old);
+        this.complete(slot, id, op.startedAt, this.w.take());
+      }
+      if (conn !== undefined && conn !== null) this.host.release(conn);
+    },
+  };
+
+  /** MGET: the values in key order. */
+  readonly mget: OpSink<GatherOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      const w = this.w;
+      w.arrayHeader(op.values.length);
+      for (const v of op.values) w.bulk(v);
+      this.complete(slot, id, op.startedAt, w.take());
+    },
+  };
+
+  /** MSET and FLUSHALL: +OK. */
+  readonly ok: OpSink<GatherOp<Pending> | BroadcastOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
+      else this.complete(slot, id, op.startedAt, OK);
+    },
+  };
+
+  /** DEL and EXISTS: how many keys. */
+  readonly count: OpSink<GatherOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      this.integer(slot, id, op.startedAt, op.count);
+    },
+  };
+
+  /** DBSIZE: the keys of every node. */
+  readonly keys: OpSink<BroadcastOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      this.integer(slot, id, op.startedAt, op.keys);
+    },
+  };
+
+  readonly incr: OpSink<IncrOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      this.w.integer(op.result);
+      this.complete(slot, id, op.startedAt, this.w.take());
+    },
+  };
+
+  readonly expire: OpSink<ExpireOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id, conn } = op.ctx;
+      if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
+      else this.complete(slot, id, op.startedAt, op.result === 1 ? ONE : ZERO);
+      if (conn !== undefined && conn !== null) this.host.release(conn);
+    },
+  };
+
+  /** TTL (seconds, rounded) and PTTL (ms): -2 for no key, -1 for no expiry. */
+  readonly ttl = this.ttlSink(true);
+  readonly pttl = this.ttlSink(false);
+
+  private ttlSink(seconds: boolean): OpSink<ReadOp<Pending>> {
+    return {
+      opDone: (op) => {
+        const { slot, id } = op.ctx;
+        if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+        const held = op.versioned;
+        let pttl: number;
+        if (held === undefined || held.value === null) pttl = -2;
+        else pttl = held.pttl < 0 ? -1 : held.pttl;
+        const reply = pttl < 0 || !seconds ? pttl : Math.floor((pttl + 500) / 1000);
+        this.integer(slot, id, op.startedAt, reply);
+      },
+    };
+  }
+}
