@@ -2,19 +2,18 @@
 // only when run, so `ringcache --help` stays fast.
 import { Command, CommanderError } from "commander";
 import { RingcacheError } from "../errors.js";
+import { RINGCACHE_VERSION } from "../redis/version.js";
 import { auxiliaryCommand } from "./auxiliary.js";
 import { masterCommand } from "./master.js";
 import { statusCommand } from "./status.js";
 import { upCommand } from "./up.js";
-
-const VERSION = "0.1.0";
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command("ringcache")
     .description(
       "A distributed, fault-tolerant cache: masters route keys over a consistent-hash ring to auxiliary LRU nodes.",
     )
-    .version(VERSION)
+    .version(RINGCACHE_VERSION)
     .exitOverride()
     .showHelpAfterError();
 

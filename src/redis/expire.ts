@@ -5,7 +5,7 @@ import { RingcacheError } from "../errors.js";
 import { INT64_MAX, INT64_MIN, notInteger, parseInt64 } from "./integers.js";
 import { lower } from "./errors.js";
 
-// The master's ExpireOp reads these bits (master/ops/conditional.ts keeps the same values).
+// The master's ExpireOp reads these bits (master/ops/conditional.ts).
 export const EXPIRE_NX = 1;
 export const EXPIRE_XX = 2;
 export const EXPIRE_GT = 4;

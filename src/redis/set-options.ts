@@ -5,7 +5,7 @@ import { INT64_MAX, notInteger, parseInt64 } from "./integers.js";
 import { invalidExpire, toExpiryMs } from "./expire.js";
 import { lower, syntaxError } from "./errors.js";
 
-// The master's SetOp reads these bits (master/ops/conditional.ts keeps the same values).
+// The master's SetOp reads these bits (master/ops/conditional.ts).
 export const SET_NX = 1;
 export const SET_XX = 2;
 export const SET_GET = 4;

@@ -9,15 +9,12 @@
 import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import type { Router } from "../router.js";
-import { copy, type OpSink } from "./op.js";
+import { EXPIRE_GT, EXPIRE_LT, EXPIRE_NX, EXPIRE_XX } from "../../redis/expire.js";
+import { SET_GET, SET_KEEPTTL, SET_NX, SET_XX } from "../../redis/set-options.js";
+import { copy } from "../../redis/bytes.js";
+import type { OpSink } from "./op.js";
 import { ReadOp } from "./read.js";
 import { WriteOp } from "./write.js";
-
-// SET's conditions, as bits.
-export const SET_NX = 1;
-export const SET_XX = 2;
-export const SET_GET = 4;
-export const SET_KEEPTTL = 8;
 
 export class SetOp<C> implements OpSink<ReadOp<null>>, OpSink<WriteOp<null>> {
   readonly router: Router;
@@ -83,11 +80,6 @@ export class SetOp<C> implements OpSink<ReadOp<null>>, OpSink<WriteOp<null>> {
   }
 }
 
-// EXPIRE's conditions, as bits.
-export const EXPIRE_NX = 1;
-export const EXPIRE_XX = 2;
-export const EXPIRE_GT = 4;
-export const EXPIRE_LT = 8;
 /** PERSIST: remove the expiry. */
 export const EXPIRE_PERSIST = 16;
 

@@ -7,7 +7,8 @@
 import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import type { Router } from "../router.js";
-import { copy, type OpSink } from "./op.js";
+import { copy } from "../../redis/bytes.js";
+import type { OpSink } from "./op.js";
 import { ReadOp } from "./read.js";
 import { WriteOp } from "./write.js";
 

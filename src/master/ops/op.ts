@@ -57,13 +57,6 @@ export function unexpectedReply(): RingcacheError {
   return new RingcacheError("INTERNAL", "unexpected reply from an auxiliary node");
 }
 
-/** A copy of bytes that must outlive the socket chunk they were read from. */
-export function copy(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(b.length);
-  b.copy(out);
-  return out;
-}
-
 /** Takes the replies of the writes no operation waits for (see unwaitedConnection). */
 export const UNWAITED: ReplyTarget = {
   onNodeReply(): void {},

@@ -8,12 +8,12 @@ import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import { encodeGet, readGetReply, type VersionedValue } from "../../protocol/internal/index.js";
 import { RespReplyError, type RespValue } from "../../protocol/resp/index.js";
+import { copy } from "../../redis/bytes.js";
 import type { Ring } from "../../ring/ring.js";
 import type { NodeClient, ReplyTarget } from "../pool.js";
 import type { Router } from "../router.js";
 import {
   NO_OWNERS,
-  copy,
   noOwners,
   replyToError,
   unexpectedReply,
