@@ -66,7 +66,7 @@ export class Coordinator {
       void this.vet(id, members);
     });
     deps.topology.on("ring", (_ring, previous) => {
-      if (!this.isLeader) return;
+      if (!this.leading) return;
       deps.rebalancer.ringChanged(previous);
       // A move publishes before it copies; a change with nothing to move is published here.
       if (!deps.rebalancer.busy) void this.publish();
@@ -83,8 +83,9 @@ export class Coordinator {
     return this.coordination.leader === this.options.id;
   }
 
-  start(): void {
-    this.coordination.start();
+  /** Resolves once this master leads or follows (see Coordination.start). */
+  start(): Promise<void> {
+    return this.coordination.start();
   }
 
   stop(): void {
@@ -96,13 +97,15 @@ export class Coordinator {
   receive(m: PublishedMembership): void {
     this.deps.clock.observe(m.generation);
     if (this.published !== null && m.generation <= this.published.generation) return;
-    if (this.isLeader && m.leader !== this.options.id) {
+    if (this.leading && m.leader !== this.options.id) {
       // Another master thought it led (it missed our polls) and published a newer generation
       // than ours: ours decides, so publish again, newer still (the clock has just observed
       // theirs), or the others would keep routing by that ring until our next change.
-      if (this.leading) void this.publish();
+      void this.publish();
       return;
     }
+    // Not leading (yet): a master about to take over adopts what the last leader published,
+    // so that it resumes the moves left unfinished instead of forgetting them.
     this.adopt(m);
   }
 
@@ -111,7 +114,7 @@ export class Coordinator {
    * when every live master has it (or the publication gave up).
    */
   async publish(): Promise<void> {
-    if (!this.isLeader) return;
+    if (!this.isLeader || !this.leading) return;
     const { membership, topology } = this.deps;
     const m: PublishedMembership = {
       generation: this.deps.clock.next(),

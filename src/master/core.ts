@@ -123,6 +123,10 @@ export class MasterCore {
       replicas: config.replicas,
       logger,
       scheduler,
+      // Until the coordinator says whether this master leads, it routes by no ring: a ring
+      // of its own first probes would be partial, and a master that is about to follow must
+      // not write by it.
+      initialMode: "awaiting",
     });
     this.router = new Router(this.topology, this.clock);
     this.rebalancer = new Rebalancer(
@@ -190,7 +194,7 @@ export class MasterCore {
     for (const node of this.config.auxiliary) this.membership.add(node, "config");
     await this.checker.probeAll();
     this.checker.start();
-    this.coordinator.start();
+    await this.coordinator.start();
   }
 
   /** Stops agreeing, moving and probing, and closes every connection to the nodes. */

@@ -38,6 +38,11 @@ export interface TopologyOptions {
   readonly logger: Logger;
   /** The timers of drained() (default: Node's own). */
   readonly scheduler?: Scheduler;
+  /**
+   * The mode before anyone says otherwise (default "deciding"). A master that agrees with
+   * peers starts "awaiting": it routes by no ring until it knows whether it leads.
+   */
+  readonly initialMode?: RoutingMode;
 }
 
 export interface TopologyEvents {
@@ -74,6 +79,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.options = options;
     this.membership = membership;
     this.ring = Ring.of([], { vnodes: options.vnodes });
+    this.mode = options.initialMode ?? "deciding";
     membership.on("members", () => {
       if (this.mode === "deciding") this.rebuild();
     });

@@ -97,18 +97,23 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
     this.leader = this.electLeader();
   }
 
-  start(): void {
-    this.assess();
-    if (this.peers.length === 0) return;
+  async start(): Promise<void> {
+    if (this.peers.length === 0) {
+      this.assess();
+      return;
+    }
     this.running = true;
-    this.tick();
+    // The first round of polls ends with the first assessment (see poll()).
+    const first = this.poll();
+    this.scheduler.schedule(this.options.intervalMs, this.tick);
+    await first;
   }
 
   stop(): void {
     this.running = false;
   }
 
-  /** Polls now and every interval after, until stopped. */
+  /** Polls every interval, until stopped. */
   private readonly tick = (): void => {
     if (!this.running) return;
     void this.poll();

@@ -58,7 +58,12 @@ export interface Coordination extends EventEmitter<CoordinationEvents> {
   readonly leaderChanges: number;
   /** How long the last publication took to reach every live master (ms): two rings coexist. */
   readonly lastPropagationMs: number;
-  start(): void;
+  /**
+   * Starts electing and watching; resolves once leadership was first assessed, after this
+   * master has heard what its peers publish (a master that would lead must first learn the
+   * moves the last leader left unfinished).
+   */
+  start(): Promise<void>;
   stop(): void;
   /**
    * Leader: hands a new generation to every live master; resolves when each took it (or gave
