@@ -62,6 +62,8 @@ export const READY = 2;
 export const CLOSED = 3; // closed for good
 
 const BACKOFF_MIN_MS = 25;
+/** Below this, a remaining time counts as none (see onTimeoutTimer). */
+const TIME_EPSILON_MS = 1e-6;
 const BACKOFF_MAX_MS = 1000;
 const AUTH = Buffer.from("AUTH");
 
@@ -360,7 +362,10 @@ export class Connection implements ReplyHandler, WireEvents {
   private readonly onTimeoutTimer = (): void => {
     this.timeoutTimer = null;
     const now = this.scheduler.now();
-    const deadline = now - this.timeoutMs;
+    // A request is due once less than TIME_EPSILON_MS of its timeout is left: the timer for
+    // it was armed for exactly that moment, and the sum of floats it was armed with may fall
+    // a hair short of it (re-arming for the hair would fire again at the same instant).
+    const deadline = now - this.timeoutMs + TIME_EPSILON_MS;
     const mask = this.targets.length - 1;
     while (this.expired < this.count) {
       const at = (this.head + this.expired) & mask;
