@@ -139,10 +139,12 @@ export class LoopbackNode {
 
 /** Faults of the way from one master (one LoopbackTransport) to one node address. */
 export class LinkFaults {
-  /** Bytes toward the node are dropped. */
+  /** Bytes toward the node are held (TCP retransmits them) until healed. */
   cutToNode = false;
-  /** Bytes from the node are dropped. */
+  /** Bytes from the node are held until healed. */
   cutFromNode = false;
+  /** Deliveries held by a cut, per direction (to the node, from it), in order. */
+  readonly cutHeld: [(() => void)[], (() => void)[]] = [[], []];
   /** Added to every delivery, both ways (ms). */
   delayMs = 0;
   /** Replies still to drop, one per command, before any is delivered again. */
@@ -286,22 +288,27 @@ class LoopbackWire implements Wire, CommandHandler {
   }
 
   /**
-   * Runs `delivery` after the link's delay, unless the link is cut that way (dropped) or
-   * paused (held until resumed), and never before an earlier delivery the same way.
+   * Runs `delivery` after the link's delay (and the transport's jitter), unless the link is cut
+   * that way or paused (held until healed or resumed, as TCP holds what it cannot deliver yet),
+   * and never before an earlier delivery the same way.
    */
   private deliver(direction: number, delivery: () => void): void {
     const link = this.link;
-    if (direction === TO_NODE ? link.cutToNode : link.cutFromNode) return;
     const guarded = (): void => {
       if (!this.closed) delivery();
     };
+    if (direction === TO_NODE ? link.cutToNode : link.cutFromNode) {
+      (link.cutHeld[direction] as (() => void)[]).push(() => this.deliver(direction, delivery));
+      return;
+    }
     if (link.paused) {
       link.held.push(guarded);
       return;
     }
     const scheduler = this.transport.scheduler;
     const now = scheduler.now();
-    const at = Math.max(now + link.delayMs, this.lastAt[direction] as number);
+    const jitter = this.transport.jitterMs > 0 ? scheduler.random() * this.transport.jitterMs : 0;
+    const at = Math.max(now + link.delayMs + jitter, this.lastAt[direction] as number);
     this.lastAt[direction] = at;
     scheduler.schedule(at - now, guarded);
   }
@@ -313,6 +320,8 @@ class LoopbackWire implements Wire, CommandHandler {
  */
 export class LoopbackTransport implements Transport {
   readonly scheduler: Scheduler;
+  /** Each delivery takes up to this much more, drawn from the scheduler (ms). */
+  jitterMs = 0;
   private readonly nodes = new Map<string, LoopbackNode>();
   private readonly links = new Map<string, LinkFaults>();
 
@@ -355,7 +364,10 @@ export class LoopbackTransport implements Transport {
 
   // --- faults ------------------------------------------------------------------------------------
 
-  /** Drops every byte to and/or from host:port until healed (TCP would not notice). */
+  /**
+   * Holds every byte to and/or from host:port until healed, as a dropping firewall does to a
+   * TCP connection: nothing arrives meanwhile, and on healing everything arrives, in order.
+   */
   cut(host: string, port: number, way: "to-node" | "from-node" | "both" = "both"): void {
     const link = this.link(host, port);
     if (way !== "from-node") link.cutToNode = true;
@@ -366,6 +378,9 @@ export class LoopbackTransport implements Transport {
     const link = this.link(host, port);
     link.cutToNode = false;
     link.cutFromNode = false;
+    for (const held of link.cutHeld) {
+      for (const delivery of held.splice(0)) delivery();
+    }
   }
 
   /** Every later delivery on the link takes `ms` more. */

@@ -95,8 +95,9 @@ export class ManualScheduler implements Scheduler {
     return this.time;
   }
 
+  /** Whole milliseconds, as Date.now() gives them. */
   wallNow(): number {
-    return this.wallStart + this.time;
+    return Math.floor(this.wallStart + this.time);
   }
 
   schedule(delayMs: number, callback: () => void): Timer {
