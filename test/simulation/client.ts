@@ -16,6 +16,9 @@ interface Pending<T> {
   reject(err: Error): void;
 }
 
+/** Most time a client waits before sending a request (ms). */
+const THINK_MS = 10;
+
 const LOST = new RingcacheError("UNAVAILABLE", "connection to the master lost");
 
 /** Clients' requests in flight, by master, so that a master's death fails them (see lost()). */
@@ -27,9 +30,14 @@ export class SimClients {
     this.cluster = cluster;
   }
 
-  /** One client per master: client i prefers master i. */
+  /** One client per master, each request to any live master (as through NGINX). */
   all(): SimClient[] {
-    return this.cluster.masters.map((_, i) => new SimClient(this, i));
+    return this.cluster.masters.map((_, i) => new SimClient(this, -1, i));
+  }
+
+  /** One client per master, sticking to it while it lives (for verification through each). */
+  each(): SimClient[] {
+    return this.cluster.masters.map((_, i) => new SimClient(this, i, i));
   }
 
   /** The master died: its requests in flight are lost (maybe applied, maybe not). */
@@ -45,8 +53,10 @@ export class SimClients {
   ): Promise<T> {
     const cluster = this.cluster;
     const live = cluster.masters.filter((m) => m.alive && m.ready);
+    // NGINX spreads requests over the masters: any master may serve any key, so a key written
+    // through one is read through another. A client sticks to one master only when asked to.
     const master =
-      live.find((m) => m.id === cluster.masters[preferred]?.id) ??
+      (preferred >= 0 ? live.find((m) => m.id === cluster.masters[preferred]?.id) : undefined) ??
       live[Math.floor(cluster.base.random() * live.length)];
     return new Promise<T>((resolve, reject) => {
       if (master === undefined) {
@@ -55,7 +65,8 @@ export class SimClients {
       }
       const p: Pending<T> = { registry: this, master, settled: false, resolve, reject };
       this.inFlight.add(p);
-      master.sched.schedule(cluster.delay(), () => {
+      // A client thinks a little between requests, so a run's load is a few hundred a second.
+      master.sched.schedule(cluster.delay() + THINK_MS * cluster.base.random(), () => {
         master.core.router.affinity = affinity;
         start(master, p);
       });
@@ -91,29 +102,33 @@ const WRITE_SINK: OpSink<WriteOp<Pending<number>>> = {
 
 export class SimClient implements KvClient {
   private readonly registry: SimClients;
+  /** The master it sticks to (-1: any live one, per request). */
   private readonly preferred: number;
+  /** Which of a node's connections its requests take (see Router.affinity). */
+  private readonly affinity: number;
 
-  constructor(registry: SimClients, preferred: number) {
+  constructor(registry: SimClients, preferred: number, affinity: number) {
     this.registry = registry;
     this.preferred = preferred;
+    this.affinity = affinity;
   }
 
   set(key: string, value: Buffer): Promise<void> {
     return this.registry
-      .submit<number>(this.preferred, this.preferred, (m, p) => {
+      .submit<number>(this.preferred, this.affinity, (m, p) => {
         new WriteOp(m.core.router, "put", Buffer.from(key), value, 0, WRITE_SINK, p).start();
       })
       .then(() => undefined);
   }
 
   get(key: string): Promise<Buffer | null> {
-    return this.registry.submit<Buffer | null>(this.preferred, this.preferred, (m, p) => {
+    return this.registry.submit<Buffer | null>(this.preferred, this.affinity, (m, p) => {
       new ReadOp(m.core.router, Buffer.from(key), "value", VALUE_SINK, p).start();
     });
   }
 
   del(key: string): Promise<number> {
-    return this.registry.submit<number>(this.preferred, this.preferred, (m, p) => {
+    return this.registry.submit<number>(this.preferred, this.affinity, (m, p) => {
       new WriteOp(m.core.router, "del", Buffer.from(key), null, 0, WRITE_SINK, p).start();
     });
   }

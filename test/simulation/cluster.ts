@@ -114,6 +114,8 @@ export class SimCluster {
   readonly trace: string[] = [];
   private readonly logger: Logger;
   private nextNode = 1;
+  /** Who each master last took for the leader (for the trace). */
+  private readonly leaders = new Map<string, string>();
 
   constructor(seed: number, config: SimConfig = DEFAULT_SIM) {
     this.config = config;
@@ -198,6 +200,7 @@ export class SimCluster {
     const skew = (this.base.random() * 2 - 1) * c.maxSkewMs;
     const sched = new ProcessScheduler(this.base, skew);
     const transport = new LoopbackTransport(sched);
+    transport.jitterMs = c.maxDelayMs;
     for (const n of this.nodes) if (n.node !== null) transport.listen(HOST, n.port, n.node);
     const config: MasterCoreConfig = {
       id,
@@ -222,6 +225,18 @@ export class SimCluster {
       transport,
       peerLink: new SimPeerLink(this, id),
       backup: null,
+    });
+    core.membership.on("state", (node, from, to, reason) =>
+      this.note(`${id} sees ${node} ${from} → ${to} (${reason})`),
+    );
+    core.topology.on("ring", (ring) =>
+      this.note(
+        `${id} routes by [${ring.members.map((r) => r.id).join(" ")}] (${core.topology.mode})`,
+      ),
+    );
+    core.coordination.on("leadership", (leader) => {
+      if (leader !== this.leaders.get(id)) this.note(`${id} takes ${leader} for the leader`);
+      this.leaders.set(id, leader);
     });
     return new SimMaster(id, port, sched, core, transport);
   }

@@ -30,7 +30,7 @@ export class ProcessScheduler implements Scheduler {
   }
 
   wallNow(): number {
-    return this.base.wallNow() + this.skewMs;
+    return this.base.wallNow() + Math.round(this.skewMs);
   }
 
   schedule(delayMs: number, callback: () => void): Timer {
