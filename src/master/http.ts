@@ -22,7 +22,6 @@ import {
   type ServerResponse,
 } from "node:http";
 import { performance } from "node:perf_hooks";
-import { z } from "zod";
 import { httpErrorReply, RingcacheError } from "../errors.js";
 import { bodyTooLarge, checkKeySize, checkValueSize, keyTooLarge } from "../redis/limits.js";
 import type { Logger } from "../log.js";
@@ -31,9 +30,21 @@ import type { Membership } from "./membership.js";
 import type { RebalanceStatus } from "./rebalancer.js";
 import type { MasterMetrics } from "./metrics.js";
 import { GatherOp } from "./ops/gather.js";
-import type { OpSink } from "./ops/op.js";
 import { ReadOp } from "./ops/read.js";
 import { WriteOp } from "./ops/write.js";
+import {
+  batchGetSchema,
+  batchSetSchema,
+  decodeKey,
+  decodeText,
+  leaveSchema,
+  membershipSchema,
+  parseJsonBody,
+  parseTtl,
+  registrationSchema,
+  type Registration,
+} from "./http-input.js";
+import { BATCH_GET, BATCH_SET, KEY_DELETE, KEY_GET, KEY_PUT, type Exchange } from "./http-sinks.js";
 import type { Router } from "./router.js";
 
 /** Route names, in the order of the ids metrics use. */
@@ -55,8 +66,6 @@ const R = Object.fromEntries(ROUTES.map((name, i) => [name, i])) as Record<
 >;
 
 const KEYS_PREFIX = "/v1/keys/";
-/** Longest TTL accepted (10 years), so that expiries stay exact integers. */
-const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 export interface HttpApiOptions {
   readonly host: string;
@@ -115,136 +124,8 @@ export interface InternalHandlers {
   readonly leave: (id: string) => unknown;
 }
 
-/** A miss, built once: GET and DELETE answer it often. */
-const NOT_FOUND_KEY = new RingcacheError("NOT_FOUND", "no such key");
-
-// ---------------------------------------------------------------------------------------------
-// Pure parsing helpers
-
-const HEX = (c: number): number =>
-  c >= 0x30 && c <= 0x39
-    ? c - 0x30
-    : c >= 0x41 && c <= 0x46
-      ? c - 55
-      : c >= 0x61 && c <= 0x66
-        ? c - 87
-        : -1;
-
-/** Percent-decodes a URL path segment into bytes (any bytes); null when malformed. */
-export function decodeKey(raw: string): Buffer | null {
-  const src = Buffer.from(raw, "latin1");
-  if (raw.length !== src.length) return null;
-  const out = Buffer.allocUnsafe(src.length);
-  let n = 0;
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i] as number;
-    if (c === 0x25) {
-      const hi = HEX(src[i + 1] ?? -1);
-      const lo = HEX(src[i + 2] ?? -1);
-      if (hi < 0 || lo < 0) return null;
-      out[n++] = hi * 16 + lo;
-      i += 2;
-    } else {
-      out[n++] = c;
-    }
-  }
-  return out.subarray(0, n);
-}
-
-/** The `ttl` query parameter: undefined when absent; a RingcacheError when malformed. */
-export function parseTtl(query: string): number | undefined {
-  const params = new URLSearchParams(query);
-  const ttl = params.get("ttl");
-  if (ttl === null || ttl === "") return undefined;
-  if (!/^\d{1,10}$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > MAX_TTL_SECONDS) {
-    throw new RingcacheError(
-      "BAD_REQUEST",
-      `ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`,
-    );
-  }
-  return Number(ttl);
-}
-
-const encodingSchema = z.enum(["utf8", "base64"]).default("utf8");
-
-const batchGetSchema = z.object({
-  keys: z.array(z.string()),
-  encoding: encodingSchema,
-});
-
-const batchSetSchema = z.object({
-  entries: z.array(
-    z.object({
-      key: z.string(),
-      value: z.string(),
-      ttl: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
-    }),
-  ),
-  encoding: encodingSchema,
-});
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-export const registrationSchema = z.object({
-  id: z.string().regex(ID, "id: letters, digits, _ . - (at most 64)"),
-  host: z.string().min(1).max(255),
-  port: z.number().int().min(1).max(65535),
-  httpPort: z.number().int().min(0).max(65535).optional(),
-});
-
-export type Registration = z.infer<typeof registrationSchema>;
-
-const membershipSchema = z.object({
-  generation: z.number().int().min(0),
-  leader: z.string().max(64),
-  members: z.array(
-    z.object({ id: z.string().regex(ID), host: z.string().max(255), port: z.number().int() }),
-  ),
-  epoch: z.string().max(64),
-  sources: z.array(z.array(z.string().regex(ID))),
-});
-
-const leaveSchema = z.object({ id: z.string().regex(ID) });
-
-function describeZodError(err: z.ZodError): string {
-  const issue = err.issues[0];
-  if (issue === undefined) return "invalid body";
-  const path = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-  return `${path}${issue.message}`;
-}
-
-/** Parses a JSON body against a schema; throws a BAD_REQUEST RingcacheError otherwise. */
-export function parseJsonBody<T>(schema: z.ZodType<T>, body: Buffer): T {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString("utf8"));
-  } catch {
-    throw new RingcacheError("BAD_REQUEST", "body is not valid JSON");
-  }
-  const result = schema.safeParse(doc);
-  if (!result.success) throw new RingcacheError("BAD_REQUEST", describeZodError(result.error));
-  return result.data;
-}
-
-function decodeText(text: string, encoding: "utf8" | "base64"): Buffer {
-  if (encoding === "utf8") return Buffer.from(text, "utf8");
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
-    throw new RingcacheError("BAD_REQUEST", "invalid base64 in a key or value");
-  }
-  return Buffer.from(text, "base64");
-}
-
 // ---------------------------------------------------------------------------------------------
 // The server
-
-/** One request in flight: what a sink needs to answer it. */
-interface Exchange {
-  readonly api: HttpApi;
-  readonly res: ServerResponse;
-  readonly route: number;
-  readonly startedAt: number;
-  readonly encoding: "utf8" | "base64";
-}
 
 export interface HttpApiDeps {
   readonly router: Router;
@@ -706,58 +587,3 @@ export class HttpApi {
     this.error(res, route, startedAt, new RingcacheError("INTERNAL", "internal error"));
   }
 }
-
-// --- sinks: one per kind of request, the exchange in ctx ----------------------------------------
-
-const KEY_GET: OpSink<ReadOp<Exchange>> = {
-  opDone(op: ReadOp<Exchange>): void {
-    const ex = op.ctx;
-    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
-    if (op.value === null) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
-    // The value is a view of the node connection's buffer: the response gets its own copy.
-    ex.api.send(
-      ex.res,
-      ex.route,
-      ex.startedAt,
-      200,
-      "application/octet-stream",
-      Buffer.from(op.value),
-    );
-  },
-};
-
-const KEY_PUT: OpSink<WriteOp<Exchange>> = {
-  opDone(op: WriteOp<Exchange>): void {
-    const ex = op.ctx;
-    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
-    ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
-  },
-};
-
-const KEY_DELETE: OpSink<WriteOp<Exchange>> = {
-  opDone(op: WriteOp<Exchange>): void {
-    const ex = op.ctx;
-    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
-    if (!op.existed) return ex.api.error(ex.res, ex.route, ex.startedAt, NOT_FOUND_KEY);
-    ex.api.send(ex.res, ex.route, ex.startedAt, 204, null, null);
-  },
-};
-
-const BATCH_GET: OpSink<GatherOp<Exchange>> = {
-  opDone(op: GatherOp<Exchange>): void {
-    const ex = op.ctx;
-    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
-    const values = op.values.map((v) =>
-      v === null ? null : ex.encoding === "base64" ? v.toString("base64") : v.toString("utf8"),
-    );
-    ex.api.json(ex.res, ex.route, ex.startedAt, 200, { encoding: ex.encoding, values });
-  },
-};
-
-const BATCH_SET: OpSink<GatherOp<Exchange>> = {
-  opDone(op: GatherOp<Exchange>): void {
-    const ex = op.ctx;
-    if (op.error !== null) return ex.api.failWith(ex.res, ex.route, ex.startedAt, op.error);
-    ex.api.json(ex.res, ex.route, ex.startedAt, 200, { stored: op.keys });
-  },
-};

@@ -42,14 +42,15 @@ import {
   type PutEntry,
   type ScannedPage,
 } from "../protocol/internal/index.js";
-import { PageReader, PageWriter } from "../protocol/page.js";
+import { PageReader } from "../protocol/page.js";
 import { RespWriter } from "../protocol/resp/index.js";
 import { hashKey, hashKeyAt } from "../ring/hash.js";
 import { plan, type HashRange } from "../ring/plan.js";
 import type { Ring } from "../ring/ring.js";
 import type { Backup, BackupRecord } from "./backup.js";
-import { NodeLink } from "./link.js";
 import type { Membership } from "./membership.js";
+import { KeyPages, Slices } from "./move-pages.js";
+import { NodeLinks } from "./node-links.js";
 import type { Topology } from "./topology.js";
 import { sleepOn, type Scheduler } from "./transport/scheduler.js";
 import { TCP } from "./transport/tcp.js";
@@ -144,11 +145,10 @@ export class Rebalancer {
   private readonly deps: RebalancerDeps;
   private running: Promise<void> | null = null;
   private active = false;
-  private readonly links = new Map<string, NodeLink>();
+  /** The move's own connections to the nodes, and what each node accepts in one bulk. */
+  private readonly links: NodeLinks;
   private readonly scratchFrom: string[] = [];
   private readonly scratchTo: string[] = [];
-  /** Each node's bulk limit (RC.STATS), learnt when a move starts. */
-  private readonly maxBulk = new Map<string, number>();
   // Status and counters.
   private target: string | null = null;
   private tasksTotal = 0;
@@ -170,6 +170,12 @@ export class Rebalancer {
     this.deps = deps;
     this.transport = options.transport ?? TCP;
     this.scheduler = this.transport.scheduler;
+    this.links = new NodeLinks(deps.membership, {
+      secret: options.secret,
+      timeoutMs: options.linkTimeoutMs,
+      transport: this.transport,
+      maxChunk: PAGE_CHUNK,
+    });
   }
 
   /** Whether a move is in progress (or waiting to retry). */
@@ -232,8 +238,7 @@ export class Rebalancer {
 
   close(): void {
     this.active = false;
-    for (const link of this.links.values()) link.close();
-    this.links.clear();
+    this.links.close();
   }
 
   private kick(): void {
@@ -291,8 +296,7 @@ export class Rebalancer {
   /** Moves the data of `from` to `to`; false when the ring changed (or leadership was lost). */
   private async move(from: Ring, to: Ring): Promise<boolean> {
     const tasks = this.tasksFor(from, to);
-    this.maxBulk.clear();
-    await this.learnLimits(new Set([...from.members, ...to.members].map((m) => m.id)));
+    await this.links.learnLimits(new Set([...from.members, ...to.members].map((m) => m.id)));
     this.tasksTotal = tasks.length;
     this.tasksDone = 0;
     const results = await Promise.all(tasks.map((t) => this.runTask(t, from, to)));
@@ -340,7 +344,7 @@ export class Rebalancer {
    * Resolves with the number of entries dropped.
    */
   async vet(id: string, members: readonly string[]): Promise<number> {
-    const stats: NodeStats = await this.link(id).request(encodeStats, readStatsReply);
+    const stats: NodeStats = await this.links.get(id).request(encodeStats, readStatsReply);
     const snapshotAt = stats.restoredSnapshotAt;
     if (snapshotAt <= 0) return 0;
     const now = this.scheduler.wallNow();
@@ -348,7 +352,8 @@ export class Rebalancer {
       members
         .filter((m) => m !== id)
         .map((m) =>
-          this.link(m)
+          this.links
+            .get(m)
             .request(encodeStats, readStatsReply)
             .catch(() => null),
         ),
@@ -363,9 +368,9 @@ export class Rebalancer {
       "node returned with a snapshot older than the tombstone lifetime; dropping its entries",
     );
     const floor = this.deps.versionAt(snapshotAt);
-    if (typeof stats.maxBulk === "number") this.maxBulk.set(id, stats.maxBulk);
-    const limit = this.pageLimit(id);
-    const link = this.link(id);
+    this.links.noteLimit(id, stats);
+    const limit = this.links.pageLimit(id);
+    const link = this.links.get(id);
     const count = this.options.scanCount ?? SCAN_COUNT;
     let dropped = 0;
     let cursor = 0;
@@ -388,7 +393,7 @@ export class Rebalancer {
   }
 
   private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
-    const link = this.link(task.sender);
+    const link = this.links.get(task.sender);
     const count = this.options.scanCount ?? SCAN_COUNT;
     const ranges =
       task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
@@ -466,12 +471,12 @@ export class Rebalancer {
     const drops = new Map<string, KeyPages>();
     const putsTo = (id: string): Slices => {
       let box = puts.get(id);
-      if (box === undefined) puts.set(id, (box = new Slices(this.pageLimit(id))));
+      if (box === undefined) puts.set(id, (box = new Slices(this.links.pageLimit(id))));
       return box;
     };
     const dropsFrom = (id: string): KeyPages => {
       let box = drops.get(id);
-      if (box === undefined) drops.set(id, (box = new KeyPages(this.pageLimit(id))));
+      if (box === undefined) drops.set(id, (box = new KeyPages(this.links.pageLimit(id))));
       return box;
     };
     /** The entries copied, as slices of the page: what the backup records. */
@@ -502,7 +507,7 @@ export class Rebalancer {
     const sent: Promise<unknown>[] = [];
     for (const [id, box] of puts) {
       // applied, or the receiver already holds a newer version: either way it has the entry
-      const link = this.link(id);
+      const link = this.links.get(id);
       for (const spans of box.chunks) {
         const parts: Buffer[] = [];
         for (let i = 0; i < spans.length; i += 2) parts.push(page.subarray(spans[i], spans[i + 1]));
@@ -547,7 +552,7 @@ export class Rebalancer {
     page: Buffer,
     strict: boolean,
   ): Promise<number> {
-    const link = this.link(id);
+    const link = this.links.get(id);
     const sent: Promise<number>[] = [];
     for (const chunk of keys.chunks) {
       sent.push(link.requestWithBulk(encodeCDelPageHead, [chunk.view()], readCount));
@@ -564,54 +569,6 @@ export class Rebalancer {
     let removed = 0;
     for (const n of counts) removed += n;
     return removed;
-  }
-
-  /**
-   * The most page bytes one RC.PUTPAGE or RC.CDELPAGE to `id` carries: PAGE_CHUNK, or less when
-   * the node accepts smaller bulks (learnt from RC.STATS when the move starts).
-   */
-  private pageLimit(id: string): number {
-    const max = this.maxBulk.get(id);
-    return max === undefined || max <= 0 ? PAGE_CHUNK : Math.min(PAGE_CHUNK, max);
-  }
-
-  /** Learns the bulk limit of every node a move may write to. */
-  private async learnLimits(ids: Iterable<string>): Promise<void> {
-    await Promise.all(
-      [...ids].map(async (id) => {
-        if (this.deps.membership.get(id)?.health.inRing !== true) return;
-        try {
-          const stats = await this.link(id).request(encodeStats, readStatsReply);
-          if (typeof stats.maxBulk === "number") this.maxBulk.set(id, stats.maxBulk);
-        } catch {
-          // down or unreachable: its writes fail and the move retries
-        }
-      }),
-    );
-  }
-
-  private link(id: string): NodeLink {
-    const node = this.deps.membership.get(id);
-    if (node === undefined) throw new Error(`unknown auxiliary node ${id}`);
-    let link = this.links.get(id);
-    if (
-      link !== undefined &&
-      (link.options.host !== node.host || link.options.port !== node.port)
-    ) {
-      link.close();
-      link = undefined;
-    }
-    if (link === undefined) {
-      link = new NodeLink({
-        host: node.host,
-        port: node.port,
-        secret: this.options.secret,
-        timeoutMs: this.options.linkTimeoutMs,
-        transport: this.transport,
-      });
-      this.links.set(id, link);
-    }
-    return link;
   }
 
   /** Applies records (a backup replay) to their owners in the current ring; returns how many. */
@@ -632,80 +589,18 @@ export class Rebalancer {
     for (const [id, list] of puts) {
       for (let at = 0; at < list.length; at += 256) {
         const chunk = list.slice(at, at + 256);
-        sent.push(this.link(id).request((w) => encodeMPut(w, chunk), readMPutOutcomes));
+        sent.push(this.links.get(id).request((w) => encodeMPut(w, chunk), readMPutOutcomes));
       }
     }
     for (const [id, list] of dels) {
       for (const rec of list) {
         sent.push(
-          this.link(id).request((w) => encodeDel(w, rec.key, rec.version), readWriteOutcome),
+          this.links.get(id).request((w) => encodeDel(w, rec.key, rec.version), readWriteOutcome),
         );
       }
     }
     await Promise.all(sent);
     return records.length;
-  }
-}
-
-/**
- * The slices of one page bound for one node: chunks of [start, end) pairs (adjacent entries
- * merged), each chunk at most `limit` bytes; entries larger than the limit are kept apart
- * (`single`, their offsets) to go as single commands.
- */
-class Slices {
-  readonly chunks: number[][] = [];
-  readonly single: number[] = [];
-  entries = 0;
-  private bytes = 0;
-  private readonly limit: number;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  add(e: PageReader): void {
-    const size = e.end - e.start;
-    this.entries++;
-    if (size > this.limit) {
-      this.single.push(e.start);
-      return;
-    }
-    let chunk = this.chunks[this.chunks.length - 1];
-    if (chunk === undefined || this.bytes + size > this.limit) {
-      this.chunks.push((chunk = []));
-      this.bytes = 0;
-    }
-    this.bytes += size;
-    if (chunk.length > 0 && chunk[chunk.length - 1] === e.start) chunk[chunk.length - 1] = e.end;
-    else chunk.push(e.start, e.end);
-  }
-}
-
-/**
- * The entries of one page a holder is to drop, without their values (a conditional delete
- * needs the key and the version): pages of at most `limit` bytes, and apart (`single`, their
- * offsets in the page) the rare entry whose key alone is over the limit.
- */
-class KeyPages {
-  readonly chunks: PageWriter[] = [];
-  readonly single: number[] = [];
-  private readonly limit: number;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  add(e: PageReader): void {
-    const size = e.keyStart + e.keyLength - e.start;
-    if (size > this.limit) {
-      this.single.push(e.start);
-      return;
-    }
-    let chunk = this.chunks[this.chunks.length - 1];
-    if (chunk === undefined || chunk.length + size > this.limit) {
-      this.chunks.push((chunk = new PageWriter(Math.min(this.limit, 16 * 1024))));
-    }
-    chunk.addFrom(e, false);
   }
 }
 

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createLogger } from "../../src/log.js";
-import { Backup, compactFiles, encodeRecords, type BackupRecord } from "../../src/master/backup.js";
+import { Backup, type BackupRecord } from "../../src/master/backup.js";
+import { compactFiles, encodeRecords } from "../../src/master/backup-file.js";
 import { decodeRecords } from "../helpers/backup-format.js";
 import { PageWriter } from "../../src/protocol/page.js";
 

@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { renderStatus } from "../../src/cli/status.js";
 import type { ClusterView } from "../../src/master/http.js";
-import { decodeKey, parseJsonBody, parseTtl, registrationSchema } from "../../src/master/http.js";
+import {
+  decodeKey,
+  parseJsonBody,
+  parseTtl,
+  registrationSchema,
+} from "../../src/master/http-input.js";
 
 describe("decodeKey", () => {
   it("percent-decodes to opaque bytes, any bytes", () => {
