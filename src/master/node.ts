@@ -1,11 +1,11 @@
-// A master: the wiring of its parts, and start/stop.
+// A master: its servers around its routing and recovery (core.ts), and start/stop.
 //
-//   RESP :port ──► MasterCommands ──┐                         ┌─► NodePool ──► auxiliary nodes
-//   HTTP :http-port ─► HttpApi ─────┴─► Router (ring, clock) ─┤
-//                                                             └─ Membership ◄─ HealthChecker
-//   peers ◄─► Coordinator (leader, published ring) ─► Rebalancer (moves, backup, replay)
+//   RESP :port ──► MasterCommands ──┐
+//   HTTP :http-port ─► HttpApi ─────┴─► MasterCore: Router, Topology, NodePool, health,
+//                                       coordination, Rebalancer ──► auxiliary nodes, peers
+//   Backup (files of what moves) ◄── the rebalancer; replayed when this master first leads
 import { dirname, resolve } from "node:path";
-import { latestVersionAt, type HybridClock } from "../clock/hlc.js";
+import { latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { REDIS_VERSION, RINGCACHE_VERSION } from "../redis/version.js";
@@ -14,19 +14,11 @@ import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
 import { MasterCommands } from "./commands/dispatcher.js";
 import { masterRegistry } from "./commands/registry.js";
-import type { BuiltinCoordination } from "./coordination/builtin.js";
 import type { PublishedMembership } from "./coordination/coordination.js";
 import { MasterCore } from "./core.js";
-import type { Coordinator } from "./coordinator.js";
-import type { HealthChecker } from "./health.js";
 import type { Registration } from "./http-input.js";
 import { HttpApi, ROUTES, type ClusterView } from "./http.js";
-import type { Membership } from "./membership.js";
 import { MasterMetrics } from "./metrics.js";
-import type { NodePool } from "./pool.js";
-import type { Rebalancer } from "./rebalancer.js";
-import type { Router } from "./router.js";
-import type { Topology } from "./topology.js";
 
 export interface MasterNodeOptions {
   readonly config: MasterConfig;
@@ -38,21 +30,11 @@ export class MasterNode {
   readonly logger: Logger;
   /** Routing and recovery: everything but the servers (core.ts). */
   readonly core: MasterCore;
-  readonly clock: HybridClock;
-  readonly membership: Membership;
-  readonly topology: Topology;
-  readonly pool: NodePool;
-  readonly checker: HealthChecker;
-  readonly router: Router;
   readonly metrics: MasterMetrics;
   readonly commands: MasterCommands;
   readonly resp: RespServer;
   readonly http: HttpApi;
   readonly backup: Backup;
-  readonly rebalancer: Rebalancer;
-  readonly coordinator: Coordinator;
-  /** How this master agrees with its peers (the built-in peer polling). */
-  readonly coordination: BuiltinCoordination;
   /** Wrong secrets per client address, for RESP AUTH and HTTP Bearer alike. */
   readonly authLimiter = new AuthLimiter();
   /** Backup records replayed when this master first led. */
@@ -79,25 +61,20 @@ export class MasterNode {
       backup: this.backup,
       onFirstLead: () => this.replayBackups(oldestKept()),
     });
-    ({
-      clock: this.clock,
-      membership: this.membership,
-      topology: this.topology,
-      pool: this.pool,
-      checker: this.checker,
-      router: this.router,
-      rebalancer: this.rebalancer,
-      coordination: this.coordination,
-      coordinator: this.coordinator,
-    } = this.core);
     const registry = masterRegistry();
-    this.metrics = new MasterMetrics(registry.names, ROUTES, this.topology, this.router.counters, {
-      resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
-      http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
-    });
+    this.metrics = new MasterMetrics(
+      registry.names,
+      ROUTES,
+      this.core.topology,
+      this.core.router.counters,
+      {
+        resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
+        http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
+      },
+    );
     this.addRecoveryMetrics();
     this.commands = new MasterCommands(
-      this.router,
+      this.core.router,
       this.metrics,
       {
         maxKeySize: config.maxKeySize,
@@ -116,10 +93,10 @@ export class MasterNode {
           rejected: this.resp.rejectedConnections,
         }),
         ring: () => ({
-          epoch: this.topology.epoch,
-          up: this.topology.ring.size,
-          known: this.membership.all().length,
-          replicas: this.topology.replicas,
+          epoch: this.core.topology.epoch,
+          up: this.core.topology.ring.size,
+          known: this.core.membership.all().length,
+          replicas: this.core.topology.replicas,
         }),
       },
       registry,
@@ -149,16 +126,16 @@ export class MasterNode {
         logger,
       },
       {
-        router: this.router,
-        membership: this.membership,
+        router: this.core.router,
+        membership: this.core.membership,
         metrics: this.metrics,
         clusterView: () => this.clusterView(),
         register: (registration) => this.register(registration),
         internal: {
-          state: () => this.coordination.state(),
+          state: () => this.core.coordination.state(),
           // Acknowledged once the writes routed by the ring before it have ended.
           membership: (m) => this.core.takeMembership(m as PublishedMembership),
-          leave: (id) => this.coordinator.leave(id),
+          leave: (id) => this.core.coordinator.leave(id),
         },
       },
     );
@@ -177,8 +154,8 @@ export class MasterNode {
       {
         port: this.respPort,
         httpPort: this.httpPort,
-        epoch: this.topology.epoch,
-        nodesUp: this.topology.ring.size,
+        epoch: this.core.topology.epoch,
+        nodesUp: this.core.topology.ring.size,
         replicas: this.config.replicas,
       },
       "master ready",
@@ -209,7 +186,7 @@ export class MasterNode {
     const one = (value: number): { labels: Record<string, string>; value: number }[] => [
       { labels: {}, value },
     ];
-    const rb = this.rebalancer;
+    const rb = this.core.rebalancer;
     add(
       "rebalance_keys_moved_total",
       "Entries copied to new owners by rebalancing.",
@@ -237,22 +214,22 @@ export class MasterNode {
       one(rb.failures),
     );
     add("leader", "1 when this master leads rebalancing.", "gauge", () =>
-      one(this.coordinator.isLeader ? 1 : 0),
+      one(this.core.coordinator.isLeader ? 1 : 0),
     );
     add("leader_changes_total", "Times the leader changed.", "counter", () =>
-      one(this.coordination.leaderChanges),
+      one(this.core.coordination.leaderChanges),
     );
     add("peers_live", "Peer masters that answered within the last K polls.", "gauge", () =>
-      one(this.coordination.livePeers().length),
+      one(this.core.coordination.livePeers().length),
     );
     add(
       "ring_propagation_seconds",
       "Time the last membership push took to reach every live peer: the window with two rings.",
       "gauge",
-      () => one(this.coordination.lastPropagationMs / 1000),
+      () => one(this.core.coordination.lastPropagationMs / 1000),
     );
     add("peer_node_up", "Each peer master's probe view of each auxiliary node.", "gauge", () =>
-      this.coordination
+      this.core.coordination
         .peerViews()
         .map((v) => ({ labels: { peer: v.peer, node: v.node }, value: v.state === "up" ? 1 : 0 })),
     );
@@ -268,7 +245,7 @@ export class MasterNode {
   private async replayBackups(minVersion: number): Promise<void> {
     try {
       const n = await Backup.replay(this.backup.options.dir, minVersion, async (records) => {
-        await this.rebalancer.replay(records);
+        await this.core.rebalancer.replay(records);
         this.replayed += records.length;
       });
       if (n > 0) this.logger.info({ records: n }, "masters' backups replayed");
@@ -278,8 +255,8 @@ export class MasterNode {
   }
 
   register(registration: Registration): { state: string; epoch: string } {
-    this.membership.setLeaving(registration.id, false);
-    const node = this.membership.add(
+    this.core.membership.setLeaving(registration.id, false);
+    const node = this.core.membership.add(
       {
         id: registration.id,
         host: registration.host,
@@ -288,12 +265,12 @@ export class MasterNode {
       },
       "registered",
     );
-    return { state: node.health.state, epoch: this.topology.epoch };
+    return { state: node.health.state, epoch: this.core.topology.epoch };
   }
 
   clusterView(): ClusterView {
-    const m = this.membership;
-    const t = this.topology;
+    const m = this.core.membership;
+    const t = this.core.topology;
     const shares = t.ring.shares();
     const members = new Set(t.ring.members.map((r) => r.id));
     const iso = (ms: number): string => new Date(ms).toISOString();
@@ -322,15 +299,15 @@ export class MasterNode {
         lastRegistration: n.lastRegistration === 0 ? null : iso(n.lastRegistration),
       })),
       peers: this.config.peers.map((p) => ({ id: p.id, host: p.host, port: p.port })),
-      leader: this.coordinator.leader,
-      rebalance: this.rebalancer.status(),
+      leader: this.core.coordinator.leader,
+      rebalance: this.core.rebalancer.status(),
       coordination: {
-        generation: this.coordinator.published?.generation ?? null,
-        livePeers: this.coordination.livePeers(),
-        lastPropagationMs: Math.round(this.coordination.lastPropagationMs * 10) / 10,
-        sources: this.coordinator.isLeader
-          ? this.rebalancer.sourceMembers
-          : (this.coordinator.published?.sources ?? []),
+        generation: this.core.coordinator.published?.generation ?? null,
+        livePeers: this.core.coordination.livePeers(),
+        lastPropagationMs: Math.round(this.core.coordination.lastPropagationMs * 10) / 10,
+        sources: this.core.coordinator.isLeader
+          ? this.core.rebalancer.sourceMembers
+          : (this.core.coordinator.published?.sources ?? []),
       },
     };
   }
