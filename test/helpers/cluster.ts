@@ -83,18 +83,26 @@ export class MasterHandle {
   }
 
   async waitReady(timeoutMs = 15_000): Promise<void> {
-    await waitFor(
-      `master ${this.id} to answer /healthz`,
-      async () => {
-        if (!this.process.running) {
-          throw new Error(`master ${this.id} exited; log:\n${this.process.logText()}`);
-        }
-        const res = await fetch(this.url("/healthz"));
-        await res.arrayBuffer();
-        return res.ok;
-      },
-      { timeoutMs, intervalMs: 20 },
-    );
+    try {
+      await waitFor(
+        `master ${this.id} to answer /healthz`,
+        async () => {
+          if (!this.process.running) {
+            throw new Error(`master ${this.id} exited; log:\n${this.process.logText()}`);
+          }
+          const res = await fetch(this.url("/healthz"));
+          await res.arrayBuffer();
+          return res.ok;
+        },
+        { timeoutMs, intervalMs: 20 },
+      );
+    } catch (err) {
+      // Say what the master was doing: a start that hangs is told apart from one that failed.
+      const tail = this.process.logText().split("\n").slice(-30).join("\n");
+      throw new Error(`${(err as Error).message}\nmaster ${this.id}'s log, last lines:\n${tail}`, {
+        cause: err,
+      });
+    }
   }
 
   /**
