@@ -246,12 +246,16 @@ export class SimCluster {
     m.ready = true;
   }
 
-  /** kill -9 of a master: nothing of it runs again; its clients' requests are lost. */
+  /**
+   * kill -9 of a master: nothing of it runs again. Its clients' requests in flight must be
+   * failed (as lost) before this: closing the dead master's connections below runs its code
+   * one last time, and an answer it would give then never reaches a client of a killed process.
+   */
   killMaster(id: string): void {
     const m = this.master(id);
     this.note(`kill -9 master ${id}`);
-    m.core.stop();
     m.sched.kill();
+    m.core.stop();
   }
 
   /** A killed master starts again, empty-handed, with the same id. */

@@ -109,8 +109,8 @@ export async function runSeed(seed: number, options: RunOptions): Promise<RunRes
       case "kill-master": {
         if (live.length < 2) break;
         const m = pick(live);
-        cluster.killMaster(m.id);
         clients.lost(m.id);
+        cluster.killMaster(m.id);
         await cluster.run(base.now() + duration);
         await cluster.settle(cluster.restartMaster(m.id), 20 * interval);
         break;

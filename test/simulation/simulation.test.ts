@@ -14,7 +14,13 @@ import { describe as explain, runSeed, type Fault, FAULTS, type RunResult } from
  * that routes by a ring the others have left, a write acknowledged by the owners one master
  * reaches): docs/reliability.md, "The simulation", lists what each finds and how often.
  */
-const HOLDING: readonly Fault[] = ["crash-node", "pause-master", "join-node", "leave-node"];
+const HOLDING: readonly Fault[] = [
+  "crash-node",
+  "pause-master",
+  "kill-master",
+  "join-node",
+  "leave-node",
+];
 
 const env = process.env;
 const seeds = Number(env["RINGCACHE_SIMULATION_SEEDS"] ?? 1000);
