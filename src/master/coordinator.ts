@@ -73,6 +73,11 @@ export class Coordinator {
     });
     deps.coordination.on("leadership", () => this.leadOrFollow());
     deps.coordination.on("membership", (m) => this.receive(m));
+    // A master holds writes for a node it cannot reach: the leader's own probes decide on it,
+    // at once rather than at the next interval.
+    deps.coordination.on("suspect", (node) => {
+      if (this.leading) deps.membership.probeNow(node);
+    });
   }
 
   get leader(): string {

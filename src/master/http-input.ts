@@ -91,6 +91,8 @@ export const membershipSchema = z.object({
 
 export const leaveSchema = z.object({ id: z.string().regex(ID) });
 
+export const suspectSchema = z.object({ node: z.string().regex(ID), from: z.string().regex(ID) });
+
 export function describeZodError(err: z.ZodError): string {
   const issue = err.issues[0];
   if (issue === undefined) return "invalid body";

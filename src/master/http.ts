@@ -9,6 +9,7 @@
 //   GET  /v1/internal/state              a peer master's poll: clock, probes, membership
 //   POST /v1/internal/membership         the leader pushes a new membership generation
 //   POST /v1/internal/leave              an auxiliary node leaving: {"id"} -> {"done"}
+//   POST /v1/internal/suspect            a peer cannot reach a node: {"node", "from"} (to the leader)
 //
 // Keys in paths are percent-decoded to opaque bytes. Every error is JSON
 // {"error":{"code","message"}} with the status the error catalogue gives its code.
@@ -38,6 +39,7 @@ import {
   decodeKey,
   decodeText,
   leaveSchema,
+  suspectSchema,
   membershipSchema,
   parseJsonBody,
   parseTtl,
@@ -122,6 +124,8 @@ export interface InternalHandlers {
   /** A membership pushed by the leader; answered once the returned promise settles. */
   readonly membership: (body: unknown) => Promise<void>;
   readonly leave: (id: string) => unknown;
+  /** A peer cannot reach `node`, which its ring still counts: the leader decides on it. */
+  readonly suspect: (node: string, from: string) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +273,7 @@ export class HttpApi {
         case "/v1/internal/state":
         case "/v1/internal/membership":
         case "/v1/internal/leave":
+        case "/v1/internal/suspect":
           this.internal(req, res, path, startedAt);
           return;
         default:
@@ -430,6 +435,12 @@ export class HttpApi {
           () => this.json(res, R.internal, startedAt, 200, { ok: true }),
           (err: unknown) => this.failWith(res, R.internal, startedAt, err),
         );
+        return;
+      }
+      if (path === "/v1/internal/suspect") {
+        const { node, from } = parseJsonBody(suspectSchema, body);
+        handlers.suspect(node, from);
+        this.json(res, R.internal, startedAt, 200, { ok: true });
         return;
       }
       const { id } = parseJsonBody(leaveSchema, body);

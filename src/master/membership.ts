@@ -212,6 +212,11 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     }
   }
 
+  /** Probes a node now, out of turn (a peer cannot reach it). */
+  probeNow(id: string): void {
+    if (this.nodes.has(id)) void this.checker?.probeNow(id);
+  }
+
   /** Marks a node as leaving (or back): it leaves the ring this master decides. */
   setLeaving(id: string, leaving: boolean): void {
     if (leaving === this.leaving.has(id)) return;

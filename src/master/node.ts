@@ -136,6 +136,7 @@ export class MasterNode {
           // Acknowledged once the writes routed by the ring before it have ended.
           membership: (m) => this.core.takeMembership(m as PublishedMembership),
           leave: (id) => this.core.coordinator.leave(id),
+          suspect: (node, from) => this.core.coordination.suspected(node, from),
         },
       },
     );

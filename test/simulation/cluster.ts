@@ -455,6 +455,13 @@ class SimPeerLink implements PeerLink {
     return this.call(to, (m) => m.core.takeMembership(JSON.parse(body) as PublishedMembership));
   }
 
+  suspect(to: MemberAddress, node: string, from: string): Promise<void> {
+    return this.call(to, (m) => {
+      m.core.coordination.suspected(node, from);
+      return Promise.resolve();
+    });
+  }
+
   /**
    * Runs `handle` on the peer and brings its answer back, or fails like the HTTP client: at
    * once when the peer is dead (refused), after the poll timeout when nothing comes back.

@@ -36,6 +36,8 @@ export interface PeerLink {
   state(to: MemberAddress): Promise<PeerState>;
   /** POST /v1/internal/membership; resolves once the peer took it. */
   push(to: MemberAddress, body: string): Promise<void>;
+  /** POST /v1/internal/suspect: {"node", "from"}, to the leader. */
+  suspect(to: MemberAddress, node: string, from: string): Promise<void>;
 }
 
 export interface BuiltinOptions {
@@ -155,6 +157,26 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
     return out;
   }
 
+  askLeader(node: string): void {
+    if (this.leader === this.options.id) {
+      this.emit("suspect", node, this.options.id);
+      return;
+    }
+    const leader = this.peers.find((p) => p.address.id === this.leader);
+    if (leader === undefined) return;
+    this.link.suspect(leader.address, node, this.options.id).catch((err: unknown) => {
+      this.options.logger.debug(
+        { leader: this.leader, node, err: (err as Error).message },
+        "cannot ask the leader about a node",
+      );
+    });
+  }
+
+  /** A peer asks this master, as leader, to decide on a node (POST /v1/internal/suspect). */
+  suspected(node: string, from: string): void {
+    if (this.leader === this.options.id) this.emit("suspect", node, from);
+  }
+
   async publish(m: PublishedMembership): Promise<void> {
     this.publishing = m;
     const peers = this.peers.filter((p) => this.live(p));
@@ -258,6 +280,10 @@ export class HttpPeerLink implements PeerLink {
 
   async push(to: MemberAddress, body: string): Promise<void> {
     await this.call(to, "/v1/internal/membership", body);
+  }
+
+  async suspect(to: MemberAddress, node: string, from: string): Promise<void> {
+    await this.call(to, "/v1/internal/suspect", JSON.stringify({ node, from }));
   }
 
   private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {

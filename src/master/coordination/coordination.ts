@@ -42,6 +42,11 @@ export interface CoordinationEvents {
   leadership: [leader: string];
   /** A membership published by some master arrived (it may be older than one already seen). */
   membership: [m: PublishedMembership];
+  /**
+   * Leader only: master `from` cannot reach auxiliary node `node`, which the ring still counts,
+   * and holds writes until the leader decides on it (see askLeader).
+   */
+  suspect: [node: string, from: string];
 }
 
 export interface Coordination extends EventEmitter<CoordinationEvents> {
@@ -76,4 +81,11 @@ export interface Coordination extends EventEmitter<CoordinationEvents> {
   livePeers(): string[];
   /** The peers' probe views, where the implementation learns them (exported as metrics). */
   peerViews(): PeerView[];
+  /**
+   * Asks the leader to decide on an auxiliary node this master cannot reach: the leader's
+   * "suspect" event fires (on this master when it leads), and the leader probes the node at
+   * once. Best effort, never awaited: a write held for the node waits for the leader's next
+   * ring or gives up (docs/design.md, "Acknowledging a write").
+   */
+  askLeader(node: string): void;
 }
