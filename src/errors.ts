@@ -43,6 +43,11 @@ export const ERRORS = {
   MAX_CLIENTS: { resp: "ERR", http: 503 },
   /** No owner of the key could be reached. */
   UNAVAILABLE: { resp: "CLUSTERDOWN", http: 503 },
+  /**
+   * A write reached some owners of its key but not one the ring still counts, and the leader
+   * did not take that owner out in time: it may have been applied, and may be retried.
+   */
+  TRY_AGAIN: { resp: "TRYAGAIN", http: 503 },
   /** An owner did not answer within the request timeout. */
   TIMEOUT: { resp: "TIMEOUT", http: 504 },
   /** A write was refused because the owner holds a newer version. */

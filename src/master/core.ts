@@ -128,7 +128,15 @@ export class MasterCore {
       // not write by it.
       initialMode: "awaiting",
     });
-    this.router = new Router(this.topology, this.clock);
+    this.router = new Router(this.topology, this.clock, {
+      holds: {
+        scheduler,
+        resendMs: Math.min(config.healthInterval, config.requestTimeout),
+        // Long enough for the leader to take a dead owner out of the ring and publish it
+        // (docs/design.md, "Acknowledging a write").
+        holdMs: (config.healthFailures + 2) * config.healthInterval + 2 * config.requestTimeout,
+      },
+    });
     this.rebalancer = new Rebalancer(
       {
         replicas: config.replicas,
@@ -173,6 +181,7 @@ export class MasterCore {
         ...(options.peerLink === undefined ? {} : { link: options.peerLink }),
       },
     );
+    this.router.holds.askLeader = (node) => this.coordination.askLeader(node);
     this.coordinator = new Coordinator(
       { id: config.id, retryDelayMs: config.healthInterval, logger, scheduler },
       {

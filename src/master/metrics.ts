@@ -17,10 +17,12 @@
 //   ring_changes_total, ring_nodes, replicas
 //   client_connections{protocol}, client_connections_total{protocol}
 //   write_stale_retries_total, replication_failures_total, read_failovers_total
+//   writes_held_total{outcome}, writes_held (docs/design.md, "Acknowledging a write")
 // plus the default process and Node.js metrics (event-loop lag, heap, CPU).
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { NodeState } from "./health.js";
 import { NODE_LATENCY_BUCKETS } from "./pool.js";
+import type { WriteHolds } from "./ops/hold.js";
 import type { RouterCounters } from "./router.js";
 import type { Topology } from "./topology.js";
 
@@ -167,6 +169,7 @@ export class MasterMetrics {
     topology: Topology,
     router: RouterCounters,
     connections: ConnectionCounts,
+    holds: WriteHolds,
   ) {
     this.commands = commands;
     this.routes = routes;
@@ -320,6 +323,18 @@ export class MasterMetrics {
       "counter",
       () => [{ labels: {}, value: router.replicationFailures }],
     );
+    add(
+      "writes_held_total",
+      "Writes held for an owner that failed to apply them, by how the hold ended.",
+      "counter",
+      () => [
+        { labels: { outcome: "acknowledged" }, value: holds.counters.acknowledged },
+        { labels: { outcome: "gave_up" }, value: holds.counters.gaveUp },
+      ],
+    );
+    add("writes_held", "Writes held now for an owner that has not applied them.", "gauge", () => [
+      { labels: {}, value: holds.size },
+    ]);
     add(
       "read_failovers_total",
       "Reads answered by an owner after the first one failed.",

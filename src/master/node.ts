@@ -71,6 +71,7 @@ export class MasterNode {
         resp: () => ({ open: this.resp.connections.size, total: this.resp.totalConnections }),
         http: () => ({ open: this.http.openConnections, total: this.http.totalConnections }),
       },
+      this.core.router.holds,
     );
     this.addRecoveryMetrics();
     this.commands = new MasterCommands(

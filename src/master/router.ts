@@ -4,6 +4,7 @@
 //
 //   ops/read.ts         GET, EXISTS, RC.GET: first live owner, failover, reads during a move
 //   ops/write.ts        SET, DEL, EXPIRE as versioned writes to every owner
+//   ops/hold.ts         writes held until every owner the ring counts has applied them
 //   ops/conditional.ts  SET NX|XX|GET|KEEPTTL, EXPIRE NX|XX|GT|LT, PERSIST: read, then write
 //   ops/incr.ts         INCRBY on one owner, copied to the others
 //   ops/gather.ts       MGET, MSET, DEL and EXISTS of several keys
@@ -13,6 +14,7 @@
 // then start()ed once; it reports exactly once (ops/op.ts).
 import type { HybridClock } from "../clock/hlc.js";
 import { hashKey } from "../ring/hash.js";
+import { WriteHolds, type HoldOptions } from "./ops/hold.js";
 import { NO_OWNERS } from "./ops/op.js";
 import type { NodeClient } from "./pool.js";
 import type { Topology } from "./topology.js";
@@ -21,7 +23,7 @@ import type { Topology } from "./topology.js";
 export class RouterCounters {
   /** Writes retried because an owner held a newer version. */
   staleRetries = 0;
-  /** Writes acknowledged although some owner failed to apply them. */
+  /** Writes acknowledged although some owner failed to apply them (answered an error). */
   replicationFailures = 0;
   /** Reads answered by an owner other than the first one tried. */
   readFailovers = 0;
@@ -37,6 +39,8 @@ const RECENT_KEY_MAX = 64;
 export interface RouterOptions {
   /** Retries of a write refused as older before giving up. */
   readonly maxStaleRetries?: number;
+  /** Writes held for an owner that did not apply them (ops/hold.ts). */
+  readonly holds?: HoldOptions;
 }
 
 export class Router {
@@ -45,6 +49,8 @@ export class Router {
   readonly clock: HybridClock;
   readonly counters = new RouterCounters();
   readonly maxStaleRetries: number;
+  /** Writes waiting for an owner that has not applied them (ops/hold.ts). */
+  readonly holds: WriteHolds;
   /**
    * Which of a node's connections new operations use: the dispatcher sets it to the client
    * connection's id before starting a command's operations (see NodeClient.connection).
@@ -68,6 +74,7 @@ export class Router {
     this.topology = topology;
     this.clock = clock;
     this.maxStaleRetries = options.maxStaleRetries ?? 8;
+    this.holds = new WriteHolds(topology, options.holds);
   }
 
   /** The key's owners in ring order: first R distinct nodes clockwise among the nodes up. */
@@ -123,24 +130,39 @@ export class Router {
   }
 
   /**
-   * During a move: the key's owners in the ring before it that are not among `owners` (empty
-   * when no move is in progress or the key's owners did not change).
+   * During a move, for a key whose owners changed in any ring whose data is still moving: its
+   * owners in those rings that are not among `owners` (possibly none: a node that returned
+   * with an old copy may now be the key's first owner, and the read must ask every current
+   * owner). Null when no move is in progress or the key's owners are the same in every
+   * source. Every source counts, not only the oldest: a key written while one move was under
+   * way and then moved again lives on the owners of the middle ring.
    */
-  previousOwnersOf(key: Uint8Array, owners: readonly NodeClient[]): NodeClient[] {
+  moveOwnersOf(key: Uint8Array, owners: readonly NodeClient[]): NodeClient[] | null {
     const t = this.topology;
-    const previous = t.previous;
-    if (previous === null || previous.size === 0) return NO_OWNERS;
+    const sources = t.moveSources;
+    if (sources.length === 0) return null;
     const ids = this.ids;
-    const n = previous.ownerIdsInto(hashKey(key), Math.min(t.options.replicas, previous.size), ids);
+    const hash = hashKey(key);
+    let changed = false;
     let out: NodeClient[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const id = ids[i] as string;
-      if (owners.some((c) => c.id === id)) continue;
-      const client = t.membership.get(id)?.client;
-      if (client === undefined) continue;
-      (out ??= []).push(client);
+    for (const source of sources) {
+      const n =
+        source.size === 0
+          ? 0
+          : source.ownerIdsInto(hash, Math.min(t.options.replicas, source.size), ids);
+      if (n !== owners.length) changed = true;
+      for (let i = 0; i < n; i++) {
+        const id = ids[i] as string;
+        if (owners.some((c) => c.id === id)) continue;
+        changed = true;
+        if (out !== null && out.some((c) => c.id === id)) continue;
+        const client = t.membership.get(id)?.client;
+        if (client === undefined) continue;
+        (out ??= []).push(client);
+      }
     }
-    return out ?? NO_OWNERS;
+    if (!changed) return null;
+    return out ?? [];
   }
 
   /** Clients of every node in the ring. */

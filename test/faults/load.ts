@@ -91,7 +91,8 @@ export function scenarioChecker(): Checker {
     valueBytes: 64,
     classify: (err) => {
       const message = err instanceof Error ? err.message : String(err);
-      return /timeout|timed out|closed|ECONN|EPIPE|socket|max retries/i.test(message)
+      // TRYAGAIN: a held write that gave up may have reached some owners.
+      return /timeout|timed out|closed|ECONN|EPIPE|socket|max retries|TRYAGAIN/i.test(message)
         ? "indeterminate"
         : "failed";
     },

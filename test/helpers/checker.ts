@@ -103,7 +103,7 @@ function defaultClassify(err: unknown): Outcome {
   const message = err instanceof Error ? err.message : String(err);
   // A timeout or a dropped connection may or may not have been applied.
   if (
-    /timeout|timed out|ECONNRESET|EPIPE|closed|Connection is closed|ECONNREFUSED|socket/i.test(
+    /timeout|timed out|ECONNRESET|EPIPE|closed|Connection is closed|ECONNREFUSED|socket|TRYAGAIN/i.test(
       message,
     )
   ) {

@@ -10,16 +10,19 @@ import { describe as explain, runSeed, type Fault, FAULTS, type RunResult } from
 
 /**
  * The faults the default schedules draw from: those under which the cluster keeps every
- * invariant in every schedule today. The others still break one in some schedules (a master
- * that routes by a ring the others have left, a write acknowledged by the owners one master
- * reaches): docs/reliability.md, "The simulation", lists what each finds and how often.
+ * invariant in every schedule today. The others still break one in some schedules (masters
+ * cut from each other while the ring changes; links slowed until two owners of a key are
+ * taken for down at once, more than R = 2 promises): docs/reliability.md, "The simulation",
+ * lists what each finds and how often.
  */
 const HOLDING: readonly Fault[] = [
   "crash-node",
+  "pause-node",
   "pause-master",
   "kill-master",
   "join-node",
   "leave-node",
+  "cut-link",
 ];
 
 const env = process.env;
@@ -75,20 +78,5 @@ describe("simulated cluster", () => {
     const b = await runSeed(7, { faults: FAULTS, episodes: EPISODES });
     assert.deepEqual(b.trace, a.trace);
     assert.deepEqual(b.report, a.report);
-  });
-
-  // What it finds: a master cut from one node while the other still reaches it acknowledges
-  // writes the other master does not read (the stale reads the acknowledgement rule removes).
-  // Once that rule is in, this fault joins the default schedules and this test goes.
-  it("finds the stale reads of one master cut from one node", async (t) => {
-    let found: RunResult | undefined;
-    let seed = 1;
-    for (; seed <= 50 && found === undefined; seed++) {
-      const result = await runSeed(seed, { faults: ["cut-link"], episodes: EPISODES });
-      if (result.report.staleReads > 0) found = result;
-    }
-    assert.ok(found !== undefined, "no stale read in 50 schedules of cut links");
-    t.diagnostic(`first caught by seed ${found.seed}: ${found.report.examples[0] ?? ""}`);
-    assert.equal(found.report.lostWrites, 0);
   });
 });

@@ -1,13 +1,16 @@
 // INCRBY: computed on the first live owner (RC.INCRBY, versioned), then copied to the other
-// owners as RC.PUT with the same version, like any replica write.
+// owners as RC.PUT with the same version, acknowledged like any write (docs/design.md,
+// "Acknowledging a write").
 //
 //   incr ─► RC.INCRBY on the first live owner ─► RC.PUT of the result to the other owners
+//                                                 └─ some did not apply it ─► held (hold.ts)
 import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import { StaleVersionError, encodeIncrBy, readIncrReply } from "../../protocol/internal/index.js";
 import type { RespValue } from "../../protocol/resp/index.js";
 import type { NodeClient, ReplyTarget } from "../pool.js";
 import type { Router } from "../router.js";
+import { HeldWrite, type HoldOwner } from "./hold.js";
 import {
   NO_OWNERS,
   UNWAITED,
@@ -17,7 +20,7 @@ import {
   type OpSink,
 } from "./op.js";
 
-export class IncrOp<C> implements ReplyTarget {
+export class IncrOp<C> implements ReplyTarget, HoldOwner {
   readonly router: Router;
   readonly key: Buffer;
   readonly delta: bigint;
@@ -33,6 +36,10 @@ export class IncrOp<C> implements ReplyTarget {
   private owners: NodeClient[] = NO_OWNERS;
   private primary = -1;
   private pending = 0;
+  /** The copy of the result, and the owners that did not take it (a bit per owner). */
+  private copy: Buffer | null = null;
+  private copyExpiresAt = 0;
+  private unreached = 0;
   /** From Topology.writeStarted, on the first attempt; handed back when the increment ends. */
   private generation = 0;
 
@@ -68,8 +75,8 @@ export class IncrOp<C> implements ReplyTarget {
 
   onNodeReply(token: number, reply: RespValue): void {
     if (token >= 0) {
-      // A copy to another owner: best effort, like any replica write.
-      if (--this.pending === 0) this.end();
+      // A copy to another owner: applied, or refused because it holds a newer version.
+      if (--this.pending === 0) this.copied();
       return;
     }
     let expiresAt: number;
@@ -89,13 +96,16 @@ export class IncrOp<C> implements ReplyTarget {
       return;
     }
     const value = Buffer.from(this.result.toString(), "latin1");
+    this.copy = value;
+    this.copyExpiresAt = expiresAt;
+    this.unreached = 0;
     this.pending = 1;
     for (let i = 0; i < this.owners.length; i++) {
       if (i === this.primary) continue;
       const client = this.owners[i] as NodeClient;
       const conn = client.connection(this.affinity);
       if (conn === null) {
-        this.router.counters.replicationFailures++;
+        this.unreached |= 1 << i;
         unwaitedConnection(this.router, client, this.affinity)?.put(
           UNWAITED,
           0,
@@ -109,7 +119,37 @@ export class IncrOp<C> implements ReplyTarget {
       conn.put(this, i, this.key, value, this.version, expiresAt);
       this.pending++;
     }
-    if (--this.pending === 0) this.end();
+    if (--this.pending === 0) this.copied();
+  }
+
+  /** Every copy answered: done, or held for the owners that did not take it. */
+  private copied(): void {
+    if (this.unreached === 0) {
+      this.end();
+      return;
+    }
+    const missing: NodeClient[] = [];
+    for (let i = 0; i < this.owners.length; i++) {
+      if ((this.unreached & (1 << i)) !== 0) missing.push(this.owners[i] as NodeClient);
+    }
+    new HeldWrite(
+      this.router,
+      this,
+      "put",
+      this.key,
+      this.copy,
+      this.copyExpiresAt,
+      this.version,
+      this.affinity,
+      missing,
+      this.generation,
+    ).start();
+  }
+
+  heldDone(error: RingcacheError | null, generation: number): void {
+    this.generation = generation;
+    this.error = error;
+    this.end();
   }
 
   private end(): void {
@@ -119,8 +159,8 @@ export class IncrOp<C> implements ReplyTarget {
 
   onNodeError(token: number, error: RingcacheError): void {
     if (token >= 0) {
-      this.router.counters.replicationFailures++;
-      if (--this.pending === 0) this.end();
+      this.unreached |= 1 << token;
+      if (--this.pending === 0) this.copied();
       return;
     }
     // The increment may or may not have been applied: report it rather than apply it twice.

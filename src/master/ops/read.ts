@@ -73,9 +73,9 @@ export class ReadOp<C> implements ReplyTarget {
 
   start(): this {
     const owners = this.router.ownersOf(this.key);
-    if (this.router.topology.previous !== null && owners.length > 0) {
-      const previous = this.router.previousOwnersOf(this.key, owners);
-      if (previous.length > 0) {
+    if (this.router.topology.moveSources.length > 0 && owners.length > 0) {
+      const previous = this.router.moveOwnersOf(this.key, owners);
+      if (previous !== null) {
         new MoveRead(this, owners, previous).start();
         return this;
       }
@@ -197,17 +197,22 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
     const router = this.parent.router;
     // Every current owner, not just the first: one that just joined may not have the entry
     // yet while another (a surviving replica) does.
-    this.pending = this.owners.length + 1;
+    this.pending = this.owners.length + this.previous.length;
     for (const owner of this.owners) {
       new ReadOp(router, this.parent.key, "versioned", this, CURRENT).startWith([owner]);
     }
-    new ReadOp(router, this.parent.key, "versioned", this, PREVIOUS).startWith(this.previous);
+    // Every previous owner too: with several moves under way they may hold different versions.
+    for (const owner of this.previous) {
+      new ReadOp(router, this.parent.key, "versioned", this, PREVIOUS).startWith([owner]);
+    }
   }
 
   opDone(op: ReadOp<Asked>): void {
     if (op.error !== null) {
       if (op.ctx === CURRENT) this.currentError = op.error;
-      else this.previousError = op.error;
+      else if (mayHold(op.owners[0] as NodeClient, this.parent.router.topology.ring)) {
+        this.previousError = op.error;
+      }
     } else {
       if (op.ctx === CURRENT) this.currentAnswers++;
       const v = op.versioned;
@@ -227,11 +232,7 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
       // Writes made during the move went to the current owners only: what the previous ones
       // hold may be older, so it is no answer on its own.
       parent.error = this.currentError;
-    } else if (
-      this.previousError !== null &&
-      best === undefined &&
-      this.previous.some((c) => mayHold(c, parent.router.topology.ring))
-    ) {
+    } else if (this.previousError !== null && best === undefined) {
       // Nothing on the current owners yet, and previous owners that are up could not say
       // (a timeout): a miss here could be spurious (the entry not copied yet), so the read
       // fails instead. Previous owners known to be down hold nothing anyone can read: with

@@ -2,16 +2,20 @@
 //
 //   write ─► every owner the ring counts, in parallel ──► done when each answered:
 //              some owner holds a newer version ─► observe it, retry with a fresh version
-//              >= 1 applied ─► success        none applied ─► error
+//              every owner applied ─► success             none applied ─► error
+//              some applied, some unreachable ─► held (ops/hold.ts) ─► success or TRYAGAIN
 //
 // What must stay true: a write carries a version above every version its owners hold when it
-// is applied, so a later write is never dropped as older (docs/design.md, "Versions").
+// is applied, so a later write is never dropped as older (docs/design.md, "Versions"); it is
+// acknowledged only once every owner the ring counts holds it
+// (docs/design.md, "Acknowledging a write").
 import { performance } from "node:perf_hooks";
 import { RingcacheError } from "../../errors.js";
 import { encodeDel, encodeExpire, readWriteOutcome } from "../../protocol/internal/index.js";
 import { RespReplyError, type RespValue } from "../../protocol/resp/index.js";
 import type { NodeClient, NodeConnection, ReplyTarget } from "../pool.js";
 import type { Router } from "../router.js";
+import { HeldWrite, type HoldOwner } from "./hold.js";
 import {
   UNWAITED,
   noOwners,
@@ -24,7 +28,7 @@ import {
 /** "put" a versioned value (RC.PUT), "del" a tombstone (RC.DEL), "expire" a new expiry. */
 export type WriteKind = "put" | "del" | "expire";
 
-export class WriteOp<C> implements ReplyTarget {
+export class WriteOp<C> implements ReplyTarget, HoldOwner {
   readonly router: Router;
   readonly kind: WriteKind;
   readonly key: Buffer;
@@ -45,6 +49,9 @@ export class WriteOp<C> implements ReplyTarget {
   existed = false;
   private pending = 0;
   private failed = 0;
+  /** The owners of this attempt, and which of them could not be reached (a bit per owner). */
+  private owners: NodeClient[] = [];
+  private unreached = 0;
   private staleMax = 0;
   private answerError: RingcacheError | null = null;
   private transportError: RingcacheError | null = null;
@@ -85,6 +92,8 @@ export class WriteOp<C> implements ReplyTarget {
       this.ticket = this.router.noteWrite(this.key);
       this.generation = this.router.topology.writeStarted();
     }
+    this.owners = owners;
+    this.unreached = 0;
     this.applied = 0;
     this.existed = false;
     this.failed = 0;
@@ -98,8 +107,6 @@ export class WriteOp<C> implements ReplyTarget {
       return this;
     }
     this.pending = owners.length;
-    // Owners not sent to (a bit per owner; R is small).
-    let skipped = 0;
     for (let i = 0; i < owners.length; i++) {
       const client = owners[i] as NodeClient;
       const conn = client.connection(this.affinity);
@@ -108,7 +115,7 @@ export class WriteOp<C> implements ReplyTarget {
         this.failed++;
         this.transportError = client.downError;
         this.allTimeouts = false;
-        skipped |= 1 << i;
+        this.unreached |= 1 << i;
         continue;
       }
       this.sendTo(conn, this, i);
@@ -118,6 +125,8 @@ export class WriteOp<C> implements ReplyTarget {
       this.finish();
       return this;
     }
+    // Owners not sent to (a bit per owner; R is small): see unwaitedConnection.
+    const skipped = this.unreached;
     for (let i = 0; skipped !== 0 && i < owners.length; i++) {
       if ((skipped & (1 << i)) === 0) continue;
       const unwaited = unwaitedConnection(this.router, owners[i] as NodeClient, this.affinity);
@@ -129,6 +138,33 @@ export class WriteOp<C> implements ReplyTarget {
   private end(): void {
     this.router.topology.writeEnded(this.generation);
     this.sink.opDone(this);
+  }
+
+  /** Waits for the owners this attempt did not reach (docs/design.md, "Acknowledging a write"). */
+  private hold(): void {
+    const missing: NodeClient[] = [];
+    for (let i = 0; i < this.owners.length; i++) {
+      if ((this.unreached & (1 << i)) !== 0) missing.push(this.owners[i] as NodeClient);
+    }
+    new HeldWrite(
+      this.router,
+      this,
+      this.kind,
+      this.key,
+      this.value,
+      this.expiresAt,
+      this.version,
+      this.affinity,
+      missing,
+      this.generation,
+    ).start();
+  }
+
+  heldDone(error: RingcacheError | null, generation: number, existed: boolean): void {
+    this.generation = generation;
+    this.error = error;
+    if (existed) this.existed = true;
+    this.end();
   }
 
   private sendTo(conn: NodeConnection, target: ReplyTarget, token: number): void {
@@ -163,8 +199,9 @@ export class WriteOp<C> implements ReplyTarget {
     if (--this.pending === 0) this.finish();
   }
 
-  onNodeError(_token: number, error: RingcacheError): void {
+  onNodeError(token: number, error: RingcacheError): void {
     this.failed++;
+    this.unreached |= 1 << token;
     this.transportError = error;
     if (error.code !== "TIMEOUT") this.allTimeouts = false;
     if (--this.pending === 0) this.finish();
@@ -179,9 +216,11 @@ export class WriteOp<C> implements ReplyTarget {
       if (this.kind === "put" && router.supersededBy(this.ticket, this.key)) {
         // A later write of this master to the key (from this client's pipeline or another
         // client) is on its way: this one is ordered just before it and is done. Retrying it
-        // with a fresh version would let it overtake that later write.
+        // with a fresh version would let it overtake that later write. Owners it did not reach
+        // still get it, with its own version.
         router.counters.staleSuperseded++;
-        this.end();
+        if (this.unreached !== 0) this.hold();
+        else this.end();
         return;
       }
       if (this.attempts <= router.maxStaleRetries) {
@@ -194,6 +233,10 @@ export class WriteOp<C> implements ReplyTarget {
         `write kept losing to newer versions after ${this.attempts} attempts`,
       );
     } else if (this.applied > 0) {
+      if (this.unreached !== 0) {
+        this.hold();
+        return;
+      }
       if (this.failed > 0) router.counters.replicationFailures++;
     } else if (this.answerError !== null) {
       this.error = this.answerError;
