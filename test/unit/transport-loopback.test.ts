@@ -163,6 +163,8 @@ describe("connection core over the loopback", () => {
 
 describe("pool and router over the loopback", () => {
   const TIMEOUT_MS = 300;
+  const RESEND_MS = 100;
+  const HOLD_MS = 2000;
 
   async function cluster() {
     const net = network(3);
@@ -185,7 +187,11 @@ describe("pool and router over the loopback", () => {
     );
     membership.attach(pool, checker);
     const topology = new Topology(membership, { vnodes: 160, replicas: 2, logger });
-    const router = new Router(topology, new HybridClock(1));
+    const router = new Router(topology, new HybridClock(1), {
+      holds: { scheduler: net.scheduler, resendMs: RESEND_MS, holdMs: HOLD_MS },
+    });
+    const asked: string[] = [];
+    router.holds.askLeader = (node) => asked.push(node);
     for (let i = 0; i < 3; i++) {
       membership.add({ id: `a${i + 1}`, host: HOST, port: 7001 + i }, "config");
     }
@@ -197,7 +203,7 @@ describe("pool and router over the loopback", () => {
       checker.stop();
       pool.close();
     };
-    return { ...net, membership, pool, router, close };
+    return { ...net, membership, pool, router, asked, close };
   }
 
   const done: unknown[] = [];
@@ -300,6 +306,63 @@ describe("pool and router over the loopback", () => {
     scheduler.runDue();
     assert.equal(rec.replies.get(2), "PONG");
     assert.equal(rec.replies.has(1), false);
+    close();
+  });
+
+  // docs/design.md, "Acknowledging a write": every owner the ring counts, or a newer ring.
+  it("holds a write one owner did not apply until the ring no longer counts that owner", async () => {
+    const { scheduler, membership, router, transport, asked, close } = await cluster();
+    const [first, second] = router.ownersOf(Buffer.from("held")) as [NodeClient, NodeClient];
+    transport.cut(first.host, first.port);
+    const op = write(router, "held", "v");
+    scheduler.advance(TIMEOUT_MS + RESEND_MS * 3);
+    assert.equal(ended(op), false, "acknowledged although one owner never applied it");
+    assert.equal(router.holds.size, 1);
+    assert.ok(asked.includes(first.id), "the leader was not asked about the owner");
+    const stored = (c: NodeClient): number =>
+      (transport.nodeAt(c.host, c.port) as LoopbackNode).store.stats.entries;
+    assert.equal(stored(second), 1);
+    // The node is taken for down: the ring drops it, and the write is acknowledged.
+    membership.onProbeResult(first.id, { ok: false, reason: "refused", refused: true });
+    assert.equal(router.topology.inRing(first.id), false);
+    scheduler.runDue();
+    assert.ok(ended(op));
+    assert.equal(op.error, null);
+    assert.equal(router.holds.size, 0);
+    assert.equal(router.holds.counters.acknowledged, 1);
+    close();
+  });
+
+  it("acknowledges a held write once the owner that missed it applies it", async () => {
+    const { scheduler, router, transport, close } = await cluster();
+    const [first] = router.ownersOf(Buffer.from("healed")) as [NodeClient];
+    transport.pause(first.host, first.port);
+    const op = write(router, "healed", "v");
+    scheduler.advance(TIMEOUT_MS + RESEND_MS);
+    assert.equal(ended(op), false);
+    transport.resume(first.host, first.port);
+    scheduler.advance(RESEND_MS * 2);
+    assert.ok(ended(op));
+    assert.equal(op.error, null);
+    const node = transport.nodeAt(first.host, first.port) as LoopbackNode;
+    assert.equal(node.store.stats.entries, 1);
+    close();
+  });
+
+  it("gives up on a held write with TRYAGAIN while the ring keeps the owner", async () => {
+    const { scheduler, router, transport, close } = await cluster();
+    const [first] = router.ownersOf(Buffer.from("kept")) as [NodeClient];
+    transport.cut(first.host, first.port);
+    const op = write(router, "kept", "v");
+    const startedAt = scheduler.now();
+    scheduler.advance(HOLD_MS - 1);
+    assert.equal(ended(op), false);
+    scheduler.advance(TIMEOUT_MS + RESEND_MS);
+    assert.ok(ended(op));
+    assert.equal(op.error?.code, "TRY_AGAIN");
+    assert.match(op.error?.respLine ?? "", /^TRYAGAIN .*may have been applied/);
+    assert.ok(scheduler.now() - startedAt <= HOLD_MS + TIMEOUT_MS + RESEND_MS);
+    assert.equal(router.holds.counters.gaveUp, 1);
     close();
   });
 });
