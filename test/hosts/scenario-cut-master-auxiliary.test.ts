@@ -105,36 +105,44 @@ describe("scenario a: m2 cut from a1 for 6 s while m1 still reaches it", { skip 
     const perMaster = cluster.masters.map((m) => recorder.wrap(kvOverRedis(cluster.redis(m))));
     const clients = Array.from({ length: WRITERS }, (_, w) => alternating(perMaster, w));
     const load = checker.run(clients, 120_000);
-    await sleep(WARM_UP_MS);
-
     const states = new StateLog();
     let cutAt = performance.now();
-    states.start(cluster.masters, "a1", () => cutAt);
-    await net.cut(m2.host, a1.host);
-    cutAt = performance.now();
-    await sleep(CUT_MS);
-    await net.heal(m2.host, a1.host);
-    const healedAt = performance.now();
-    const staleByHeal = checker.report().staleReads;
-    const healed = healedAt - cutAt;
+    let healedAt = cutAt;
+    let settledAt = cutAt;
+    let staleByHeal: number;
+    let staleBySettled: number;
+    try {
+      await sleep(WARM_UP_MS);
+      states.start(cluster.masters, "a1", () => cutAt);
+      await net.cut(m2.host, a1.host);
+      cutAt = performance.now();
+      await sleep(CUT_MS);
+      await net.heal(m2.host, a1.host);
+      healedAt = performance.now();
+      staleByHeal = checker.report().staleReads;
 
-    await waitFor("m2 to see a1 up again", () => states.first("m2", ["up"], healed) !== undefined, {
-      timeoutMs: 20_000,
-      intervalMs: 50,
-    });
-    await cluster.settled();
-    const settledAt = performance.now();
-    const staleBySettled = checker.report().staleReads;
-    await states.stop();
-    // Load after the cluster settled, judged by the same checker.
-    await sleep(2000);
-    await waitFor(
-      "500 operations after the cluster settled",
-      () => recorder.opsBetween(settledAt, Infinity) > 500,
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
-    checker.stop();
-    await load;
+      await waitFor(
+        "m2 to see a1 up again",
+        () => states.first("m2", ["up"], healedAt - cutAt) !== undefined,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
+      await cluster.settled();
+      settledAt = performance.now();
+      staleBySettled = checker.report().staleReads;
+      // Load after the cluster settled, judged by the same checker.
+      await sleep(2000);
+      await waitFor(
+        "500 operations after the cluster settled",
+        () => recorder.opsBetween(settledAt, Infinity) > 500,
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } finally {
+      // Whatever failed, the writers and the sampling end with the test.
+      checker.stop();
+      await states.stop();
+      await load;
+    }
+    const healed = healedAt - cutAt;
     const staleByEnd = checker.report().staleReads;
     await checker.verify(cluster.masters.map((m) => kvOverRedis(cluster.redis(m))));
     const report = checker.report();

@@ -177,7 +177,7 @@ function installHandlers(): void {
  */
 async function claimSubnet(run: string): Promise<{ prefix: string; claim: string }> {
   mkdirSync(CLAIMS_DIR, { recursive: true });
-  const routes = await run4Routes();
+  const routes = await routesV4();
   const n = parseInt(run.split("-")[1] ?? "0", 36);
   for (let i = 0; i < 55 * 256; i++) {
     const b = 200 + ((n + Math.floor(i / 256)) % 55);
@@ -195,7 +195,7 @@ async function claimSubnet(run: string): Promise<{ prefix: string; claim: string
   throw new Error("no free 10.x.y.0/24 subnet left for a test network");
 }
 
-async function run4Routes(): Promise<string[]> {
+async function routesV4(): Promise<string[]> {
   return (await run(ipPath(), ["-4", "route", "show"])).split("\n").map((l) => l.trim());
 }
 
