@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const ALL_TIERS = ["unit", "property", "simulation", "integration", "faults", "bad-input"];
+const ALL_TIERS = ["unit", "property", "simulation", "integration", "faults", "bad-input", "hosts"];
 const root = join(import.meta.dirname, "..", "dist", "test");
 const tiers = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL_TIERS;
 

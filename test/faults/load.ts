@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { Checker, summarize, type CheckerReport, type KvClient } from "../helpers/checker.js";
-import { TestCluster, type ClusterOptions } from "../helpers/cluster.js";
+import { TestCluster, type ClusterOptions, type MasterHandle } from "../helpers/cluster.js";
 import { recoveryView, type RecoveryView } from "../helpers/recovery.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
 import { sleep, waitFor } from "../helpers/wait.js";
@@ -80,7 +80,9 @@ export class Recorder {
 /**
  * The workload every scenario runs: writers over disjoint keys, reads, a few deletes. An
  * error is "failed" (not applied) only when it is a clear reply; a request lost with its
- * connection (ioredis reports those as "max retries per request") may have been applied.
+ * connection (ioredis reports those as "max retries per request") may have been applied, and
+ * so may a write answered `-TRYAGAIN` (docs/design.md, "Acknowledging a write": some owners
+ * may hold it).
  */
 export function scenarioChecker(): Checker {
   return new Checker({
@@ -223,7 +225,9 @@ const DIAGNOSIS_METRICS =
  * counters that explain a stale read (writes acknowledged by fewer than R owners, failovers,
  * node errors, ring changes): appended to a failed invariant, since the run's logs are gone.
  */
-export async function diagnosis(cluster: TestCluster): Promise<string> {
+export async function diagnosis(cluster: {
+  readonly masters: readonly MasterHandle[];
+}): Promise<string> {
   const lines: string[] = [];
   for (const m of cluster.masters) {
     try {

@@ -8,7 +8,7 @@
 //   value = "<key>|<seq>|<crc32 of key|seq|padding>|<padding>"
 //
 // Each operation is recorded as ok, failed (a clear error reply: not applied) or
-// indeterminate (timeout or lost connection: maybe applied). The verdicts:
+// indeterminate (timeout, lost connection or TRYAGAIN: maybe applied). The verdicts:
 //   stale read      a read returned seq s while a write of seq > s had been acknowledged
 //                   before the read began, or a value after an acknowledged delete
 //   phantom         a value whose checksum fails, or a seq never attempted
@@ -101,7 +101,8 @@ export function decodeValue(
 
 function defaultClassify(err: unknown): Outcome {
   const message = err instanceof Error ? err.message : String(err);
-  // A timeout or a dropped connection may or may not have been applied.
+  // A timeout, a dropped connection or a write answered TRYAGAIN (some owners may hold it) may
+  // or may not have been applied.
   if (
     /timeout|timed out|ECONNRESET|EPIPE|closed|Connection is closed|ECONNREFUSED|socket|TRYAGAIN/i.test(
       message,

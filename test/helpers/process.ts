@@ -20,6 +20,16 @@ export function tempDir(prefix = "ringcache-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/**
+ * How a process is launched. `prefix` is a command that runs the rest in place (`ip netns exec
+ * <ns>` sets the namespace and execs), so the child's pid stays the program's own: signals
+ * reach the program, not a wrapper. `program` replaces `node bin/ringcache.js` (e.g. etcd).
+ */
+export interface LaunchOptions {
+  readonly prefix?: readonly string[];
+  readonly program?: readonly string[];
+}
+
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -30,15 +40,27 @@ export class NodeProcess {
   readonly args: readonly string[];
   readonly logPath: string;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly argv: readonly string[];
   private child: ChildProcess | undefined;
   private log: WriteStream | undefined;
   private exited: Promise<ExitInfo> | undefined;
 
-  constructor(name: string, args: readonly string[], logDir: string, env: NodeJS.ProcessEnv = {}) {
+  constructor(
+    name: string,
+    args: readonly string[],
+    logDir: string,
+    env: NodeJS.ProcessEnv = {},
+    launch: LaunchOptions = {},
+  ) {
     this.name = name;
     this.args = args;
     this.logPath = join(logDir, `${name}.log`);
     this.env = env;
+    this.argv = [
+      ...(launch.prefix ?? []),
+      ...(launch.program ?? [process.execPath, ...NODE_FLAGS, BIN]),
+      ...args,
+    ];
   }
 
   get pid(): number | undefined {
@@ -54,7 +76,8 @@ export class NodeProcess {
   start(): this {
     if (this.running) throw new Error(`${this.name} is already running`);
     this.log = createWriteStream(this.logPath, { flags: "a" });
-    const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...this.args], {
+    const [file, ...rest] = this.argv as [string, ...string[]];
+    const child = spawn(file, rest, {
       cwd: REPO_ROOT,
       env: { ...process.env, RINGCACHE_LOG_LEVEL: "info", ...this.env },
       stdio: ["ignore", "pipe", "pipe"],

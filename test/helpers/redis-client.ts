@@ -5,11 +5,12 @@ import type { KvClient } from "./checker.js";
 export function connectRedis(
   port: number,
   host = "127.0.0.1",
-  options: { commandTimeout?: number } = {},
+  options: { commandTimeout?: number; password?: string } = {},
 ): Redis {
   return new Redis({
     port,
     host,
+    ...(options.password !== undefined ? { password: options.password } : {}),
     lazyConnect: false,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,

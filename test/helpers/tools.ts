@@ -1,6 +1,6 @@
-// System tools some tests need (redis-cli, redis-server, nginx, prometheus, nutcracker). A test
-// that needs a missing tool skips with a message naming the package that brings it; CI
-// installs them all, so nothing skips there.
+// System tools some tests need (redis-cli, redis-server, nginx, prometheus, nutcracker; ip,
+// iptables and etcd across hosts). A test that needs a missing tool skips with a message naming
+// the package that brings it; CI installs them all, so nothing skips there.
 import { execFileSync } from "node:child_process";
 
 const PACKAGES: Readonly<Record<string, string>> = {
@@ -12,6 +12,10 @@ const PACKAGES: Readonly<Record<string, string>> = {
   promtool: "prometheus",
   nutcracker: "nutcracker",
   "docker-compose": "docker-compose",
+  ip: "iproute2",
+  iptables: "iptables",
+  etcd: "etcd-server",
+  etcdctl: "etcd-client",
 };
 
 const found = new Map<string, string | undefined>();
@@ -41,4 +45,13 @@ export function skipUnless(...tools: string[]): string | false {
   if (missing.length === 0) return false;
   const pkgs = [...new Set(missing.map((t) => PACKAGES[t] ?? t))].join(" ");
   return `needs ${missing.join(", ")} (install with: apt-get install -y ${pkgs})`;
+}
+
+/**
+ * The skip reason of a test that builds network namespaces and iptables rules: it needs root
+ * (CI runs as root) and the tools, else false.
+ */
+export function skipUnlessRoot(...tools: string[]): string | false {
+  if (process.getuid?.() !== 0) return "needs root (network namespaces and iptables rules)";
+  return skipUnless(...tools);
 }

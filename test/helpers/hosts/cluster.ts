@@ -1,0 +1,238 @@
+// A ringcache cluster across hosts: each master and auxiliary node a real `ringcache` process
+// in its own host (network namespace) of a TestNetwork, with its own address, ports, data
+// directory and backup directory (no directory is shared, as on separate machines).
+//
+//   m1 10.B.C.11  m2 .12 …   RESP :6380, HTTP :8080   --peers m2=10.B.C.12:8080,…
+//   a1 10.B.C.21  a2 .22 …   RESP :7001, HTTP :9101
+//
+//   const net = await TestNetwork.create();
+//   const cluster = await HostCluster.start(net, { masters: 2, auxiliary: 3, replicas: 2 });
+//   const redis = cluster.redis(cluster.master("m1"));       a client from the root namespace
+//   await net.cut(cluster.master("m2").host, cluster.aux("a1").host);
+//
+// The nodes bind non-loopback addresses, so every one gets the test secret (the clients AUTH
+// with it). With `etcd`, masters and auxiliary nodes coordinate through it instead of listing
+// each other (`--coordination etcd --etcd-endpoints …`, a prefix per run).
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { AuxiliaryHandle } from "../auxiliary.js";
+import { MasterHandle } from "../cluster.js";
+import type { NodeProcess } from "../process.js";
+import { recoveryView, type RecoveryView } from "../recovery.js";
+import { connectRedis } from "../redis-client.js";
+import { waitFor } from "../wait.js";
+import type { EtcdCluster } from "./etcd.js";
+import type { Host, TestNetwork } from "./network.js";
+
+export const TEST_SECRET = "ringcache-hosts-test-secret";
+export const MASTER_PORT = 6380;
+export const MASTER_HTTP_PORT = 8080;
+export const AUXILIARY_PORT = 7001;
+export const AUXILIARY_HTTP_PORT = 9101;
+
+export class HostMaster extends MasterHandle {
+  readonly host: Host;
+  readonly dataDir: string;
+
+  constructor(id: string, host: Host, dataDir: string, proc: NodeProcess) {
+    super(id, MASTER_PORT, MASTER_HTTP_PORT, proc);
+    this.host = host;
+    this.dataDir = dataDir;
+  }
+
+  override url(path: string): string {
+    return `http://${this.host.address}:${this.httpPort}${path}`;
+  }
+}
+
+export class HostAuxiliary extends AuxiliaryHandle {
+  readonly host: Host;
+
+  constructor(id: string, host: Host, dataDir: string, proc: NodeProcess) {
+    super(id, AUXILIARY_PORT, AUXILIARY_HTTP_PORT, dataDir, proc);
+    this.host = host;
+  }
+
+  override url(path: string): string {
+    return `http://${this.host.address}:${this.httpPort}${path}`;
+  }
+}
+
+export interface HostClusterOptions {
+  readonly masters?: number;
+  readonly auxiliary?: number;
+  readonly replicas?: number;
+  readonly healthInterval?: string;
+  readonly healthFailures?: number;
+  readonly requestTimeout?: string;
+  readonly masterArgs?: readonly string[];
+  readonly auxiliaryArgs?: readonly string[];
+  /** Coordinate through this etcd cluster instead of --peers and --auxiliary lists. */
+  readonly etcd?: EtcdCluster;
+}
+
+export class HostCluster {
+  readonly network: TestNetwork;
+  readonly options: HostClusterOptions;
+  readonly masters: HostMaster[] = [];
+  readonly auxiliaries: HostAuxiliary[] = [];
+  private readonly clients: Redis[] = [];
+
+  private constructor(network: TestNetwork, options: HostClusterOptions) {
+    this.network = network;
+    this.options = options;
+  }
+
+  /**
+   * Starts the auxiliary nodes, then the masters, and waits until every master has every node
+   * in its ring. Health settings default to those of the fault scenarios (test/faults/load.ts).
+   */
+  static async start(network: TestNetwork, options: HostClusterOptions = {}): Promise<HostCluster> {
+    const cluster = new HostCluster(network, options);
+    try {
+      await cluster.boot();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  master(id: string): HostMaster {
+    const m = this.masters.find((x) => x.id === id);
+    if (m === undefined) throw new Error(`no master ${id}`);
+    return m;
+  }
+
+  aux(id: string): HostAuxiliary {
+    const a = this.auxiliaries.find((x) => x.id === id);
+    if (a === undefined) throw new Error(`no auxiliary node ${id}`);
+    return a;
+  }
+
+  /** An ioredis client of one master from the root namespace, closed by stop(). */
+  redis(m: HostMaster, commandTimeout = 5000): Redis {
+    const client = connectRedis(m.port, m.host.address, { commandTimeout, password: TEST_SECRET });
+    this.clients.push(client);
+    return client;
+  }
+
+  /** Waits until master `m` sees node `id` in `state` (up, suspect, down). */
+  async waitNodeState(m: HostMaster, id: string, state: string, timeoutMs = 10_000): Promise<void> {
+    await waitFor(
+      `master ${m.id} to see ${id} ${state}`,
+      async () => (await m.view()).nodes.some((n) => n.id === id && n.state === state),
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
+  /**
+   * Waits until, in one round of views, every master sees every auxiliary node up and in its
+   * ring, routes by one epoch, and the leader has no move running or pending; returns the views.
+   */
+  async settled(timeoutMs = 30_000): Promise<RecoveryView[]> {
+    const count = this.auxiliaries.length;
+    return waitFor(
+      "every master to see every node up and route by one settled ring",
+      async () => {
+        const views = await Promise.all(this.masters.map((m) => recoveryView(m)));
+        const first = views[0] as RecoveryView;
+        const ok = views.every(
+          (v) =>
+            v.epoch === first.epoch &&
+            v.nodes.filter((n) => n.state === "up" && n.share > 0).length === count &&
+            v.rebalance?.running !== true &&
+            (v.coordination?.sources.length ?? 0) === 0,
+        );
+        return ok ? views : undefined;
+      },
+      { timeoutMs, intervalMs: 25 },
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    await Promise.all([
+      ...this.masters.map((m) => m.process.terminate(5000)),
+      ...this.auxiliaries.map((a) => a.process.terminate(5000)),
+    ]);
+  }
+
+  private coordinationArgs(): string[] {
+    const etcd = this.options.etcd;
+    if (etcd === undefined) return [];
+    return [
+      ...["--coordination", "etcd", "--etcd-endpoints", etcd.endpoints()],
+      ...["--etcd-prefix", `/ringcache-${this.network.run}`],
+    ];
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    const net = this.network;
+    const auxHosts: Host[] = [];
+    for (let i = 0; i < (o.auxiliary ?? 3); i++) {
+      auxHosts.push(await net.addHost(`a${i + 1}`, 21 + i));
+    }
+    const masterHosts: Host[] = [];
+    for (let i = 0; i < (o.masters ?? 2); i++) {
+      masterHosts.push(await net.addHost(`m${i + 1}`, 11 + i));
+    }
+
+    await Promise.all(
+      auxHosts.map(async (h) => {
+        const dataDir = join(net.dir, h.name);
+        mkdirSync(dataDir, { recursive: true });
+        const proc = await h.spawn(`auxiliary-${h.name}`, [
+          "auxiliary",
+          ...["--id", h.name, "--host", h.address, "--port", String(AUXILIARY_PORT)],
+          ...["--http-port", String(AUXILIARY_HTTP_PORT), "--data-dir", dataDir],
+          ...["--secret", TEST_SECRET],
+          ...this.coordinationArgs(),
+          ...(o.auxiliaryArgs ?? []),
+        ]);
+        const handle = new HostAuxiliary(h.name, h, dataDir, proc);
+        this.auxiliaries.push(handle);
+        await handle.waitReady();
+      }),
+    );
+
+    const listed = o.etcd === undefined;
+    const auxiliaryList = auxHosts.map((h) => `${h.name}=${h.address}:${AUXILIARY_PORT}`).join(",");
+    await Promise.all(
+      masterHosts.map(async (h) => {
+        const dataDir = join(net.dir, h.name);
+        mkdirSync(dataDir, { recursive: true });
+        const peers = masterHosts
+          .filter((p) => p !== h)
+          .map((p) => `${p.name}=${p.address}:${MASTER_HTTP_PORT}`)
+          .join(",");
+        const proc = await h.spawn(`master-${h.name}`, [
+          "master",
+          ...["--id", h.name, "--host", h.address, "--port", String(MASTER_PORT)],
+          ...["--http-port", String(MASTER_HTTP_PORT), "--data-dir", dataDir],
+          // Its own backup directory: the default, the parent of --data-dir, is shared by
+          // masters on one host only.
+          ...["--backup-dir", join(dataDir, "backup")],
+          ...["--replicas", String(o.replicas ?? 2)],
+          ...["--health-interval", o.healthInterval ?? "200ms"],
+          ...["--health-failures", String(o.healthFailures ?? 3)],
+          ...["--request-timeout", o.requestTimeout ?? "1s"],
+          ...["--secret", TEST_SECRET],
+          ...(listed ? ["--auxiliary", auxiliaryList] : []),
+          ...(listed && peers !== "" ? ["--peers", peers] : []),
+          ...this.coordinationArgs(),
+          ...(o.masterArgs ?? []),
+        ]);
+        const handle = new HostMaster(h.name, h, dataDir, proc);
+        this.masters.push(handle);
+        await handle.waitReady();
+      }),
+    );
+    // Started in parallel: keep them in id order (masters[0] is m1).
+    this.masters.sort((a, b) => a.id.localeCompare(b.id));
+    this.auxiliaries.sort((a, b) => a.id.localeCompare(b.id));
+    await this.settled();
+  }
+}
