@@ -12,6 +12,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   promtool: "prometheus",
   nutcracker: "nutcracker",
   "docker-compose": "docker-compose",
+  etcd: "etcd-server",
 };
 
 const found = new Map<string, string | undefined>();
