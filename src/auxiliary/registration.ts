@@ -1,8 +1,9 @@
-// An auxiliary node's registration in etcd (--coordination etcd; docs/design.md, "Coordination
-// through etcd"): its address under <prefix>/nodes/<id>, held by a lease of its own, so that
-// masters on any host find it without --auxiliary; the masters' addresses read back for the
-// hand-off on shutdown; and the leader's term learnt from the election, so that the node
-// refuses a former leader's move steps even before the new leader's first step reaches it.
+// An auxiliary node's registration in etcd, with --coordination etcd
+// (docs/design.md, "Coordination through etcd"): its address under <prefix>/nodes/<id>, held
+// by a lease of its own, so that masters on any host find it without --auxiliary; the masters'
+// addresses read back for the hand-off on shutdown; and the leader's term learnt from the
+// election, so that the node refuses a former leader's move steps even before the new
+// leader's first step reaches it.
 //
 //   start: check etcd (a ConfigError: exit 2) ─► lease ─► put nodes/<id> ─► watch election/
 //   lease lost (etcd away longer than its TTL) ─► a new lease and the key put again, retried

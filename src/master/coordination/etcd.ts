@@ -1,5 +1,5 @@
-// Coordination through etcd, for masters on several hosts (docs/design.md, "Coordination
-// through etcd" has the keys and the reasons):
+// Coordination through etcd, for masters on several hosts; the keys and the reasons are in
+// docs/design.md, "Coordination through etcd":
 //
 //   lease (TTL) ─ renewed every TTL/3; "renewed" counts from when the renewal was sent
 //   election/<lease> = id ─ the lowest create revision leads; that revision is the term
@@ -23,9 +23,11 @@
 import { EventEmitter } from "node:events";
 import type { HybridClock } from "../../clock/hlc.js";
 import type { CoordinationConfig } from "../../config/schema.js";
+import { ConfigError } from "../../config/load.js";
 import {
   EtcdKeys,
   checkEtcd,
+  describeEndpoints,
   createEtcdClient,
   leaseHex,
   rangeEnd,
@@ -170,8 +172,17 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
     this.client = await createEtcdClient(config, callMs, Math.min(1000, this.options.intervalMs));
     await checkEtcd(this.client, config);
     this.running = true;
-    await this.openSession();
-    await this.resync();
+    try {
+      await this.openSession();
+      await this.resync();
+    } catch (err) {
+      // etcd answered the check but refuses what a master needs (a lease, writes under the
+      // prefix): the settings (the user's role) are what to change.
+      this.stop();
+      throw new ConfigError(
+        `etcd at ${describeEndpoints(config.etcdEndpoints)} refused this master's keys under ${config.etcdPrefix}/ (${(err as Error).message}); check the etcd user's role`,
+      );
+    }
     await this.waitWatch(5000);
     // The published ring is adopted (and the nodes in etcd probed) before anyone leads.
     await this.taking;
