@@ -52,6 +52,11 @@ export const ERRORS = {
   TIMEOUT: { resp: "TIMEOUT", http: 504 },
   /** A write was refused because the owner holds a newer version. */
   STALE_VERSION: { resp: "STALE", http: 409 },
+  /**
+   * Between nodes: a move step carries the term of a leader whose tenure has ended (a newer
+   * term has begun); the step is refused and changes nothing.
+   */
+  FENCED: { resp: "FENCED", http: 409 },
   /** Bad configuration at start. */
   CONFIG: { resp: "ERR", http: 500 },
   /** Anything unexpected: a bug. Logged with its stack; the node keeps running. */

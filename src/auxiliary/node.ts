@@ -28,6 +28,7 @@ import { AuxiliaryCommands } from "./commands/dispatcher.js";
 import { auxiliaryRegistry } from "./commands/registry.js";
 import { AuxiliaryHttpServer, type NodeState } from "./http.js";
 import { AuxiliaryMetrics } from "./metrics.js";
+import { EtcdRegistration } from "./registration.js";
 import { Snapshotter, type RestoreTarget, type SnapshotSource } from "./snapshotter.js";
 
 /** Period of registration with the masters. */
@@ -76,6 +77,8 @@ export class AuxiliaryNode {
   /** A snapshot was asked for and has not finished (set before the snapshotter starts). */
   private snapshotting = false;
   private stopping: Promise<void> | undefined;
+  /** The registration in etcd, with --coordination etcd. */
+  private readonly registration: EtcdRegistration | null;
 
   constructor(options: AuxiliaryNodeOptions) {
     const config = options.config;
@@ -184,6 +187,22 @@ export class AuxiliaryNode {
       },
       this.commands,
     );
+    this.registration =
+      config.coordination === "etcd"
+        ? new EtcdRegistration(config, this.logger, {
+            entry: () => {
+              const advertised =
+                config.advertise !== undefined ? parseAdvertise(config.advertise) : undefined;
+              return {
+                id: config.id,
+                host: advertised?.host ?? config.host,
+                port: advertised?.port ?? this.port,
+                httpPort: this.httpPort,
+              };
+            },
+            term: (term) => this.commands.raiseTerm(term),
+          })
+        : null;
     this.http = new AuxiliaryHttpServer(
       {
         nodeId: config.id,
@@ -200,6 +219,8 @@ export class AuxiliaryNode {
     this.httpPort = await this.http.listen(c.httpPort, c.host);
     await this.restore();
     this.port = await this.resp.listen();
+    // Bad etcd settings stop the node here (a ConfigError: exit code 2).
+    await this.registration?.start();
     this.state = "ready";
     this.logger.info(
       {
@@ -233,7 +254,8 @@ export class AuxiliaryNode {
     this.logger.info({ reason }, "shutting down");
     this.state = "stopping";
     for (const t of this.timers) clearInterval(t);
-    if (this.config.masters.length > 0) await this.leave();
+    if (this.leaveTo().length > 0) await this.leave();
+    this.registration?.stop();
     this.resp.stopAccepting();
     // Nothing acknowledged from here on could miss the final snapshot: stop reading commands,
     // then let the replies of those already processed reach their clients.
@@ -325,13 +347,14 @@ export class AuxiliaryNode {
    */
   private async leave(): Promise<void> {
     const c = this.config;
+    const masters = this.leaveTo();
     const body = JSON.stringify({ id: c.id });
     const deadline = Date.now() + LEAVE_TIMEOUT_MS;
     const started = Date.now();
     let unanswered = 0;
     while (Date.now() < deadline) {
       const answers = await Promise.all(
-        c.masters.map((m) =>
+        masters.map((m) =>
           postJsonReply(m, "/v1/internal/leave", body, c.secret).catch(() => null),
         ),
       );
@@ -351,6 +374,15 @@ export class AuxiliaryNode {
       { timeoutMs: LEAVE_TIMEOUT_MS },
       "hand-off not confirmed in time; the final snapshot keeps the data",
     );
+  }
+
+  /** The masters to hand off to: configured, and those registered in etcd. */
+  private leaveTo(): Address[] {
+    const out = new Map<string, Address>();
+    for (const m of [...this.config.masters, ...(this.registration?.masters ?? [])]) {
+      out.set(`${m.host}:${m.port}`, m);
+    }
+    return [...out.values()];
   }
 
   /** POST /v1/internal/register to every master; failures are retried on the next tick. */

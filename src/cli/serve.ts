@@ -1,5 +1,6 @@
 // Runs a node in the foreground: start it, stop it gracefully on SIGTERM/SIGINT within a
 // deadline, and exit only once the asynchronous logs are written. Shared by every server role.
+import { RingcacheError } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export interface ServedNode {
@@ -35,8 +36,16 @@ export async function serveUntilSignal(
   try {
     await node.start();
   } catch (err) {
-    logger.fatal({ err }, "cannot start");
-    exitAfterLogs(logger, 1);
+    // A setting found wrong only at start (etcd unreachable, credentials refused) is a bad
+    // configuration like any other: one message, exit code 2.
+    if (err instanceof RingcacheError && err.code === "CONFIG") {
+      logger.fatal({ err: err.message }, "cannot start: bad configuration");
+      console.error(`ringcache: ${err.message}`);
+      exitAfterLogs(logger, 2);
+    } else {
+      logger.fatal({ err }, "cannot start");
+      exitAfterLogs(logger, 1);
+    }
   }
   // Serve until a signal stops the node (stop() exits the process).
   return new Promise<never>(() => {});

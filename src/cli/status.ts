@@ -45,8 +45,17 @@ export function renderStatus(view: ClusterView): string {
   if (view.peers.length > 0) {
     lines.push("", `peers: ${view.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}`);
   }
+  const c = view.coordination;
+  if (c?.kind !== undefined) {
+    lines.push(
+      `coordination: ${c.kind}` +
+        (c.connected === false
+          ? "   DISCONNECTED: serving on the current ring, no ring change until it reconnects"
+          : "   connected") +
+        (c.term !== undefined && c.term > 0 ? `   term ${c.term}` : ""),
+    );
+  }
   if (view.leader !== null) {
-    const c = view.coordination;
     lines.push(
       `leader: ${view.leader}` +
         (c === undefined
@@ -54,6 +63,8 @@ export function renderStatus(view: ClusterView): string {
           : `   generation ${c.generation ?? "-"}   live peers ${c.livePeers.length}   ` +
             `last ring push ${c.lastPropagationMs} ms`),
     );
+  } else if (c?.kind !== undefined) {
+    lines.push("leader: none (no master can lead while coordination is unreachable)");
   }
   const r = view.rebalance;
   if (r !== null) {

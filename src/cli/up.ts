@@ -42,6 +42,11 @@ export function upCommand(): Command {
     .option("--monitoring", "also start Prometheus (when installed) scraping every node")
     .option("--secret <secret>", "shared secret for clients and internal links [RINGCACHE_SECRET]")
     .option("--log-level <level>", "nodes' log level", "info")
+    .option(
+      "--coordination <mode>",
+      "how the masters agree: builtin (one host) or etcd (starts a local etcd, as across hosts)",
+      "builtin",
+    )
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const offset = int("port-offset", String(opts["portOffset"]), 0, 50_000);
       const ports = Object.fromEntries(
@@ -50,6 +55,18 @@ export function upCommand(): Command {
       const masters = int("masters", String(opts["masters"]), 1, 15);
       const auxiliary = int("auxiliary", String(opts["auxiliary"]), 1, 64);
       const replicas = int("replicas", String(opts["replicas"]), 1, 16);
+      const coordination = String(opts["coordination"]);
+      if (coordination !== "builtin" && coordination !== "etcd") {
+        throw new ConfigError(
+          `invalid --coordination: expected builtin or etcd, got "${coordination}"`,
+        );
+      }
+      const etcd = coordination === "etcd" ? findTool("etcd") : undefined;
+      if (coordination === "etcd" && etcd === undefined) {
+        throw new ConfigError(
+          "--coordination etcd runs a local etcd, which is not installed: apt-get install -y etcd-server (or run with --coordination builtin)",
+        );
+      }
       const nginx = opts["nginx"] === false ? undefined : findTool("nginx");
       const prometheus = opts["monitoring"] === true ? findTool("prometheus") : undefined;
       const secret =
@@ -63,13 +80,14 @@ export function upCommand(): Command {
         ports,
         nginx,
         prometheus,
+        etcd,
         secret,
         logLevel: String(opts["logLevel"]),
         respawn: true,
         onEvent: (message) => console.log(`[ringcache up] ${message}`),
       });
       console.log(
-        `Starting ${masters} master(s) and ${auxiliary} auxiliary node(s), R=${replicas}, data in ${resolve(String(opts["dataDir"]))} ...`,
+        `Starting ${etcd !== undefined ? "etcd, " : ""}${masters} master(s) and ${auxiliary} auxiliary node(s), R=${replicas}, data in ${resolve(String(opts["dataDir"]))} ...`,
       );
       let stopping = false;
       const stop = (signal: string) => {

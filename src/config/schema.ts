@@ -1,5 +1,6 @@
 // The settings of each kind of node. Each table is the single source for flags, environment
 // variables, YAML keys, validation and docs/configuration.md.
+import { accessSync, constants } from "node:fs";
 import type { Address, FieldSpec, MemberAddress } from "./fields.js";
 import { ConfigError, resolveConfig, type ConfigLayers } from "./load.js";
 
@@ -63,6 +64,64 @@ const COMMON_FIELDS: readonly FieldSpec[] = [
     values: LOG_LEVELS,
     default: "info",
     description: "log level",
+  },
+];
+
+/**
+ * How masters agree (docs/design.md, "Coordination through etcd"): settings both kinds of node
+ * have, since auxiliary nodes register in etcd too.
+ */
+const COORDINATION_FIELDS: readonly FieldSpec[] = [
+  {
+    name: "coordination",
+    kind: "enum",
+    values: ["builtin", "etcd"],
+    default: "builtin",
+    description:
+      "how masters agree on the leader and the ring: builtin (masters poll each other; one host) or etcd (several hosts)",
+  },
+  {
+    name: "etcd-endpoints",
+    kind: "addresses",
+    default: [],
+    description: "etcd's client endpoints, host:port,... (required with --coordination etcd)",
+  },
+  {
+    name: "etcd-prefix",
+    kind: "string",
+    default: "/ringcache/default",
+    description: "prefix of this cluster's keys in etcd, /ringcache/<cluster>",
+  },
+  { name: "etcd-username", kind: "string", description: "etcd user (with --etcd-password)" },
+  {
+    name: "etcd-password",
+    kind: "string",
+    secret: true,
+    description: "password of the etcd user",
+  },
+  {
+    name: "etcd-ca-file",
+    kind: "string",
+    description: "CA certificate (PEM) that etcd's certificate is checked against: TLS to etcd",
+  },
+  {
+    name: "etcd-cert-file",
+    kind: "string",
+    description: "client certificate (PEM) for etcd's mutual TLS (with --etcd-key-file)",
+  },
+  {
+    name: "etcd-key-file",
+    kind: "string",
+    description: "private key (PEM) of --etcd-cert-file",
+  },
+  {
+    name: "etcd-lease-ttl",
+    kind: "duration",
+    default: "3s",
+    min: 2000,
+    max: 3_600_000,
+    description:
+      "lifetime of this node's etcd lease (whole seconds) without keepalives: a leader that cannot renew it steps down within half of it",
   },
 ];
 
@@ -143,6 +202,7 @@ export const AUXILIARY_FIELDS: readonly FieldSpec[] = [
     kind: "string",
     description: "host:port the masters should use to reach this node (default: host:port)",
   },
+  ...COORDINATION_FIELDS,
 ];
 
 export const MASTER_FIELDS: readonly FieldSpec[] = [
@@ -271,9 +331,29 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
     max: 1_000_000,
     description: "most keys in one HTTP batch request",
   },
+  ...COORDINATION_FIELDS,
+  {
+    name: "advertise-host",
+    kind: "string",
+    description:
+      "host the other masters and the auxiliary nodes use to reach this master, as registered in etcd (default: --host)",
+  },
 ];
 
-interface CommonConfig {
+/** How a node reaches etcd (see COORDINATION_FIELDS). */
+export interface CoordinationConfig {
+  readonly coordination: "builtin" | "etcd";
+  readonly etcdEndpoints: readonly Address[];
+  readonly etcdPrefix: string;
+  readonly etcdUsername?: string;
+  readonly etcdPassword?: string;
+  readonly etcdCaFile?: string;
+  readonly etcdCertFile?: string;
+  readonly etcdKeyFile?: string;
+  readonly etcdLeaseTtl: number;
+}
+
+interface CommonConfig extends CoordinationConfig {
   readonly config?: string;
   readonly id: string;
   readonly host: string;
@@ -318,6 +398,7 @@ export interface MasterConfig extends CommonConfig {
   readonly maxKeySize: number;
   readonly maxValueSize: number;
   readonly maxBatchKeys: number;
+  readonly advertiseHost?: string;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
@@ -337,15 +418,58 @@ function checkCommon(config: CommonConfig): void {
   }
 }
 
+/**
+ * The etcd settings hang together: endpoints with etcd, a password with a user, a key with a
+ * certificate, and every file readable (a missing one stops the node now, not at its first TLS
+ * handshake). Whether etcd answers is checked when the node starts.
+ */
+function checkCoordination(config: CoordinationConfig): void {
+  if (config.coordination !== "etcd") return;
+  if (config.etcdEndpoints.length === 0) {
+    throw new ConfigError(
+      "--coordination etcd needs --etcd-endpoints (RINGCACHE_ETCD_ENDPOINTS): etcd's client addresses, host:port,...",
+    );
+  }
+  if (!/^\/[\x21-\x7e]*$/.test(config.etcdPrefix) || config.etcdPrefix.endsWith("/")) {
+    throw new ConfigError(
+      `invalid --etcd-prefix (RINGCACHE_ETCD_PREFIX): expected a path such as /ringcache/<cluster>, starting with / and not ending with one, got ${JSON.stringify(config.etcdPrefix)}`,
+    );
+  }
+  if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) {
+    throw new ConfigError("--etcd-username and --etcd-password go together: set both or neither");
+  }
+  if ((config.etcdCertFile === undefined) !== (config.etcdKeyFile === undefined)) {
+    throw new ConfigError("--etcd-cert-file and --etcd-key-file go together: set both or neither");
+  }
+  if (config.etcdCertFile !== undefined && config.etcdCaFile === undefined) {
+    throw new ConfigError("--etcd-cert-file needs --etcd-ca-file (TLS to etcd)");
+  }
+  const files: [string, string | undefined][] = [
+    ["--etcd-ca-file", config.etcdCaFile],
+    ["--etcd-cert-file", config.etcdCertFile],
+    ["--etcd-key-file", config.etcdKeyFile],
+  ];
+  for (const [flag, path] of files) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      throw new ConfigError(`cannot read ${flag} ${path}: ${(err as Error).message}`);
+    }
+  }
+}
+
 export function loadAuxiliaryConfig(layers: ConfigLayers): AuxiliaryConfig {
   const config = resolveConfig(AUXILIARY_FIELDS, layers) as unknown as AuxiliaryConfig;
   checkCommon(config);
+  checkCoordination(config);
   return config;
 }
 
 export function loadMasterConfig(layers: ConfigLayers): MasterConfig {
   const config = resolveConfig(MASTER_FIELDS, layers) as unknown as MasterConfig;
   checkCommon(config);
+  checkCoordination(config);
   const ids = new Set<string>();
   for (const member of config.auxiliary) {
     if (ids.has(member.id)) {

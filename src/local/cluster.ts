@@ -2,6 +2,8 @@
 //
 //   NGINX :6379 (RESP) :8088 (HTTP) ──► masters m1..mM ──► auxiliary a1..aN
 //   data/<id>/ for each node's files, data/logs/<id>.log for its output
+//   with etcd: etcd :2379 first; masters and nodes find each other there (no --peers,
+//   --auxiliary or --masters), as they would across hosts
 //
 // The cluster supervises its children: a node that dies is started again (it restores its
 // snapshot), and stop() sends SIGTERM to every node so auxiliary nodes take their final
@@ -28,6 +30,8 @@ export interface BasePorts {
   readonly auxiliaryResp: number;
   readonly auxiliaryHttp: number;
   readonly prometheus: number;
+  readonly etcdClient: number;
+  readonly etcdPeer: number;
 }
 
 export const DEFAULT_PORTS: BasePorts = {
@@ -38,6 +42,8 @@ export const DEFAULT_PORTS: BasePorts = {
   auxiliaryResp: 7001,
   auxiliaryHttp: 9101,
   prometheus: 9090,
+  etcdClient: 2379,
+  etcdPeer: 2380,
 };
 
 export interface LocalClusterOptions {
@@ -51,6 +57,8 @@ export interface LocalClusterOptions {
   readonly nginx: string | undefined;
   /** Path of the prometheus binary, or undefined. */
   readonly prometheus: string | undefined;
+  /** Path of the etcd binary to coordinate through (or undefined: built-in coordination). */
+  readonly etcd?: string | undefined;
   readonly secret?: string | undefined;
   readonly logLevel: string;
   /** Extra flags for every master / auxiliary node (tests use short intervals). */
@@ -64,7 +72,7 @@ export interface LocalClusterOptions {
 
 export interface ProcessSpec {
   readonly id: string;
-  readonly role: "master" | "auxiliary" | "nginx" | "prometheus";
+  readonly role: "etcd" | "master" | "auxiliary" | "nginx" | "prometheus";
   readonly command: string;
   readonly args: readonly string[];
   /** Ports the process listens on (checked free before start). */
@@ -100,6 +108,28 @@ export function planLocalCluster(o: LocalClusterOptions): ProcessSpec[] {
   }));
   const secret = o.secret !== undefined ? ["--secret", o.secret] : [];
   const specs: ProcessSpec[] = [];
+  const etcd = o.etcd !== undefined;
+  const etcdFlags = [
+    ...["--coordination", "etcd", "--etcd-endpoints", `${h}:${o.ports.etcdClient}`],
+    ...["--etcd-prefix", "/ringcache/local"],
+  ];
+  if (o.etcd !== undefined) {
+    const client = `http://${h}:${o.ports.etcdClient}`;
+    const peer = `http://${h}:${o.ports.etcdPeer}`;
+    specs.push({
+      id: "etcd",
+      role: "etcd",
+      command: o.etcd,
+      args: [
+        ...["--name", "ringcache", "--data-dir", join(o.dataDir, "etcd")],
+        ...["--listen-client-urls", client, "--advertise-client-urls", client],
+        ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+        ...["--initial-cluster", `ringcache=${peer}`],
+      ],
+      ports: [o.ports.etcdClient, o.ports.etcdPeer],
+      readyUrl: `${client}/health`,
+    });
+  }
   for (const a of aux) {
     specs.push({
       id: a.id,
@@ -110,7 +140,7 @@ export function planLocalCluster(o: LocalClusterOptions): ProcessSpec[] {
         "auxiliary",
         ...["--id", a.id, "--host", h, "--port", String(a.resp), "--http-port", String(a.http)],
         ...["--data-dir", join(o.dataDir, a.id), "--log-level", o.logLevel],
-        ...["--masters", masters.map((m) => `${h}:${m.http}`).join(",")],
+        ...(etcd ? etcdFlags : ["--masters", masters.map((m) => `${h}:${m.http}`).join(",")]),
         ...secret,
         ...(o.auxiliaryArgs ?? []),
       ],
@@ -128,8 +158,8 @@ export function planLocalCluster(o: LocalClusterOptions): ProcessSpec[] {
         "master",
         ...["--id", m.id, "--host", h, "--port", String(m.resp), "--http-port", String(m.http)],
         ...["--data-dir", join(o.dataDir, m.id), "--log-level", o.logLevel],
-        ...["--auxiliary", aux.map((a) => `${a.id}=${h}:${a.resp}`).join(",")],
-        ...(o.masters > 1
+        ...(etcd ? etcdFlags : ["--auxiliary", aux.map((a) => `${a.id}=${h}:${a.resp}`).join(",")]),
+        ...(o.masters > 1 && !etcd
           ? [
               "--peers",
               masters
@@ -255,6 +285,12 @@ export class LocalCluster {
           address: `${h}:${s.ports[0]}`,
           connect: `redis-cli -p ${s.ports[0]} (metrics: http://${h}:${s.ports[1]}/metrics)`,
         });
+      } else if (s.role === "etcd") {
+        out.push({
+          name: "etcd",
+          address: `${h}:${s.ports[0]}`,
+          connect: `ETCDCTL_API=3 etcdctl --endpoints ${h}:${s.ports[0]} get --prefix /ringcache/local`,
+        });
       } else if (s.role === "prometheus") {
         out.push({
           name: "Prometheus",
@@ -283,7 +319,7 @@ export class LocalCluster {
     mkdirSync(join(o.dataDir, "logs"), { recursive: true });
     this.writeSupportFiles();
     process.once("exit", this.onExit);
-    for (const role of ["auxiliary", "master", "nginx", "prometheus"] as const) {
+    for (const role of ["etcd", "auxiliary", "master", "nginx", "prometheus"] as const) {
       const group = this.specs.filter((s) => s.role === role);
       for (const spec of group) this.spawn(spec);
       await Promise.all(
@@ -301,7 +337,7 @@ export class LocalCluster {
   /** SIGTERM to every process (masters and NGINX first, auxiliary nodes last), then wait. */
   async stop(timeoutMs = 20_000): Promise<void> {
     this.stopping = true;
-    const order = ["nginx", "prometheus", "master", "auxiliary"] as const;
+    const order = ["nginx", "prometheus", "master", "auxiliary", "etcd"] as const;
     for (const role of order) {
       const group = [...this.running.values()].filter((r) => r.spec.role === role);
       await Promise.all(group.map((r) => this.terminate(r, timeoutMs)));

@@ -11,14 +11,15 @@
 // Every timer and clock reading of these parts comes from the transport's scheduler, so that a
 // simulation moves time itself and a seed replays a run exactly.
 import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
-import type { MasterConfig } from "../config/schema.js";
+import type { CoordinationConfig, MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { Backup } from "./backup.js";
 import { BuiltinCoordination, type PeerLink } from "./coordination/builtin.js";
 import type { PublishedMembership } from "./coordination/coordination.js";
+import { EtcdCoordination } from "./coordination/etcd.js";
 import { Coordinator } from "./coordinator.js";
 import { HealthChecker } from "./health.js";
-import { Membership } from "./membership.js";
+import { Membership, type NodeAddress } from "./membership.js";
 import { NodePool } from "./pool.js";
 import { Rebalancer } from "./rebalancer.js";
 import { Router } from "./router.js";
@@ -43,7 +44,29 @@ export type MasterCoreConfig = Pick<
   | "secret"
   | "rebalanceShare"
   | "tombstoneTtl"
->;
+> &
+  // Where this master is reached and how it agrees (absent in a simulation: built-in).
+  Partial<
+    Pick<
+      MasterConfig,
+      | "host"
+      | "port"
+      | "httpPort"
+      | "advertiseHost"
+      | "coordination"
+      | "etcdEndpoints"
+      | "etcdPrefix"
+      | "etcdUsername"
+      | "etcdPassword"
+      | "etcdCaFile"
+      | "etcdCertFile"
+      | "etcdKeyFile"
+      | "etcdLeaseTtl"
+    >
+  >;
+
+/** How masters agree: built-in (peers poll each other) or through etcd (config.coordination). */
+export type MasterCoordination = BuiltinCoordination | EtcdCoordination;
 
 export interface MasterCoreOptions {
   readonly config: MasterCoreConfig;
@@ -56,6 +79,8 @@ export interface MasterCoreOptions {
   readonly backup: Backup | null;
   /** Runs once, the first time this master leads with nodes in its ring. */
   readonly onFirstLead?: () => Promise<void>;
+  /** The ports this master listens on, once known (default: the configured ones). */
+  readonly ports?: { readonly resp: () => number; readonly http: () => number };
 }
 
 /** A clock tag from the master's id when none is configured (FNV-1a, folded to 0..15). */
@@ -79,7 +104,7 @@ export class MasterCore {
   readonly checker: HealthChecker;
   readonly router: Router;
   readonly rebalancer: Rebalancer;
-  readonly coordination: BuiltinCoordination;
+  readonly coordination: MasterCoordination;
   readonly coordinator: Coordinator;
 
   constructor(options: MasterCoreOptions) {
@@ -158,29 +183,40 @@ export class MasterCore {
           await Promise.all([this.drainWrites("moving data"), this.coordinator.publish()]);
         },
         versionAt: latestVersionAt,
+        // Built-in coordination has no cluster-wide term: its steps carry none (never fenced).
+        term: () => (this.coordination.kind === "etcd" ? this.coordination.ownTerm : 0),
       },
     );
-    this.coordination = new BuiltinCoordination(
-      {
-        id: config.id,
-        peers: config.peers,
-        intervalMs: config.healthInterval,
-        failures: config.healthFailures,
-        secret: config.secret,
-        logger,
-        scheduler,
-      },
-      {
-        clock: this.clock,
-        nodes: () => {
-          const nodes: Record<string, string> = {};
-          for (const n of this.membership.all()) nodes[n.id] = n.health.state;
-          return nodes;
-        },
-        published: () => this.coordinator.published,
-        ...(options.peerLink === undefined ? {} : { link: options.peerLink }),
-      },
-    );
+    const nodes = (): Record<string, string> => {
+      const out: Record<string, string> = {};
+      for (const n of this.membership.all()) out[n.id] = n.health.state;
+      return out;
+    };
+    this.coordination =
+      config.coordination === "etcd"
+        ? new EtcdCoordination(
+            {
+              id: config.id,
+              config: config as CoordinationConfig,
+              intervalMs: config.healthInterval,
+              failures: config.healthFailures,
+              host: config.advertiseHost ?? config.host ?? "127.0.0.1",
+              port: options.ports?.resp ?? (() => config.port ?? 0),
+              httpPort: options.ports?.http ?? (() => config.httpPort ?? 0),
+              secret: config.secret,
+              logger,
+            },
+            {
+              clock: this.clock,
+              nodes,
+              published: () => this.coordinator.published,
+              take: (m) => this.takeMembership(m),
+              registered: (node) => this.registerNode(node),
+              beforeAssess: () => this.checker.probeAll(),
+              ...(options.peerLink === undefined ? {} : { link: options.peerLink }),
+            },
+          )
+        : this.builtin(options, nodes);
     this.router.holds.askLeader = (node) => this.coordination.askLeader(node);
     this.coordinator = new Coordinator(
       { id: config.id, retryDelayMs: config.healthInterval, logger, scheduler },
@@ -204,6 +240,36 @@ export class MasterCore {
     await this.checker.probeAll();
     this.checker.start();
     await this.coordinator.start();
+  }
+
+  /** An auxiliary node announced itself (registration, or its key in etcd). */
+  registerNode(node: NodeAddress): ReturnType<Membership["add"]> {
+    this.membership.setLeaving(node.id, false);
+    return this.membership.add(node, "registered");
+  }
+
+  private builtin(
+    options: MasterCoreOptions,
+    nodes: () => Record<string, string>,
+  ): BuiltinCoordination {
+    const { config, logger } = options;
+    return new BuiltinCoordination(
+      {
+        id: config.id,
+        peers: config.peers,
+        intervalMs: config.healthInterval,
+        failures: config.healthFailures,
+        secret: config.secret,
+        logger,
+        scheduler: this.scheduler,
+      },
+      {
+        clock: this.clock,
+        nodes,
+        published: () => this.coordinator.published,
+        ...(options.peerLink === undefined ? {} : { link: options.peerLink }),
+      },
+    );
   }
 
   /** Stops agreeing, moving and probing, and closes every connection to the nodes. */

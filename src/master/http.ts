@@ -109,6 +109,12 @@ export interface ClusterView {
   readonly leader: string | null;
   readonly rebalance: RebalanceStatus | null;
   readonly coordination?: {
+    /** How masters agree: "builtin" or "etcd". */
+    readonly kind?: string;
+    /** Whether this master can take part in agreeing (etcd reachable; built-in: always). */
+    readonly connected?: boolean;
+    /** The current leader's term (etcd: its election key's revision; 0 built-in). */
+    readonly term?: number;
     readonly generation: number | null;
     readonly livePeers: readonly string[];
     /** Time the last membership push took to reach every live peer (two rings coexist). */

@@ -12,6 +12,8 @@ export interface NodeLinksOptions {
   readonly transport: Transport;
   /** The most page bytes one command carries, whatever a node accepts. */
   readonly maxChunk: number;
+  /** The term a move's steps carry (see RebalancerDeps.term). */
+  readonly term?: () => number;
 }
 
 export class NodeLinks {
@@ -72,7 +74,9 @@ export class NodeLinks {
       [...ids].map(async (id) => {
         if (this.membership.get(id)?.health.inRing !== true) return;
         try {
-          this.noteLimit(id, await this.get(id).request(encodeStats, readStatsReply));
+          const term = this.options.term?.() ?? 0;
+          const stats = await this.get(id).request((w) => encodeStats(w, term), readStatsReply);
+          this.noteLimit(id, stats);
         } catch {
           // down or unreachable: its writes fail and the move retries
         }

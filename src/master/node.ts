@@ -60,6 +60,10 @@ export class MasterNode {
       logger,
       backup: this.backup,
       onFirstLead: () => this.replayBackups(oldestKept()),
+      ports: {
+        resp: () => this.respPort || config.port,
+        http: () => this.httpPort || config.httpPort,
+      },
     });
     const registry = masterRegistry();
     this.metrics = new MasterMetrics(
@@ -224,6 +228,19 @@ export class MasterNode {
     add("peers_live", "Peer masters that answered within the last K polls.", "gauge", () =>
       one(this.core.coordination.livePeers().length),
     );
+    const kind = this.core.coordination.kind;
+    add(
+      "coordination_connected",
+      "1 while this master can take part in agreeing on the leader and the ring (etcd reachable; always 1 built-in).",
+      "gauge",
+      () => [{ labels: { kind }, value: this.coordinationConnected() ? 1 : 0 }],
+    );
+    add(
+      "coordination_term",
+      "The current leader's term (etcd: its election key's revision; 0 built-in).",
+      "gauge",
+      () => one(this.core.coordination.kind === "etcd" ? this.core.coordination.term : 0),
+    );
     add(
       "ring_propagation_seconds",
       "Time the last membership push took to reach every live peer: the window with two rings.",
@@ -257,20 +274,23 @@ export class MasterNode {
   }
 
   register(registration: Registration): { state: string; epoch: string } {
-    this.core.membership.setLeaving(registration.id, false);
-    const node = this.core.membership.add(
-      {
-        id: registration.id,
-        host: registration.host,
-        port: registration.port,
-        httpPort: registration.httpPort,
-      },
-      "registered",
-    );
+    const node = this.core.registerNode({
+      id: registration.id,
+      host: registration.host,
+      port: registration.port,
+      httpPort: registration.httpPort,
+    });
     return { state: node.health.state, epoch: this.core.topology.epoch };
   }
 
+  /** Whether this master can take part in agreeing now (built-in: always). */
+  coordinationConnected(): boolean {
+    const c = this.core.coordination;
+    return c.kind === "etcd" ? c.connected : true;
+  }
+
   clusterView(): ClusterView {
+    const c = this.core.coordination;
     const m = this.core.membership;
     const t = this.core.topology;
     const shares = t.ring.shares();
@@ -300,10 +320,17 @@ export class MasterNode {
         lastError: n.health.lastError === "" ? null : n.health.lastError,
         lastRegistration: n.lastRegistration === 0 ? null : iso(n.lastRegistration),
       })),
-      peers: this.config.peers.map((p) => ({ id: p.id, host: p.host, port: p.port })),
-      leader: this.core.coordinator.leader,
+      peers:
+        c.kind === "etcd"
+          ? c.peerAddresses()
+          : this.config.peers.map((p) => ({ id: p.id, host: p.host, port: p.port })),
+      // "" while nobody can be trusted to lead (etcd out of reach).
+      leader: this.core.coordinator.leader === "" ? null : this.core.coordinator.leader,
       rebalance: this.core.rebalancer.status(),
       coordination: {
+        kind: c.kind,
+        connected: this.coordinationConnected(),
+        term: c.kind === "etcd" ? c.term : 0,
         generation: this.core.coordinator.published?.generation ?? null,
         livePeers: this.core.coordination.livePeers(),
         lastPropagationMs: Math.round(this.core.coordination.lastPropagationMs * 10) / 10,

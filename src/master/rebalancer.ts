@@ -90,6 +90,11 @@ export interface RebalancerDeps {
   readonly publish: () => Promise<void>;
   /** The newest version a clock issued at or before a Unix time in ms (snapshot age checks). */
   readonly versionAt: (unixMs: number) => number;
+  /**
+   * The term of this master's tenure as leader, which every move step carries so that a node
+   * refuses the steps of a leader whose term is over (0: none, never refused; default).
+   */
+  readonly term?: () => number;
 }
 
 /** What /v1/cluster and `ringcache status` show of the rebalancer. */
@@ -164,17 +169,21 @@ export class Rebalancer {
 
   private readonly transport: Transport;
   private readonly scheduler: Scheduler;
+  /** This master's term as leader, carried by every move step (see RebalancerDeps.term). */
+  private readonly term: () => number;
 
   constructor(options: RebalancerOptions, deps: RebalancerDeps) {
     this.options = options;
     this.deps = deps;
     this.transport = options.transport ?? TCP;
     this.scheduler = this.transport.scheduler;
+    this.term = deps.term ?? (() => 0);
     this.links = new NodeLinks(deps.membership, {
       secret: options.secret,
       timeoutMs: options.linkTimeoutMs,
       transport: this.transport,
       maxChunk: PAGE_CHUNK,
+      term: this.term,
     });
   }
 
@@ -344,7 +353,10 @@ export class Rebalancer {
    * Resolves with the number of entries dropped.
    */
   async vet(id: string, members: readonly string[]): Promise<number> {
-    const stats: NodeStats = await this.links.get(id).request(encodeStats, readStatsReply);
+    const term = this.term();
+    const stats: NodeStats = await this.links
+      .get(id)
+      .request((w) => encodeStats(w, term), readStatsReply);
     const snapshotAt = stats.restoredSnapshotAt;
     if (snapshotAt <= 0) return 0;
     const now = this.scheduler.wallNow();
@@ -354,7 +366,7 @@ export class Rebalancer {
         .map((m) =>
           this.links
             .get(m)
-            .request(encodeStats, readStatsReply)
+            .request((w) => encodeStats(w, term), readStatsReply)
             .catch(() => null),
         ),
     );
@@ -376,7 +388,7 @@ export class Rebalancer {
     let cursor = 0;
     do {
       const got: ScannedPage = await link.request(
-        (w) => encodeScanPage(w, cursor, count),
+        (w) => encodeScanPage(w, cursor, count, undefined, false, term),
         readScanPageReply,
       );
       const stale = new KeyPages(limit);
@@ -394,6 +406,7 @@ export class Rebalancer {
 
   private async runTask(task: Task, from: Ring, to: Ring): Promise<boolean> {
     const link = this.links.get(task.sender);
+    const term = this.term();
     const count = this.options.scanCount ?? SCAN_COUNT;
     const ranges =
       task.ranges === undefined ? undefined : prepareRanges(task.ranges, new RespWriter());
@@ -406,7 +419,7 @@ export class Rebalancer {
       if (byId) {
         try {
           return await link.request(
-            (w) => encodeScanPage(w, cursor, count, ranges, true),
+            (w) => encodeScanPage(w, cursor, count, ranges, true, term),
             readScanPageReply,
           );
         } catch (err) {
@@ -419,7 +432,7 @@ export class Rebalancer {
         }
       }
       const page = await link.request(
-        (w) => encodeScanPage(w, cursor, count, ranges),
+        (w) => encodeScanPage(w, cursor, count, ranges, false, term),
         readScanPageReply,
       );
       byId = ranges !== undefined && !refusedId;
@@ -504,6 +517,8 @@ export class Rebalancer {
       }
     }
     let failed = 0;
+    const term = this.term();
+    const putPageHead = (w: RespWriter): void => encodePutPageHead(w, term);
     const sent: Promise<unknown>[] = [];
     for (const [id, box] of puts) {
       // applied, or the receiver already holds a newer version: either way it has the entry
@@ -511,7 +526,7 @@ export class Rebalancer {
       for (const spans of box.chunks) {
         const parts: Buffer[] = [];
         for (let i = 0; i < spans.length; i += 2) parts.push(page.subarray(spans[i], spans[i + 1]));
-        sent.push(link.requestWithBulk(encodePutPageHead, parts, readCount).catch(() => failed++));
+        sent.push(link.requestWithBulk(putPageHead, parts, readCount).catch(() => failed++));
       }
       for (const at of box.single) {
         e.reset(page).end = at;
@@ -553,9 +568,11 @@ export class Rebalancer {
     strict: boolean,
   ): Promise<number> {
     const link = this.links.get(id);
+    const term = this.term();
+    const head = (w: RespWriter): void => encodeCDelPageHead(w, term);
     const sent: Promise<number>[] = [];
     for (const chunk of keys.chunks) {
-      sent.push(link.requestWithBulk(encodeCDelPageHead, [chunk.view()], readCount));
+      sent.push(link.requestWithBulk(head, [chunk.view()], readCount));
     }
     const e = new PageReader();
     for (const at of keys.single) {
@@ -563,7 +580,7 @@ export class Rebalancer {
       e.next();
       const key = e.key();
       const version = e.version;
-      sent.push(link.request((w) => encodeCDel(w, key, version), readCount));
+      sent.push(link.request((w) => encodeCDel(w, key, version, term), readCount));
     }
     const counts = await Promise.all(strict ? sent : sent.map((p) => p.catch(() => 0)));
     let removed = 0;

@@ -1,5 +1,6 @@
-// Faults under a master: an auxiliary node killed with -9 under load (R=2), a node frozen with
-// SIGSTOP and thawed, and nodes that join by registering (with a shared secret).
+// Faults under a master: an auxiliary node killed with -9 under load (R=2; with built-in
+// coordination and through etcd), a node frozen with SIGSTOP and thawed, and nodes that join by
+// registering (with a shared secret).
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { after, before, describe, it } from "node:test";
@@ -9,6 +10,7 @@ import { Ring } from "../../src/ring/ring.js";
 import { Checker, summarize } from "../helpers/checker.js";
 import { TestCluster } from "../helpers/cluster.js";
 import { connectRedis, kvOverRedis } from "../helpers/redis-client.js";
+import { skipUnless } from "../helpers/tools.js";
 import { underLoad, waitFor } from "../helpers/wait.js";
 
 /**
@@ -32,67 +34,75 @@ function keyWithPrimary(
   }
 }
 
-describe("kill -9 of one of three auxiliary nodes under load, R=2", () => {
-  let cluster: TestCluster;
-  const clients: Redis[] = [];
+for (const coordination of ["builtin", "etcd"] as const) {
+  describe(
+    `kill -9 of one of three auxiliary nodes under load, R=2 (${coordination})`,
+    {
+      skip: coordination === "etcd" ? skipUnless("etcd") : false,
+    },
+    () => {
+      let cluster: TestCluster;
+      const clients: Redis[] = [];
 
-  before(async () => {
-    cluster = await TestCluster.start({ auxiliary: 3, replicas: 2 });
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await cluster.stop();
-  });
+      before(async () => {
+        cluster = await TestCluster.start({ auxiliary: 3, replicas: 2, coordination });
+      });
+      after(async () => {
+        for (const c of clients) c.disconnect();
+        await cluster?.stop();
+      });
 
-  it("keeps every acknowledged write readable and keeps taking writes", async () => {
-    for (let i = 0; i < 4; i++) clients.push(connectRedis(cluster.master().port));
-    const checker = new Checker({
-      writers: 12,
-      keysPerWriter: 40,
-      readRatio: 0.5,
-      deleteRatio: 0.05,
-      valueBytes: 48,
-    });
-    const kv = clients.map(kvOverRedis);
-    // Runs until stopped below, once enough writes were acknowledged after detection: a loaded
-    // machine may take longer to get there, not fewer writes.
-    const load = checker.run(kv, 60_000);
-    await waitFor(
-      "100 writes acknowledged before the kill",
-      () => checker.report().writes.ok > 100,
-    );
-    const killedAt = Date.now();
-    await cluster.auxById("a2").kill9();
-    await cluster.waitNodeState("a2", "down", 10_000);
-    // When the master took a2 down, by its own clock, and why.
-    const down = await cluster.master().takenDown("a2");
-    const detectedAfter = down.at - killedAt;
-    const atDetection = checker.report().writes.ok;
-    await waitFor("100 writes acknowledged after detection", () =>
-      checker.report().writes.ok - atDetection > 100 ? true : undefined,
-    ).finally(() => checker.stop());
-    await load;
-    await checker.verify(kv);
-    const verified = checker.report();
-    const text = `${summarize(verified)}; detected after ${detectedAfter} ms (${down.reason})`;
-    console.log(`[master-failover] kill -9: ${text}`);
-    assert.equal(verified.lostWrites, 0, `${text}\n${verified.examples.join("\n")}`);
-    assert.equal(verified.staleReads, 0, `${text}\n${verified.examples.join("\n")}`);
-    assert.equal(verified.phantoms + verified.checksumFailures + verified.resurrected, 0, text);
-    // A dead process is taken down at once, not after K probes of a health interval each: its
-    // port refuses, and its connections close (under load, several such failures may come
-    // before the refusal). The probe or request in flight ends with the connection and the
-    // next one (within a health interval, 100 ms here) is refused: nominally within one
-    // interval plus one request timeout (300 ms), stretched for load.
-    assert.ok(detectedAfter <= underLoad(100 + 300), text);
-    const view = await cluster.master().view();
-    assert.deepEqual(
-      view.nodes.filter((n) => n.inRing).map((n) => n.id),
-      ["a1", "a3"],
-    );
-    assert.equal(view.replicas.effective, 2);
-  });
-});
+      it("keeps every acknowledged write readable and keeps taking writes", async () => {
+        for (let i = 0; i < 4; i++) clients.push(connectRedis(cluster.master().port));
+        const checker = new Checker({
+          writers: 12,
+          keysPerWriter: 40,
+          readRatio: 0.5,
+          deleteRatio: 0.05,
+          valueBytes: 48,
+        });
+        const kv = clients.map(kvOverRedis);
+        // Runs until stopped below, once enough writes were acknowledged after detection: a loaded
+        // machine may take longer to get there, not fewer writes.
+        const load = checker.run(kv, 60_000);
+        await waitFor(
+          "100 writes acknowledged before the kill",
+          () => checker.report().writes.ok > 100,
+        );
+        const killedAt = Date.now();
+        await cluster.auxById("a2").kill9();
+        await cluster.waitNodeState("a2", "down", 10_000);
+        // When the master took a2 down, by its own clock, and why.
+        const down = await cluster.master().takenDown("a2");
+        const detectedAfter = down.at - killedAt;
+        const atDetection = checker.report().writes.ok;
+        await waitFor("100 writes acknowledged after detection", () =>
+          checker.report().writes.ok - atDetection > 100 ? true : undefined,
+        ).finally(() => checker.stop());
+        await load;
+        await checker.verify(kv);
+        const verified = checker.report();
+        const text = `${summarize(verified)}; detected after ${detectedAfter} ms (${down.reason})`;
+        console.log(`[master-failover] kill -9 (${coordination}): ${text}`);
+        assert.equal(verified.lostWrites, 0, `${text}\n${verified.examples.join("\n")}`);
+        assert.equal(verified.staleReads, 0, `${text}\n${verified.examples.join("\n")}`);
+        assert.equal(verified.phantoms + verified.checksumFailures + verified.resurrected, 0, text);
+        // A dead process is taken down at once, not after K probes of a health interval each: its
+        // port refuses, and its connections close (under load, several such failures may come
+        // before the refusal). The probe or request in flight ends with the connection and the
+        // next one (within a health interval, 100 ms here) is refused: nominally within one
+        // interval plus one request timeout (300 ms), stretched for load.
+        assert.ok(detectedAfter <= underLoad(100 + 300), text);
+        const view = await cluster.master().view();
+        assert.deepEqual(
+          view.nodes.filter((n) => n.inRing).map((n) => n.id),
+          ["a1", "a3"],
+        );
+        assert.equal(view.replicas.effective, 2);
+      });
+    },
+  );
+}
 
 describe("SIGSTOP and SIGCONT of an auxiliary node", () => {
   const interval = 200;

@@ -13,6 +13,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { startAuxiliary, type AuxiliaryHandle } from "./auxiliary.js";
+import { EtcdServer } from "./etcd.js";
 import { freePorts } from "./ports.js";
 import { NodeProcess, tempDir } from "./process.js";
 import { waitFor } from "./wait.js";
@@ -50,9 +51,17 @@ export interface ClusterOptions {
   readonly requestTimeout?: string;
   /**
    * "config": masters get --auxiliary with every node (default). "register": masters start
-   * with no nodes and each auxiliary node registers itself with --masters.
+   * with no nodes and each auxiliary node registers itself with --masters. "etcd" (with
+   * coordination "etcd"): masters start with no nodes and each node registers itself in etcd.
    */
-  readonly discovery?: "config" | "register";
+  readonly discovery?: "config" | "register" | "etcd";
+  /**
+   * How the masters agree: "builtin" (default: --peers) or "etcd": the cluster starts its own
+   * etcd (`cluster.etcd`), and masters find each other there, with no --peers.
+   */
+  readonly coordination?: "builtin" | "etcd";
+  /** The masters' etcd lease TTL (default 2s, etcd's shortest). */
+  readonly leaseTtl?: string;
   readonly masterArgs?: readonly string[];
   readonly auxiliaryArgs?: readonly string[];
   /** Keep the data directory after stop() (default: removed). */
@@ -159,6 +168,8 @@ export class TestCluster {
   readonly options: ClusterOptions;
   readonly masters: MasterHandle[] = [];
   readonly auxiliaries: AuxiliaryHandle[] = [];
+  /** The cluster's etcd, with coordination "etcd". */
+  etcd: EtcdServer | null = null;
 
   private constructor(dir: string, options: ClusterOptions) {
     this.dir = dir;
@@ -215,7 +226,10 @@ export class TestCluster {
     }
   }
 
-  /** Starts one more auxiliary node that registers itself with every master. */
+  /**
+   * Starts one more auxiliary node that registers itself with every master (in etcd, with
+   * discovery "etcd").
+   */
   async addAuxiliary(id: string, args: readonly string[] = []): Promise<AuxiliaryHandle> {
     const o = this.options;
     const handle = await startAuxiliary({
@@ -224,7 +238,9 @@ export class TestCluster {
       logDir: this.dir,
       ...(o.secret !== undefined ? { secret: o.secret } : {}),
       args: [
-        ...["--masters", this.masters.map((m) => `127.0.0.1:${m.httpPort}`).join(",")],
+        ...(o.discovery === "etcd"
+          ? this.etcdFlags()
+          : ["--masters", this.masters.map((m) => `127.0.0.1:${m.httpPort}`).join(",")]),
         ...(o.auxiliaryArgs ?? []),
         ...args,
       ],
@@ -238,7 +254,14 @@ export class TestCluster {
       ...this.masters.map((m) => m.process.terminate(5000)),
       ...this.auxiliaries.map((a) => a.process.terminate(5000)),
     ]);
+    await this.etcd?.destroy();
     if (this.options.keepData !== true) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The flags that make a node coordinate through the cluster's etcd. */
+  etcdFlags(): string[] {
+    if (this.etcd === null) throw new Error("this cluster has no etcd");
+    return [...this.etcd.flags(), "--etcd-lease-ttl", this.options.leaseTtl ?? "2s"];
   }
 
   private masterArgs(
@@ -258,7 +281,7 @@ export class TestCluster {
       ...["--health-failures", String(o.healthFailures ?? 3)],
       ...["--request-timeout", o.requestTimeout ?? "300ms"],
       ...(auxiliary === "" ? [] : ["--auxiliary", auxiliary]),
-      ...(peers === "" ? [] : ["--peers", peers]),
+      ...(this.etcd !== null ? this.etcdFlags() : peers === "" ? [] : ["--peers", peers]),
       ...(o.secret !== undefined ? ["--secret", o.secret] : []),
       ...(o.masterArgs ?? []),
     ];
@@ -276,8 +299,9 @@ export class TestCluster {
         httpPort: ports[i * 2 + 1] as number,
       }));
     };
+    if (o.coordination === "etcd" || o.discovery === "etcd") this.etcd = await EtcdServer.start();
     let planned = await planMasters();
-    const register = o.discovery === "register";
+    const register = o.discovery === "register" || o.discovery === "etcd";
     const secretArgs = o.secret !== undefined ? { secret: o.secret } : {};
 
     const startAux = async (): Promise<void> => {
@@ -289,9 +313,11 @@ export class TestCluster {
             logDir: this.dir,
             ...secretArgs,
             args: [
-              ...(register
-                ? ["--masters", planned.map((m) => `127.0.0.1:${m.httpPort}`).join(",")]
-                : []),
+              ...(o.discovery === "etcd"
+                ? this.etcdFlags()
+                : register
+                  ? ["--masters", planned.map((m) => `127.0.0.1:${m.httpPort}`).join(",")]
+                  : []),
               ...(o.auxiliaryArgs ?? []),
             ],
           }),

@@ -139,6 +139,56 @@ describe("configuration layers", () => {
   });
 });
 
+describe("coordination settings", () => {
+  const base = { id: "m1", dataDir: "data/m1" };
+
+  it("default to built-in coordination, and read etcd's from flags, env and YAML alike", () => {
+    assert.equal(loadMasterConfig({ flags: base }).coordination, "builtin");
+    const master = loadMasterConfig({
+      flags: { ...base, coordination: "etcd", etcdEndpoints: "10.0.0.5:2379,10.0.0.6:2379" },
+      env: { RINGCACHE_ETCD_LEASE_TTL: "5s", RINGCACHE_ETCD_PASSWORD: "pw" },
+      file: { "etcd-prefix": "/ringcache/prod", "etcd-username": "ringcache" },
+    });
+    assert.deepEqual(master.etcdEndpoints, [
+      { host: "10.0.0.5", port: 2379 },
+      { host: "10.0.0.6", port: 2379 },
+    ]);
+    assert.equal(master.etcdLeaseTtl, 5000);
+    assert.equal(master.etcdPrefix, "/ringcache/prod");
+    assert.equal(master.etcdUsername, "ringcache");
+    assert.equal(
+      redactConfig(AUXILIARY_FIELDS, master as unknown as Record<string, unknown>)["etcdPassword"],
+      "[redacted]",
+    );
+    const aux = loadAuxiliaryConfig({
+      flags: { id: "a1", dataDir: "d", coordination: "etcd", etcdEndpoints: "127.0.0.1:2379" },
+    });
+    assert.equal(aux.etcdPrefix, "/ringcache/default");
+    assert.equal(aux.etcdLeaseTtl, 3000);
+  });
+
+  it("refuse settings that do not hang together, saying what to change", () => {
+    const etcd = { ...base, coordination: "etcd" };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [etcd, /--coordination etcd needs --etcd-endpoints/],
+      [{ ...etcd, etcdEndpoints: "nohost" }, /invalid --etcd-endpoints .*host:port/],
+      [{ ...etcd, etcdEndpoints: "h:2379", etcdPrefix: "ringcache" }, /invalid --etcd-prefix/],
+      [{ ...etcd, etcdEndpoints: "h:2379", etcdUsername: "u" }, /go together/],
+      [{ ...etcd, etcdEndpoints: "h:2379", etcdCertFile: "c.pem" }, /go together/],
+      [{ ...etcd, etcdEndpoints: "h:2379", etcdLeaseTtl: "500ms" }, /--etcd-lease-ttl/],
+      [{ ...etcd, etcdEndpoints: "h:2379", etcdCaFile: "/nonexistent/ca.pem" }, /cannot read/],
+      [{ ...base, coordination: "zookeeper" }, /one of builtin, etcd/],
+    ];
+    for (const [flags, message] of cases) {
+      assert.throws(() => loadMasterConfig({ flags }), message, JSON.stringify(flags));
+    }
+    assert.throws(
+      () => loadMasterConfig({ flags: { ...etcd, etcdEndpoints: "h:2379", etcdPassword: "s3" } }),
+      (err: Error) => err instanceof ConfigError && !err.message.includes("s3"),
+    );
+  });
+});
+
 describe("configuration reference", () => {
   it("docs/configuration.md matches the schema (run `npm run gen:docs` after changing it)", async () => {
     const { readFileSync } = await import("node:fs");

@@ -15,6 +15,7 @@
 // (RC.FLUSH, FLUSHALL) removes everything at or below a version and refuses writes at or below
 // it; it is persisted in every snapshot header.
 import type { HybridClock } from "../../clock/hlc.js";
+import { RingcacheError } from "../../errors.js";
 import type { NodeStats, PutArgs } from "../../protocol/internal/index.js";
 import { PageReader } from "../../protocol/page.js";
 import { arityError } from "../../redis/errors.js";
@@ -70,6 +71,13 @@ export class AuxiliaryCommands implements CommandDispatcher {
   flushFloor = 0;
   /** Set by the node when a snapshot starts, for rdb_changes_since_last_save. */
   changesAtLastSnapshot = 0;
+  /**
+   * The highest leader's term a move step carried (or etcd announced): steps of older terms are
+   * refused (docs/design.md, "Coordination through etcd"). 0: none seen.
+   */
+  term = 0;
+  /** Move steps refused for an older term. */
+  fenced = 0;
   readonly store: Store;
   readonly clock: HybridClock;
   readonly info: NodeInfo;
@@ -121,6 +129,28 @@ export class AuxiliaryCommands implements CommandDispatcher {
     if (commands > 0) this.metrics.latency.observe(ms / 1000 / commands, commands);
   }
 
+  /**
+   * Admits a move step of leader's term `term`: a newer term is remembered, an older one is
+   * refused (FENCED) so that a leader whose tenure is over changes nothing. Term 0 (built-in
+   * coordination, which has no cluster-wide term) is never refused.
+   */
+  fence(term: number): void {
+    if (term === 0) return;
+    if (term < this.term) {
+      this.fenced++;
+      throw new RingcacheError(
+        "FENCED",
+        `move step of term ${term} but term ${this.term} has begun`,
+      );
+    }
+    this.term = term;
+  }
+
+  /** A newer leader's term learnt outside a move step (from etcd): older steps are refused. */
+  raiseTerm(term: number): void {
+    if (term > this.term) this.term = term;
+  }
+
   /** The version held (entry, tombstone or the flush floor) if it blocks `version`, else -1. */
   blocking(key: Buffer, version: number): number {
     const held = Math.max(this.store.currentVersion(key), this.flushFloor);
@@ -128,7 +158,7 @@ export class AuxiliaryCommands implements CommandDispatcher {
   }
 
   /** RC.STATS's body. */
-  stats(): NodeStats & { maxEntries: number; flushFloor: number } {
+  stats(): NodeStats & { maxEntries: number; flushFloor: number; term: number; fenced: number } {
     const s = this.store.stats;
     return {
       id: this.info.id,
@@ -136,6 +166,8 @@ export class AuxiliaryCommands implements CommandDispatcher {
       bytes: s.bytes,
       maxBytes: this.store.maxBytes,
       maxEntries: Number.isFinite(this.store.maxEntries) ? this.store.maxEntries : 0,
+      term: this.term,
+      fenced: this.fenced,
       tombstones: s.tombstones,
       hits: s.hits,
       misses: s.misses,

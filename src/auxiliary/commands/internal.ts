@@ -13,8 +13,11 @@ import {
   parseMCDelEntry,
   parseMPutCount,
   parseMPutEntry,
+  parseCDel,
   parsePageArg,
   parsePut,
+  parseStats,
+  takeScanTerm,
   writeGetReply,
   writeGetReplySlice,
   type PutArgs,
@@ -178,7 +181,8 @@ function rcCDelPage(a: AuxiliaryCommands, out: RespWriter, page: Buffer): void {
 }
 
 function rcCDel(a: AuxiliaryCommands, out: RespWriter, args: Buffer[]): void {
-  const { key, version } = parseKeyVersion(args, "rc.cdel");
+  const { key, version, term } = parseCDel(args);
+  a.fence(term);
   const removed = a.store.deleteIfVersion(key, version);
   if (removed) a.changes++;
   out.integer(removed ? 1 : 0);
@@ -213,18 +217,25 @@ export function internalCommands(registry: CommandRegistry<AuxiliaryHandler>): v
   add("rc.expire", WRITES, (a, conn, args) => rcExpire(a, conn.out, args));
   add("rc.incrby", WRITES, (a, conn, args) => rcIncrBy(a, conn.out, args));
   add("rc.scan", 0, (a, conn, args) => a.scan.scan(conn.out, args));
-  add("rc.scanpage", 0, (a, conn, args) => a.scan.scanPage(conn.out, args));
-  add("rc.putpage", WRITES, (a, conn, args) =>
-    rcPutPage(a, conn.out, parsePageArg(args, "rc.putpage")),
-  );
-  add("rc.cdelpage", WRITES, (a, conn, args) =>
-    rcCDelPage(a, conn.out, parsePageArg(args, "rc.cdelpage")),
-  );
-  registry.add({
-    name: "rc.stats",
-    arity: 1,
-    flags: 0,
-    handler: (a, conn) => conn.out.bulkString(JSON.stringify(a.stats())),
+  // A move's steps: each carries its leader's term, and a step of an ended term is refused.
+  add("rc.scanpage", 0, (a, conn, args) => {
+    const fenced = takeScanTerm(args);
+    a.fence(fenced.term);
+    a.scan.scanPage(conn.out, fenced.args);
+  });
+  add("rc.putpage", WRITES, (a, conn, args) => {
+    const { term, page } = parsePageArg(args, "rc.putpage");
+    a.fence(term);
+    rcPutPage(a, conn.out, page);
+  });
+  add("rc.cdelpage", WRITES, (a, conn, args) => {
+    const { term, page } = parsePageArg(args, "rc.cdelpage");
+    a.fence(term);
+    rcCDelPage(a, conn.out, page);
+  });
+  add("rc.stats", 0, (a, conn, args) => {
+    a.fence(parseStats(args));
+    conn.out.bulkString(JSON.stringify(a.stats()));
   });
   add("rc.flush", WRITES, (a, conn, args) => {
     a.flush(parseFlush(args));

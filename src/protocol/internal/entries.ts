@@ -8,8 +8,11 @@ import {
   parseUint,
   parseVersion,
   readWriteOutcome,
+  takeTerm,
+  termArgs,
   unexpected,
   unwrap,
+  writeTerm,
   type WriteOutcome,
 } from "./wire.js";
 
@@ -194,11 +197,20 @@ export function encodeDel(out: RespWriter, key: Uint8Array, version: number): vo
   out.bulkDecimal(version);
 }
 
-export function encodeCDel(out: RespWriter, key: Uint8Array, version: number): void {
-  out.arrayHeader(3);
+/** RC.CDEL; a move's carries its leader's term (`TERM t` last; none for term 0). */
+export function encodeCDel(out: RespWriter, key: Uint8Array, version: number, term = 0): void {
+  out.arrayHeader(3 + termArgs(term));
   out.bulk(B.CDEL);
   out.bulk(key);
   out.bulkDecimal(version);
+  writeTerm(out, term);
+}
+
+/** Server side of RC.CDEL: key, version and the move's term (0: none). */
+export function parseCDel(args: Buffer[]): { key: Buffer; version: number; term: number } {
+  const fenced = takeTerm(args, 3);
+  const { key, version } = parseKeyVersion(fenced.args, "rc.cdel");
+  return { key, version, term: fenced.term };
 }
 
 export interface KeyVersion {
@@ -347,9 +359,18 @@ export interface NodeStats {
   readonly maxBulk?: number;
 }
 
-export function encodeStats(out: RespWriter): void {
-  out.arrayHeader(1);
+/** RC.STATS; a move's (learning limits, vetting) carries its leader's term. */
+export function encodeStats(out: RespWriter, term = 0): void {
+  out.arrayHeader(1 + termArgs(term));
   out.bulk(B.STATS);
+  writeTerm(out, term);
+}
+
+/** Server side of RC.STATS: the term it carries (0: none). */
+export function parseStats(args: Buffer[]): number {
+  const fenced = takeTerm(args, 1);
+  arity(fenced.args, 1, "rc.stats");
+  return fenced.term;
 }
 
 export function readStatsReply(reply: RespValue): NodeStats {

@@ -32,6 +32,13 @@
 //                                           writes at or below it are refused (a floor)
 // BGSAVE / LASTSAVE                         as in Redis: start a snapshot / time of the last one
 //
+// A move's steps carry the term of the leader that takes them
+// (docs/design.md, "Coordination through etcd"): RC.SCANPAGE cursor count TERM t [RANGES ...],
+// RC.PUTPAGE TERM t page, RC.CDELPAGE TERM t page, RC.CDEL key version TERM t, RC.STATS TERM t.
+// A node keeps the highest term it has seen and refuses a step of an older one: -FENCED move
+// step of term 5 but term 7 has begun. Without TERM (term 0: built-in coordination) a step is
+// never refused.
+//
 // Versions are positive: a refused write replies the held version negated, and :-0 would
 // read as :0. A write at or below the flush floor is refused with the floor as the held version.
 //

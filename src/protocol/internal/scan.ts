@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { RingcacheError } from "../../errors.js";
 import type { RespValue, RespWriter } from "../resp/index.js";
-import { B, arity, parseUint, unexpected, unwrap } from "./wire.js";
+import { B, arity, parseUint, takeTerm, termArgs, unexpected, unwrap, writeTerm } from "./wire.js";
 
 /** A page from RC.SCANPAGE stops growing past about this many bytes. */
 export const SCAN_PAGE_BYTES = 256 * 1024;
@@ -81,7 +81,8 @@ export function encodeScan(
 
 /**
  * RC.SCANPAGE: RC.SCAN's arguments, the entries as one page. With `byId`, prepared ranges go
- * by their id (RANGESID), for a node that was sent them in full before.
+ * by their id (RANGESID), for a node that was sent them in full before. A move's scan carries
+ * its leader's term (`TERM t` after the count; none for term 0).
  */
 export function encodeScanPage(
   out: RespWriter,
@@ -89,8 +90,9 @@ export function encodeScanPage(
   count: number,
   ranges?: readonly HashRange[] | PreparedRanges,
   byId = false,
+  term = 0,
 ): void {
-  encodeScanAs(out, B.SCANPAGE, cursor, count, ranges, byId);
+  encodeScanAs(out, B.SCANPAGE, cursor, count, ranges, byId, term);
 }
 
 function encodeScanAs(
@@ -100,13 +102,15 @@ function encodeScanAs(
   count: number,
   ranges?: readonly HashRange[] | PreparedRanges,
   byId = false,
+  term = 0,
 ): void {
   const n = ranges === undefined ? 0 : "bytes" in ranges ? ranges.count : ranges.length;
   const named = byId && ranges !== undefined && "bytes" in ranges;
-  out.arrayHeader(3 + (ranges === undefined ? 0 : named ? 2 : 1 + n * 2));
+  out.arrayHeader(3 + termArgs(term) + (ranges === undefined ? 0 : named ? 2 : 1 + n * 2));
   out.bulk(name);
   out.bulkDecimal(cursor);
   out.bulkDecimal(count);
+  writeTerm(out, term);
   if (ranges === undefined) return;
   if (!("bytes" in ranges)) writeRanges(out, ranges);
   else if (byId) {
@@ -347,22 +351,36 @@ export function readScanPageReply(reply: RespValue): ScannedPage {
 
 /**
  * RC.PUTPAGE up to its page, for NodeLink.requestWithBulk, which hands the page's slices to the
- * socket uncopied.
+ * socket uncopied. The move's term goes before the page (`RC.PUTPAGE TERM t page`).
  */
-export function encodePutPageHead(out: RespWriter): void {
-  out.arrayHeader(2);
+export function encodePutPageHead(out: RespWriter, term = 0): void {
+  out.arrayHeader(2 + termArgs(term));
   out.bulk(B.PUTPAGE);
+  writeTerm(out, term);
 }
 
-export function encodeCDelPageHead(out: RespWriter): void {
-  out.arrayHeader(2);
+export function encodeCDelPageHead(out: RespWriter, term = 0): void {
+  out.arrayHeader(2 + termArgs(term));
   out.bulk(B.CDELPAGE);
+  writeTerm(out, term);
 }
 
-/** Server side of RC.PUTPAGE and RC.CDELPAGE: the page argument (a view, valid during the call). */
-export function parsePageArg(args: Buffer[], name: string): Buffer {
-  arity(args, 2, name);
-  return args[1] as Buffer;
+/**
+ * Server side of RC.PUTPAGE and RC.CDELPAGE: the move's term (0: none) and the page argument
+ * (a view, valid during the call).
+ */
+export function parsePageArg(args: Buffer[], name: string): { term: number; page: Buffer } {
+  const fenced = takeTerm(args, 1);
+  arity(fenced.args, 2, name);
+  return { term: fenced.term, page: fenced.args[1] as Buffer };
+}
+
+/**
+ * Server side of RC.SCANPAGE's term: `TERM t` after the count, taken out of the arguments the
+ * scan parser reads (term 0 when absent).
+ */
+export function takeScanTerm(args: Buffer[]): { term: number; args: Buffer[] } {
+  return takeTerm(args, 3);
 }
 
 /** Reads an integer reply (RC.PUTPAGE's, RC.CDELPAGE's, RC.MCDEL's count). */

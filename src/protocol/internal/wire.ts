@@ -38,7 +38,42 @@ export const B = {
   PUTPAGE: Buffer.from("RC.PUTPAGE"),
   RANGESID: Buffer.from("RANGESID"),
   CDELPAGE: Buffer.from("RC.CDELPAGE"),
+  TERM: Buffer.from("TERM"),
 };
+
+// ---------------------------------------------------------------------------------------------
+// The leader's term on a move step (docs/design.md, "Coordination through etcd")
+
+/**
+ * Writes `TERM t` for a move step taken under a leader's term; nothing for term 0 (no fencing:
+ * built-in coordination), so such commands stay as they were.
+ */
+export function writeTerm(out: RespWriter, term: number): void {
+  if (term <= 0) return;
+  out.bulk(B.TERM);
+  out.bulkDecimal(term);
+}
+
+/** The arguments `TERM t` take: 2 with a term, none without. */
+export function termArgs(term: number): number {
+  return term > 0 ? 2 : 0;
+}
+
+/** Whether args[at] is the TERM keyword (any case). */
+export function isTermAt(args: Buffer[], at: number): boolean {
+  const a = args[at];
+  return a !== undefined && a.length === 4 && a.toString("latin1").toUpperCase() === "TERM";
+}
+
+/**
+ * A move step's term and its other arguments: `TERM t` taken out of `args` at `at` when it is
+ * there (term 0 when not).
+ */
+export function takeTerm(args: Buffer[], at: number): { term: number; args: Buffer[] } {
+  if (!isTermAt(args, at)) return { term: 0, args };
+  const term = parseUint(args[at + 1], "term");
+  return { term, args: [...args.slice(0, at), ...args.slice(at + 2)] };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Numbers on the wire
@@ -111,9 +146,10 @@ export function writeStatus(
 
 export function unexpected(reply: RespValue): RingcacheError {
   if (reply instanceof RespReplyError) {
+    const m = reply.message;
     return new RingcacheError(
-      reply.message.startsWith("OOM") ? "OUT_OF_MEMORY" : "INTERNAL",
-      reply.message.replace(/^[A-Z]+ /, ""),
+      m.startsWith("OOM") ? "OUT_OF_MEMORY" : m.startsWith("FENCED") ? "FENCED" : "INTERNAL",
+      m.replace(/^[A-Z]+ /, ""),
     );
   }
   return new RingcacheError("INTERNAL", "unexpected reply from an auxiliary node");
