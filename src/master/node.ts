@@ -4,7 +4,7 @@
 //   HTTP :http-port ─► HttpApi ─────┴─► MasterCore: Router, Topology, NodePool, health,
 //                                       coordination, Rebalancer ──► auxiliary nodes, peers
 //   Backup (files of what moves) ◄── the rebalancer; replayed when this master first leads
-import { dirname, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -49,7 +49,8 @@ export class MasterNode {
     this.logger = logger;
     const oldestKept = (): number => latestVersionAt(Date.now() - config.tombstoneTtl);
     this.backup = new Backup({
-      dir: config.backupDir ?? dirname(resolve(config.dataDir)),
+      // Its own volume: peers read it over HTTP (GET /v1/internal/backup), never from disk.
+      dir: config.backupDir ?? join(resolve(config.dataDir), "backup"),
       id: config.id,
       maxBytes: config.backupMaxBytes,
       minVersion: oldestKept,
