@@ -1,7 +1,8 @@
 // The embedded default: a whole ringcache topology as local processes on loopback.
 //
 //   NGINX :6379 (RESP) :8088 (HTTP) ──► masters m1..mM ──► auxiliary a1..aN
-//   data/<id>/ for each node's files, data/logs/<id>.log for its output
+//   data/<id>/ for each node's files (a master's backup in data/<id>/backup/, read by the
+//   other masters over HTTP, never from disk), data/logs/<id>.log for its output
 //
 // The cluster supervises its children: a node that dies is started again (it restores its
 // snapshot), and stop() sends SIGTERM to every node so auxiliary nodes take their final

@@ -82,11 +82,16 @@ export class BackupRecovery {
    * then every live peer's, one source at a time.
    */
   async lead(): Promise<void> {
-    await this.replayOwn();
+    const replayed: string[] = [];
+    const skipped: string[] = [];
+    ((await this.replayOwn()) ? replayed : skipped).push(this.options.id);
+    // Taken after the own replay (which may take seconds): the peers live by then. One that
+    // is not replays its own backup when it follows this master's ring.
     for (const peer of this.deps.livePeers()) {
       if (this.stopped) return;
-      await this.replayPeer(peer);
+      ((await this.replayPeer(peer)) ? replayed : skipped).push(peer);
     }
+    this.options.logger.info({ replayed, skipped }, "backups replayed on taking the lead");
   }
 
   /**
