@@ -15,7 +15,9 @@
 // loopback and read back by the leader's reader (backup-stream.ts) in batches of 1024, a turn of
 // the event loop after each; both ends in this process. Reported: the time, the event loop's
 // longest delay, and the RSS sampled every 20 ms during the stream against the file's size
-// (memory stays bounded: neither end holds the backup whole).
+// (memory stays bounded: neither end holds the backup whole). Then each step alone, timed: the
+// sender's BackupReader.next() (read and encode one chunk) and the reader's RecordParser.push()
+// of 64 KB, the synchronous work of one turn of the event loop at either end.
 // Peak RSS of the whole run comes last (from the process's resource usage).
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -25,7 +27,8 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createLogger } from "../src/log.js";
 import { Backup } from "../src/master/backup.js";
-import { fetchBackup, sendBackup } from "../src/master/backup-stream.js";
+import { RecordParser, fetchBackup, sendBackup } from "../src/master/backup-stream.js";
+import type { BackupRecord } from "../src/master/backup.js";
 import { PageWriter } from "../src/protocol/page.js";
 
 interface Options {
@@ -178,4 +181,29 @@ async function streamPhase(streamDir: string, entries: number): Promise<void> {
       `${(delay.max / 1e6).toFixed(1)} ms (p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms); RSS ${mb(rssBefore)} before, at most ${mb(rssMax)} ` +
       `during (+${mb(rssMax - rssBefore)})`,
   );
+  const reader = backup.reader(0);
+  const parser = new RecordParser(64 * 1024 * 1024);
+  const next = { n: 0, sum: 0, max: 0 };
+  const push = { n: 0, sum: 0, max: 0 };
+  const time = (s: typeof next, ms: number): void => {
+    s.n++;
+    s.sum += ms;
+    s.max = Math.max(s.max, ms);
+  };
+  for (;;) {
+    let at = performance.now();
+    const chunk = reader.next();
+    time(next, performance.now() - at);
+    if (chunk === null) break;
+    for (let i = 0; i < chunk.length; i += 64 * 1024) {
+      const out: BackupRecord[] = [];
+      at = performance.now();
+      parser.push(chunk.subarray(i, i + 64 * 1024), out);
+      time(push, performance.now() - at);
+    }
+  }
+  reader.close();
+  const avg = (s: typeof next): string =>
+    `${(s.sum / s.n).toFixed(2)} ms on average, ${s.max.toFixed(1)} ms at most`;
+  console.log(`stream steps: sender's chunk ${avg(next)}; reader's 64 KB ${avg(push)}`);
 }
