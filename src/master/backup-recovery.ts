@@ -62,7 +62,7 @@ export class BackupRecovery {
   private readonly deps: BackupRecoveryDeps;
   /** Per source (a master's id, this one's for its own files): what its replays did. */
   readonly sources = new Map<string, SourceCount>();
-  /** Records this master's backup stream sent to peers that read it to the end. */
+  /** Records of this master's backup sent to peers that read it to the end. */
   streamed = 0;
   /** A leader has read this master's backup in full since it started. */
   private readInFull = false;
@@ -111,10 +111,13 @@ export class BackupRecovery {
     void this.replayOwn();
   }
 
-  /** A peer read this master's backup to the end (GET /v1/internal/backup). */
-  servedInFull(records: number): void {
-    this.readInFull = true;
+  /**
+   * A peer read this master's backup to the end from `minVersion` on (GET
+   * /v1/internal/backup): in full when that takes in all this master would replay itself.
+   */
+  served(records: number, minVersion: number): void {
     this.streamed += records;
+    if (minVersion <= this.deps.minVersion()) this.readInFull = true;
   }
 
   stop(): void {

@@ -131,7 +131,7 @@ export interface InternalHandlers {
   readonly suspect: (node: string, from: string) => void;
   /** This master's backup from `minVersion` on, as its files are now; then the records sent. */
   readonly backup: (minVersion: number) => BackupReader;
-  readonly backupSent: (records: number) => void;
+  readonly backupSent: (records: number, minVersion: number) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,9 +469,10 @@ export class HttpApi {
     req.resume();
     const handlers = this.deps.internal;
     if (handlers === undefined) throw new RingcacheError("NOT_FOUND", "no backup here");
-    sendBackup(res, handlers.backup(parseMinVersion(query))).then(
+    const minVersion = parseMinVersion(query);
+    sendBackup(res, handlers.backup(minVersion)).then(
       (records) => {
-        handlers.backupSent(records);
+        handlers.backupSent(records, minVersion);
         this.deps.metrics?.http(R.internal, 200, (performance.now() - startedAt) / 1000);
       },
       (err: unknown) =>

@@ -164,7 +164,7 @@ export class MasterNode {
           leave: (id) => this.core.coordinator.leave(id),
           suspect: (node, from) => this.core.coordination.suspected(node, from),
           backup: (minVersion) => this.backup.reader(minVersion),
-          backupSent: (records) => this.recovery.servedInFull(records),
+          backupSent: (records, minVersion) => this.recovery.served(records, minVersion),
         },
       },
     );
