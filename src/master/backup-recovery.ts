@@ -79,17 +79,17 @@ export class BackupRecovery {
 
   /**
    * This master leads for the first time (with nodes in its ring): replays its own backup,
-   * then every live peer's, one source at a time.
+   * then every live peer's, one source at a time, each from `minVersion` on.
    */
-  async lead(): Promise<void> {
+  async lead(minVersion = this.deps.minVersion()): Promise<void> {
     const replayed: string[] = [];
     const skipped: string[] = [];
-    ((await this.replayOwn()) ? replayed : skipped).push(this.options.id);
+    ((await this.replayOwn(minVersion)) ? replayed : skipped).push(this.options.id);
     // Taken after the own replay (which may take seconds): the peers live by then. One that
     // is not replays its own backup when it follows this master's ring.
     for (const peer of this.deps.livePeers()) {
       if (this.stopped) return;
-      ((await this.replayPeer(peer)) ? replayed : skipped).push(peer);
+      ((await this.replayPeer(peer, minVersion)) ? replayed : skipped).push(peer);
     }
     this.options.logger.info({ replayed, skipped }, "backups replayed on taking the lead");
   }
@@ -108,7 +108,7 @@ export class BackupRecovery {
       this.options.logger.info("a leader has read this master's backup; not replaying it here");
       return;
     }
-    void this.replayOwn();
+    void this.replayOwn(this.deps.minVersion());
   }
 
   /**
@@ -125,10 +125,10 @@ export class BackupRecovery {
   }
 
   /** Replays the own files unless done (a replay under way is joined); true once they are. */
-  private replayOwn(): Promise<boolean> {
+  private replayOwn(minVersion: number): Promise<boolean> {
     if (this.ownDone) return Promise.resolve(true);
     this.own ??= this.attempts(this.options.id, (apply) =>
-      this.deps.backup.replayOwn(this.deps.minVersion(), apply),
+      this.deps.backup.replayOwn(minVersion, apply),
     ).then((ok) => {
       this.ownDone = ok;
       this.own = null;
@@ -137,14 +137,14 @@ export class BackupRecovery {
     return this.own;
   }
 
-  private replayPeer(id: string): Promise<boolean> {
+  private replayPeer(id: string, minVersion: number): Promise<boolean> {
     return this.attempts(id, async (apply) => {
       const address = this.deps.peerAddress(id);
       if (address === undefined) throw new Error("its address is not known");
       const { records, bad } = await fetchBackup(
         address,
         {
-          minVersion: this.deps.minVersion(),
+          minVersion,
           secret: this.options.secret,
           timeoutMs: this.options.timeoutMs,
           batch: BATCH,

@@ -62,7 +62,7 @@ export class MasterNode {
       config,
       logger,
       backup: this.backup,
-      onFirstLead: () => this.recovery.lead(),
+      onFirstLead: () => this.replayBackups(oldestKept()),
     });
     this.recovery = new BackupRecovery(
       {
@@ -289,6 +289,14 @@ export class MasterNode {
       "counter",
       () => one(this.recovery.streamed),
     );
+  }
+
+  /**
+   * The first time this master leads: replays its own backup and every live peer's, read over
+   * HTTP (records younger than the tombstone lifetime).
+   */
+  private replayBackups(minVersion: number): Promise<void> {
+    return this.recovery.lead(minVersion);
   }
 
   register(registration: Registration): { state: string; epoch: string } {
