@@ -11,7 +11,6 @@
 // Every timer and clock reading of these parts comes from the transport's scheduler, so that a
 // simulation moves time itself and a seed replays a run exactly.
 import { HybridClock, MAX_TAG, latestVersionAt } from "../clock/hlc.js";
-import type { MemberAddress } from "../config/fields.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { Backup } from "./backup.js";
@@ -209,7 +208,7 @@ export class MasterCore {
    * Where peer master `id` serves HTTP: from --peers. A coordination that discovers its peers
    * answers from what it discovered.
    */
-  peerAddress(id: string): MemberAddress | undefined {
+  peerAddress(id: string): MasterCoreConfig["peers"][number] | undefined {
     return this.config.peers.find((p) => p.id === id);
   }
 
