@@ -272,7 +272,7 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
     name: "backup-dir",
     kind: "string",
     description:
-      "the masters' shared directory for backups of redistributed data (default: the parent of --data-dir)",
+      "this master's own directory for its backup of redistributed data, read by no other master (default: <data-dir>/backup)",
   },
   {
     name: "backup-max-bytes",

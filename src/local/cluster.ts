@@ -1,7 +1,8 @@
 // The embedded default: a whole ringcache topology as local processes on loopback.
 //
 //   NGINX :6379 (RESP) :8088 (HTTP) ──► masters m1..mM ──► auxiliary a1..aN
-//   data/<id>/ for each node's files, data/logs/<id>.log for its output
+//   data/<id>/ for each node's files (a master's backup in data/<id>/backup/, read by the
+//   other masters over HTTP, never from disk), data/logs/<id>.log for its output
 //   with etcd: etcd :2379 first; masters and nodes find each other there (no --peers,
 //   --auxiliary or --masters), as they would across hosts
 //

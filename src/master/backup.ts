@@ -1,6 +1,7 @@
-// The masters' backup: what a master redistributes (entries and tombstones, with versions),
-// appended to its own files in the masters' shared directory, replayed by the leader after a
-// whole-system restart.
+// A master's backup: what it redistributes (entries and tombstones, with versions), appended to
+// its own files in its own directory (by default inside its data directory), replayed after a
+// whole-system restart: by the leader, which reads its peers' backups over HTTP
+// (GET /v1/internal/backup, see backup-stream.ts), and by a master that returns later.
 //
 //   <dir>/<id>.rcbackup                 appended to
 //   <dir>/<id>.sealed-<n>.rcbackup      appended to before, waiting for (or in) a compaction
@@ -43,15 +44,19 @@ import { crc32 } from "node:zlib";
 import type { Logger } from "../log.js";
 import {
   BACKUP_SUFFIX,
+  BackupReader,
   HEADER,
   PAGE_FLAG,
+  closeFiles,
   compactFiles,
   compactInWorker,
   encodeRecords,
   entries,
+  openFiles,
   readBatches,
   type BackupRecord,
   type CompactionJob,
+  type OpenedFile,
 } from "./backup-file.js";
 
 export type { BackupRecord } from "./backup-file.js";
@@ -263,39 +268,109 @@ export class Backup {
   }
 
   /**
-   * Replays every master's backup in `dir`: the newest record per key at or above
-   * `minVersion`, handed to `apply` in batches of at most `batch`, each awaited before the next
-   * is read. The merge runs in a worker thread, into a temp file read back in chunks, so
-   * neither the event loop nor memory holds the backups whole. Resolves with the records
-   * handed over.
+   * This master's files as they are now, opened so that a compaction running meanwhile cannot
+   * hide a record from the reader: see openBackupFiles.
    */
-  static async replay(
+  openFiles(): OpenedFile[] {
+    return openBackupFiles(this.options.dir, `${this.options.id}.`);
+  }
+
+  /**
+   * Reads this master's records at or above `minVersion` back as chunks of encoded records,
+   * from the files present now (appends made later are not included). Close it when done.
+   */
+  reader(minVersion: number): BackupReader {
+    return new BackupReader(this.openFiles(), minVersion);
+  }
+
+  /**
+   * Replays this master's own backup: the newest record per key at or above `minVersion`,
+   * handed to `apply` in batches of at most `batch` (see Backup.replay).
+   */
+  replayOwn(
+    minVersion: number,
+    apply: (records: BackupRecord[]) => Promise<void>,
+    batch = 1024,
+  ): Promise<number> {
+    return replayFiles(this.options.dir, this.openFiles(), minVersion, apply, batch);
+  }
+
+  /**
+   * Replays the backup files in `dir` (every master's there, when several share it): the
+   * newest record per key at or above `minVersion`, handed to `apply` in batches of at most
+   * `batch`, each awaited before the next is read. The merge runs in a worker thread, into a
+   * temp file read back in chunks, so neither the event loop nor memory holds the backups
+   * whole. Resolves with the records handed over.
+   */
+  static replay(
     dir: string,
     minVersion: number,
     apply: (records: BackupRecord[]) => Promise<void>,
     batch = 1024,
   ): Promise<number> {
-    let names: string[];
+    let files: OpenedFile[];
     try {
-      names = readdirSync(dir).filter((n) => n.endsWith(BACKUP_SUFFIX));
+      files = openBackupFiles(dir, "");
     } catch {
-      return 0;
+      return Promise.resolve(0);
     }
-    if (names.length === 0) return 0;
-    const merged = join(dir, `.replay-${process.pid}-${Date.now()}.tmp`);
-    try {
-      const { done } = compactInWorker({
-        inputs: names.map((n) => join(dir, n)),
-        output: merged,
-        floor: minVersion,
-        maxBytes: Number.MAX_SAFE_INTEGER,
-        keepInputs: true,
-      });
-      await done;
-      return await readBatches(merged, batch, apply);
-    } finally {
-      rmSync(merged, { force: true });
-      rmSync(`${merged}.tmp`, { force: true });
-    }
+    return replayFiles(dir, files, minVersion, apply, batch);
   }
 }
+
+/**
+ * Opens the backup files in `dir` whose names start with `prefix`, in an order that a
+ * compaction running meanwhile (in a worker thread) cannot fool: sealed files first, then the
+ * appended file, the base last. A compaction writes the new base before it removes the sealed
+ * files it merged, so a sealed file gone by the time it is opened is in the base opened after
+ * it; sealing itself happens on the event loop, never between these opens. Missing directory:
+ * no files.
+ */
+function openBackupFiles(dir: string, prefix: string): OpenedFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const rank = (n: string): number => (n.includes(".sealed-") ? 0 : n.includes(".base.") ? 2 : 1);
+  const chosen = names
+    .filter((n) => n.startsWith(prefix) && n.endsWith(BACKUP_SUFFIX))
+    .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  return openFiles(chosen.map((n) => join(dir, n)));
+}
+
+/** Merges opened files in a worker (newest per key) and hands the result over in batches. */
+async function replayFiles(
+  dir: string,
+  files: OpenedFile[],
+  minVersion: number,
+  apply: (records: BackupRecord[]) => Promise<void>,
+  batch: number,
+): Promise<number> {
+  if (files.length === 0) return 0;
+  const merged = join(dir, `.replay-${process.pid}-${Date.now()}-${replays++}.tmp`);
+  let worker: Worker | null = null;
+  try {
+    const job = compactInWorker({
+      inputs: files,
+      output: merged,
+      floor: minVersion,
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      keepInputs: true,
+    });
+    worker = job.worker;
+    await job.done;
+    return await readBatches(merged, batch, apply);
+  } finally {
+    // The worker reads the files by descriptor: it must be gone before they are closed.
+    if (worker !== null) await worker.terminate();
+    closeFiles(files);
+    rmSync(merged, { force: true });
+    rmSync(`${merged}.tmp`, { force: true });
+  }
+}
+
+/** Tells apart the temp files of replays started in the same millisecond. */
+let replays = 0;

@@ -279,6 +279,16 @@ export class MasterCore {
     this.pool.close();
   }
 
+  /**
+   * Where peer master `id` serves HTTP: from --peers, or, with etcd, from what it registered.
+   */
+  peerAddress(id: string): MasterCoreConfig["peers"][number] | undefined {
+    if (this.coordination instanceof EtcdCoordination) {
+      return this.coordination.peerAddresses().find((p) => p.id === id);
+    }
+    return this.config.peers.find((p) => p.id === id);
+  }
+
   /** A membership a peer pushed: taken once the writes routed by older rings have ended. */
   async takeMembership(m: PublishedMembership): Promise<void> {
     this.coordination.deliver(m);

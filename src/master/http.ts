@@ -10,6 +10,7 @@
 //   POST /v1/internal/membership         the leader pushes a new membership generation
 //   POST /v1/internal/leave              an auxiliary node leaving: {"id"} -> {"done"}
 //   POST /v1/internal/suspect            a peer cannot reach a node: {"node", "from"} (to the leader)
+//   GET  /v1/internal/backup             this master's backup, streamed (see backup-stream.ts)
 //
 // Keys in paths are percent-decoded to opaque bytes. Every error is JSON
 // {"error":{"code","message"}} with the status the error catalogue gives its code.
@@ -27,6 +28,8 @@ import { httpErrorReply, RingcacheError } from "../errors.js";
 import { bodyTooLarge, checkKeySize, checkValueSize, keyTooLarge } from "../redis/limits.js";
 import type { Logger } from "../log.js";
 import { AuthLimiter, DROP } from "../server/auth-limiter.js";
+import type { BackupReader } from "./backup-file.js";
+import { parseMinVersion, sendBackup } from "./backup-stream.js";
 import type { Membership } from "./membership.js";
 import type { RebalanceStatus } from "./rebalancer.js";
 import type { MasterMetrics } from "./metrics.js";
@@ -132,6 +135,9 @@ export interface InternalHandlers {
   readonly leave: (id: string) => unknown;
   /** A peer cannot reach `node`, which its ring still counts: the leader decides on it. */
   readonly suspect: (node: string, from: string) => void;
+  /** This master's backup from `minVersion` on, as its files are now; then the records sent. */
+  readonly backup: (minVersion: number) => BackupReader;
+  readonly backupSent: (records: number, minVersion: number) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,6 +281,11 @@ export class HttpApi {
         case "/v1/internal/register":
           if (!this.allow(req, res, R.register, startedAt, "POST")) return;
           this.register(req, res, startedAt);
+          return;
+        case "/v1/internal/backup":
+          if (!this.allow(req, res, R.internal, startedAt, "GET")) return;
+          if (!this.authorized(req, res, R.internal, startedAt)) return;
+          this.backup(req, res, query, startedAt);
           return;
         case "/v1/internal/state":
         case "/v1/internal/membership":
@@ -452,6 +463,27 @@ export class HttpApi {
       const { id } = parseJsonBody(leaveSchema, body);
       this.json(res, R.internal, startedAt, 200, handlers.leave(id));
     });
+  }
+
+  /** Streams this master's backup (a peer replaying it after a whole-system restart). */
+  private backup(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: string,
+    startedAt: number,
+  ): void {
+    req.resume();
+    const handlers = this.deps.internal;
+    if (handlers === undefined) throw new RingcacheError("NOT_FOUND", "no backup here");
+    const minVersion = parseMinVersion(query);
+    sendBackup(res, handlers.backup(minVersion)).then(
+      (records) => {
+        handlers.backupSent(records, minVersion);
+        this.deps.metrics?.http(R.internal, 200, (performance.now() - startedAt) / 1000);
+      },
+      (err: unknown) =>
+        this.options.logger.warn({ err: (err as Error).message }, "backup stream cut short"),
+    );
   }
 
   /**

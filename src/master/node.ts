@@ -3,8 +3,9 @@
 //   RESP :port ──► MasterCommands ──┐
 //   HTTP :http-port ─► HttpApi ─────┴─► MasterCore: Router, Topology, NodePool, health,
 //                                       coordination, Rebalancer ──► auxiliary nodes, peers
-//   Backup (files of what moves) ◄── the rebalancer; replayed when this master first leads
-import { dirname, resolve } from "node:path";
+//   Backup (files of what moves) ◄── the rebalancer; replayed when this master first leads or
+//                                     follows (BackupRecovery), served to peers over HTTP
+import { join, resolve } from "node:path";
 import { latestVersionAt } from "../clock/hlc.js";
 import type { MasterConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -12,6 +13,7 @@ import { REDIS_VERSION, RINGCACHE_VERSION } from "../redis/version.js";
 import { AuthLimiter } from "../server/auth-limiter.js";
 import { RespServer } from "../server/resp-server.js";
 import { Backup } from "./backup.js";
+import { BackupRecovery } from "./backup-recovery.js";
 import { MasterCommands } from "./commands/dispatcher.js";
 import { masterRegistry } from "./commands/registry.js";
 import type { PublishedMembership } from "./coordination/coordination.js";
@@ -35,10 +37,10 @@ export class MasterNode {
   readonly resp: RespServer;
   readonly http: HttpApi;
   readonly backup: Backup;
+  /** Replays the backups after a whole-system restart: its own, and as leader its peers'. */
+  readonly recovery: BackupRecovery;
   /** Wrong secrets per client address, for RESP AUTH and HTTP Bearer alike. */
   readonly authLimiter = new AuthLimiter();
-  /** Backup records replayed when this master first led. */
-  replayed = 0;
   readonly startedAt = Date.now();
   respPort = 0;
   httpPort = 0;
@@ -49,7 +51,8 @@ export class MasterNode {
     this.logger = logger;
     const oldestKept = (): number => latestVersionAt(Date.now() - config.tombstoneTtl);
     this.backup = new Backup({
-      dir: config.backupDir ?? dirname(resolve(config.dataDir)),
+      // Its own volume: peers read it over HTTP (GET /v1/internal/backup), never from disk.
+      dir: config.backupDir ?? join(resolve(config.dataDir), "backup"),
       id: config.id,
       maxBytes: config.backupMaxBytes,
       minVersion: oldestKept,
@@ -64,6 +67,29 @@ export class MasterNode {
         resp: () => this.respPort || config.port,
         http: () => this.httpPort || config.httpPort,
       },
+    });
+    this.recovery = new BackupRecovery(
+      {
+        id: config.id,
+        secret: config.secret,
+        logger,
+        retryDelayMs: config.healthInterval,
+        timeoutMs: Math.max(5000, config.requestTimeout * 10),
+        // A record holds one key and one value, each within a bulk.
+        maxRecordBytes: 2 * config.maxBulk + 64,
+      },
+      {
+        backup: this.backup,
+        minVersion: oldestKept,
+        replay: (records) => this.core.rebalancer.replay(records),
+        livePeers: () => this.core.coordination.livePeers(),
+        peerAddress: (id) => this.core.peerAddress(id),
+      },
+    );
+    // A master that follows replays its own backup (it may have been away when the leader
+    // gathered the others'): versioned, so safe whenever it runs.
+    this.core.topology.on("ring", (ring) => {
+      if (ring.size > 0 && this.core.topology.mode === "following") this.recovery.follow();
     });
     const registry = masterRegistry();
     this.metrics = new MasterMetrics(
@@ -142,6 +168,8 @@ export class MasterNode {
           membership: (m) => this.core.takeMembership(m as PublishedMembership),
           leave: (id) => this.core.coordinator.leave(id),
           suspect: (node, from) => this.core.coordination.suspected(node, from),
+          backup: (minVersion) => this.backup.reader(minVersion),
+          backupSent: (records, minVersion) => this.recovery.served(records, minVersion),
         },
       },
     );
@@ -182,6 +210,7 @@ export class MasterNode {
     // Commands in flight still get their replies (bounded: requests to nodes time out).
     await this.resp.drain(this.config.requestTimeout * 2 + 500);
     this.resp.closeAll();
+    this.recovery.stop();
     this.core.stop();
     this.backup.close();
     this.logger.info("master stopped");
@@ -258,19 +287,34 @@ export class MasterNode {
     add("backup_records_total", "Records appended to this master's backup.", "counter", () =>
       one(this.backup.appended),
     );
+    const bySource = (pick: (c: { records: number; failures: number }) => number) => () =>
+      [...this.recovery.sources].map(([source, c]) => ({ labels: { source }, value: pick(c) }));
+    add(
+      "backup_replayed_records_total",
+      "Backup records replayed, by source: this master's own files or a peer's stream.",
+      "counter",
+      bySource((c) => c.records),
+    );
+    add(
+      "backup_replay_failures_total",
+      "Replays of a source that failed (and were tried again or given up), by source.",
+      "counter",
+      bySource((c) => c.failures),
+    );
+    add(
+      "backup_streamed_records_total",
+      "Records of this master's backup streamed in full to peers replaying it.",
+      "counter",
+      () => one(this.recovery.streamed),
+    );
   }
 
-  /** Replays every master's backup (records younger than the tombstone lifetime). */
-  private async replayBackups(minVersion: number): Promise<void> {
-    try {
-      const n = await Backup.replay(this.backup.options.dir, minVersion, async (records) => {
-        await this.core.rebalancer.replay(records);
-        this.replayed += records.length;
-      });
-      if (n > 0) this.logger.info({ records: n }, "masters' backups replayed");
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "backup replay failed");
-    }
+  /**
+   * The first time this master leads: replays its own backup and every live peer's, read over
+   * HTTP (records younger than the tombstone lifetime).
+   */
+  private replayBackups(minVersion: number): Promise<void> {
+    return this.recovery.lead(minVersion);
   }
 
   register(registration: Registration): { state: string; epoch: string } {

@@ -206,6 +206,11 @@ export class TestCluster {
     return a;
   }
 
+  /** Master `id`'s data directory, which holds its backup (`backup/`) and nothing shared. */
+  masterDir(id: string): string {
+    return join(this.dir, id);
+  }
+
   /** Waits until master #m sees node `id` in `state` (up, suspect, down). */
   async waitNodeState(id: string, state: string, timeoutMs = 10_000, m = 0): Promise<void> {
     await waitFor(

@@ -1,7 +1,13 @@
 // Helpers of the recovery fault tests: preloading keys, reading the nodes' counters, waiting
-// for the leader's rebalance to finish, and a reader that measures misses of keys that exist.
+// for the leader's rebalance to finish, a reader that measures misses of keys that exist, and
+// reading a master's backup (its files, or its stream over HTTP).
+import { readFileSync, readdirSync } from "node:fs";
+import { get } from "node:http";
+import { join } from "node:path";
 import { Redis } from "ioredis";
+import type { BackupRecord } from "../../src/master/backup.js";
 import type { AuxiliaryHandle } from "./auxiliary.js";
+import { decodeRecords } from "./backup-format.js";
 import type { MasterHandle } from "./cluster.js";
 import { waitFor } from "./wait.js";
 
@@ -161,4 +167,54 @@ export class HitReader {
     this.stopped = true;
     await this.done;
   }
+}
+
+/** The newest record per key over every backup file in `dir` (a master's backup directory). */
+export function backupFiles(dir: string): Map<string, BackupRecord> {
+  const out = new Map<string, BackupRecord>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names.filter((n) => n.endsWith(".rcbackup"))) {
+    for (const r of decodeRecords(readFileSync(join(dir, name))).records) {
+      const held = out.get(r.key.toString("latin1"));
+      if (held === undefined || r.version > held.version) out.set(r.key.toString("latin1"), r);
+    }
+  }
+  return out;
+}
+
+export interface BackupResponse {
+  readonly status: number;
+  readonly body: Buffer;
+  /** The record count the stream ends with (undefined: none). */
+  readonly records: string | undefined;
+}
+
+/** GET /v1/internal/backup of master `m`, read whole (with `authorization` when given). */
+export function backupStream(
+  m: MasterHandle,
+  authorization?: string,
+  query = "",
+): Promise<BackupResponse> {
+  return new Promise((resolve, reject) => {
+    const headers = authorization === undefined ? {} : { authorization };
+    const req = get(m.url(`/v1/internal/backup${query}`), { headers, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.once("error", reject);
+      res.once("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks),
+          records: res.trailers["x-ringcache-records"],
+        }),
+      );
+    });
+    req.once("timeout", () => req.destroy(new Error("no answer in time")));
+    req.once("error", reject);
+  });
 }

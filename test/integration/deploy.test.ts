@@ -64,6 +64,24 @@ describe("deployment files", () => {
     assert.match(out, /SUCCESS/);
   });
 
+  it("gives every master and auxiliary node a volume of its own", () => {
+    const compose = parse(readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8"), {
+      merge: true,
+    }) as { services: Record<string, { command?: string[]; volumes?: string[] }> };
+    const owners = new Map<string, string>();
+    const nodes = Object.entries(compose.services).filter(([, s]) =>
+      ["master", "auxiliary"].includes(s.command?.[0] ?? ""),
+    );
+    assert.deepEqual(nodes.map(([name]) => name).sort(), ["a1", "a2", "a3", "m1", "m2"]);
+    for (const [name, service] of nodes) {
+      const data = (service.volumes ?? []).filter((v) => v.endsWith(":/data"));
+      assert.equal(data.length, 1, `${name} mounts no volume of its own at /data`);
+      const volume = (data[0] as string).split(":")[0] as string;
+      assert.equal(owners.get(volume), undefined, `${name} shares ${volume}`);
+      owners.set(volume, name);
+    }
+  });
+
   it("docker-compose accepts the Compose file", { skip: skipUnless("docker-compose") }, () => {
     execFileSync(
       which("docker-compose") as string,

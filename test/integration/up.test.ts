@@ -4,7 +4,7 @@
 // cluster restores the data. Without nginx the same runs against a master directly.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { offsetPorts, freeOffset } from "../helpers/local.js";
@@ -127,6 +127,14 @@ describe("ringcache up", () => {
       assert.ok(shutdown >= mastersStopped, `${id} began its shutdown before the masters stopped`);
       assert.ok(logTime(dir, id, "snapshot written") >= shutdown, `${id} took no final snapshot`);
     }
+    // Each master keeps its backup in its own data directory: no directory is shared.
+    for (const id of ["m1", "m2"]) {
+      assert.ok(statSync(join(dir, id, "backup")).isDirectory(), `${id} has no backup directory`);
+    }
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith(".rcbackup")),
+      [],
+    );
     for (const port of [respPort, httpPort, ports.masterResp + 1, ports.auxiliaryResp]) {
       assert.equal(await canConnect(port), false, `port ${port} still served after the stop`);
     }
