@@ -4,6 +4,9 @@
 //
 //   node dist/bench/e2e.js [--rounds 3] [--requests 100000] [--json]
 //
+// Where etcd is installed (Debian's etcd-server) a third master, R=2 with --coordination etcd,
+// joins the rounds: etcd is off the request path, so its figures match the built-in R=2's.
+//
 // Rounds interleave the targets (twemproxy, R=1, R=2 for each pipeline depth), so that a
 // machine shared with other work slows them alike; the table reports each figure's median
 // over the rounds and the ratios that the targets are stated in. It also reports the CPU time
@@ -167,7 +170,28 @@ async function main(): Promise<void> {
   ]);
   await waitPort(twemPort);
 
-  // ringcache: 3 auxiliary nodes, a master with R=1 and one with R=2 (idle while the other runs)
+  // etcd for the master that coordinates through it (on free ports, a data dir of its own)
+  const etcdBin = which("etcd");
+  let etcdEndpoint: string | undefined;
+  if (etcdBin !== undefined) {
+    const client = await freePort();
+    const peer = await freePort();
+    start(etcdBin, [
+      ...["--name", "bench", "--data-dir", join(dir, "etcd")],
+      ...["--listen-client-urls", `http://127.0.0.1:${client}`],
+      ...["--advertise-client-urls", `http://127.0.0.1:${client}`],
+      ...["--listen-peer-urls", `http://127.0.0.1:${peer}`],
+      ...["--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`],
+      ...["--initial-cluster", `bench=http://127.0.0.1:${peer}`],
+    ]);
+    await waitPort(client);
+    etcdEndpoint = `127.0.0.1:${client}`;
+  } else {
+    process.stderr.write("etcd not installed (apt-get install etcd-server): no etcd target\n");
+  }
+
+  // ringcache: 3 auxiliary nodes, a master with R=1 and one with R=2 (idle while the other
+  // runs), and one with R=2 that coordinates through etcd
   const aux: { id: string; port: number; http: number; pid: number | undefined }[] = [];
   for (let i = 1; i <= 3; i++) {
     const id = `a${i}`;
@@ -183,14 +207,24 @@ async function main(): Promise<void> {
   }
   for (const a of aux) await waitReady(`http://127.0.0.1:${a.http}/readyz`);
   const masters: Target[] = [];
-  for (const r of [1, 2]) {
-    const m = { name: `ringcache R=${r}`, port: await freePort(), http: await freePort() };
+  const kinds: { name: string; r: number; etcd: boolean }[] = [
+    { name: "ringcache R=1", r: 1, etcd: false },
+    { name: "ringcache R=2", r: 2, etcd: false },
+    ...(etcdEndpoint === undefined ? [] : [{ name: "R=2 etcd", r: 2, etcd: true }]),
+  ];
+  for (const [i, k] of kinds.entries()) {
+    const m = { name: k.name, port: await freePort(), http: await freePort() };
+    const coordination =
+      etcdEndpoint === undefined || !k.etcd
+        ? []
+        : ["--coordination", "etcd", "--etcd-endpoints", etcdEndpoint];
     const child = start(process.execPath, [
       BIN,
       "master",
-      ...["--id", `m${r}`, "--port", String(m.port), "--http-port", String(m.http)],
-      ...["--data-dir", join(dir, `m${r}`), "--log-level", "warn", "--replicas", String(r)],
+      ...["--id", `m${i + 1}`, "--port", String(m.port), "--http-port", String(m.http)],
+      ...["--data-dir", join(dir, `m${i + 1}`), "--log-level", "warn", "--replicas", String(k.r)],
       ...["--auxiliary", aux.map((a) => `${a.id}=127.0.0.1:${a.port}`).join(",")],
+      ...coordination,
     ]);
     await waitReady(`http://127.0.0.1:${m.http}/readyz`);
     masters.push({ name: m.name, port: m.port, proxy: child.pid, backends: aux.map((a) => a.pid) });
@@ -269,6 +303,14 @@ async function main(): Promise<void> {
     ratio(med(r2, 1, "SET").rps, med(r1, 1, "SET").rps),
     ratio(med(r2, 16, "SET").rps, med(r1, 16, "SET").rps),
   ];
+  if (etcdEndpoint !== undefined) {
+    for (const op of ["GET", "SET"] as const) {
+      table[`R=2 etcd / R=2 built-in ${op} req/s (target: within noise, ~1.0)`] = [
+        ratio(med("R=2 etcd", 1, op).rps, med(r2, 1, op).rps),
+        ratio(med("R=2 etcd", 16, op).rps, med(r2, 16, op).rps),
+      ];
+    }
+  }
   for (const [name, [a, b]] of Object.entries(table)) ratios.push(`| ${name} | ${a} | ${b} |`);
   result["ratios"] = table;
   if (o.json) console.log(JSON.stringify(result, null, 2));
