@@ -10,7 +10,8 @@
 //     unchanged ─► nothing
 //     changed ───► render again ─► nginx -t ─► SIGHUP to NGINX's master: it reads the
 //                  configuration again, resolving the names, and starts new workers; the old
-//                  workers finish the connections they hold. Same master, same pid.
+//                  workers stop taking connections (reloaded: none of them takes any more) and
+//                  finish the ones they hold. Same master, same pid.
 //   SIGTERM / SIGINT ─► SIGTERM to NGINX ─► exit
 //
 // NGINX refuses a configuration naming a host it cannot resolve, and an upstream with no
@@ -60,6 +61,33 @@ export function balancerNginxConfig(c: BalancerConfig, r: BalancerRender = {}): 
     errorLog: "stderr",
     ...(r.user !== undefined ? { user: r.user } : {}),
   });
+}
+
+/**
+ * The workers of an NGINX master that take new connections: its children titled "nginx: worker
+ * process" (one shutting down after a reload says so in its title). Empty without /proc.
+ */
+function acceptingWorkers(masterPid: number): number[] {
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, "utf8");
+  } catch {
+    return [];
+  }
+  return children
+    .split(" ")
+    .filter((pid) => pid !== "")
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim() ===
+          "nginx: worker process"
+        );
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** Workers of an NGINX started by root would run as nobody, who cannot write the run dir. */
@@ -190,11 +218,18 @@ export class Balancer {
       return;
     }
     const child = this.nginx;
-    if (this.stopping || child === null || child.exitCode !== null) return;
+    if (this.stopping || child === null || child.exitCode !== null || child.pid === undefined) {
+      return;
+    }
+    const started = Date.now();
+    const old = acceptingWorkers(child.pid);
     child.kill("SIGHUP");
     this.pending = false;
     this.reloads++;
-    this.logger.info({ nginxPid: child.pid, reloads: this.reloads }, "NGINX reloaded");
+    const done = await this.waitWorkersReplaced(child.pid, old);
+    const fields = { nginxPid: child.pid, reloads: this.reloads, ms: Date.now() - started };
+    if (done) this.logger.info(fields, "NGINX reloaded");
+    else this.logger.warn(fields, "NGINX's old workers still take connections after a reload");
   }
 
   // --- internals -------------------------------------------------------------------------------
@@ -239,6 +274,22 @@ export class Balancer {
       const stderr = (err as { stderr?: string }).stderr?.trim() ?? "";
       throw new RingcacheError("CONFIG", `nginx -t refused ${this.confPath}: ${stderr}`);
     }
+  }
+
+  /**
+   * After SIGHUP, NGINX's master starts new workers, then tells the old ones to stop taking
+   * connections: until then a new connection may still reach an old worker and the old
+   * addresses. Resolves true once none of `old` takes connections (false after the start
+   * timeout; at once where /proc cannot tell).
+   */
+  private async waitWorkersReplaced(masterPid: number, old: readonly number[]): Promise<boolean> {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const now = acceptingWorkers(masterPid);
+      if (!old.some((pid) => now.includes(pid))) return true;
+      await sleep(10);
+    }
+    return false;
   }
 
   /** NGINX writes its pid file once it has bound its ports. */
