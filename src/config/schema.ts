@@ -335,7 +335,7 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
   ...COORDINATION_FIELDS,
   {
     name: "advertise-host",
-    kind: "string",
+    kind: "host",
     description:
       "host the other masters and the auxiliary nodes use to reach this master, as registered in etcd (default: --host)",
   },

@@ -68,6 +68,11 @@ describe("addresses in the configuration", () => {
       },
     });
     assert.equal(m.host, "::1");
+    const e = loadMasterConfig({
+      flags: { id: "m1", dataDir: "d", advertiseHost: "[fd00::11]", etcdEndpoints: "etcd1:2379" },
+    });
+    assert.equal(e.advertiseHost, "fd00::11");
+    assert.deepEqual(e.etcdEndpoints, [{ host: "etcd1", port: 2379 }]);
     assert.deepEqual(
       m.auxiliary.map((a) => formatAddress(a.host, a.port)),
       ["a1.ringcache.test:7001", "[fd00::22]:7001"],
