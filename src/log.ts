@@ -8,7 +8,7 @@ export interface LoggerOptions {
   readonly level?: string;
   /** Node identity stamped on every line. */
   readonly node: string;
-  readonly role: "master" | "auxiliary" | "cli";
+  readonly role: "master" | "auxiliary" | "balancer" | "cli";
   /** A file descriptor or path; default stdout. */
   readonly destination?: number | string;
 }

@@ -14,7 +14,7 @@
 // reach a log line. The hand-off on stop: docs/design.md, "Graceful shutdown".
 import { request } from "node:http";
 import { HybridClock, MAX_TAG } from "../clock/hlc.js";
-import type { Address } from "../config/fields.js";
+import { parseAddress, type Address } from "../config/fields.js";
 import { ConfigError } from "../config/load.js";
 import type { AuxiliaryConfig } from "../config/schema.js";
 import { RingcacheError } from "../errors.js";
@@ -84,7 +84,7 @@ export class AuxiliaryNode {
     const config = options.config;
     if (config.advertise !== undefined && parseAdvertise(config.advertise) === undefined) {
       throw new ConfigError(
-        `invalid --advertise (RINGCACHE_ADVERTISE, "advertise" in the config file): expected host:port, got ${JSON.stringify(config.advertise)}`,
+        `invalid --advertise (RINGCACHE_ADVERTISE, "advertise" in the config file): expected host:port (a host name, an IPv4 address or [an IPv6 address]), got ${JSON.stringify(config.advertise)}`,
       );
     }
     this.config = config;
@@ -424,15 +424,16 @@ export class AuxiliaryNode {
   }
 }
 
+/** `host:port`: a name (the masters resolve it at every connection), IPv4, or [IPv6]. */
 function parseAdvertise(text: string): Address | undefined {
-  const at = text.lastIndexOf(":");
-  if (at <= 0) return undefined;
-  const port = Number(text.slice(at + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { host: text.slice(0, at), port };
+  return parseAddress(text);
 }
 
-/** POSTs JSON to a master; resolves with the answer's status and body. */
+/**
+ * POSTs JSON to a master; resolves with the answer's status and body. A master named by a host
+ * name is found again when it moves: the agent pools connections by name, each new connection
+ * resolves it, and one that times out is destroyed rather than reused.
+ */
 function postJson(
   to: Address,
   path: string,

@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { RingcacheError } from "../errors.js";
 import { RINGCACHE_VERSION } from "../redis/version.js";
 import { auxiliaryCommand } from "./auxiliary.js";
+import { balancerCommand } from "./balancer.js";
 import { masterCommand } from "./master.js";
 import { statusCommand } from "./status.js";
 import { upCommand } from "./up.js";
@@ -21,6 +22,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(masterCommand());
   program.addCommand(upCommand());
   program.addCommand(statusCommand());
+  program.addCommand(balancerCommand());
   let exitCode = 0;
   // The bench command parses its own flags (and --help) in its module, loaded only when used.
   program

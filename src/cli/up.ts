@@ -1,18 +1,10 @@
 // `ringcache up`: the local cluster (see local/cluster.ts), with a table of endpoints, logs in
 // files, and a clean stop on Ctrl-C.
 import { Command } from "commander";
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEFAULT_PORTS, LocalCluster, type BasePorts } from "../local/cluster.js";
+import { findTool } from "../local/tools.js";
 import { ConfigError } from "../config/load.js";
-
-function findTool(name: string): string | undefined {
-  for (const dir of (process.env["PATH"] ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
-    const path = resolve(dir, name);
-    if (dir !== "" && existsSync(path)) return path;
-  }
-  return undefined;
-}
 
 function int(name: string, value: string, min: number, max: number): number {
   const n = Number(value);

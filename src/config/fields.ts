@@ -2,11 +2,12 @@
 // the same name is a flag (--max-memory), an environment variable (RINGCACHE_MAX_MEMORY) and
 // a key of the YAML config file (max-memory: 256mb). The field tables in schema.ts are the
 // single source for parsing, validation, `--help` and docs/configuration.md.
+import { isIP, isIPv6 } from "node:net";
 import { z } from "zod";
 import { formatDuration, formatSize, parseDuration, parseSize } from "./units.js";
 
 export type FieldKind =
-  "string" | "int" | "size" | "duration" | "bool" | "enum" | "addresses" | "members";
+  "string" | "int" | "size" | "duration" | "bool" | "enum" | "host" | "addresses" | "members";
 
 export interface Address {
   readonly host: string;
@@ -58,14 +59,44 @@ function splitList(input: unknown): unknown[] | undefined {
   return undefined;
 }
 
+/** A DNS label: letters, digits, hyphens inside, and underscores (container names have them). */
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/**
+ * A host as given: a name (resolved again whenever a connection is made), an IPv4 address, or an
+ * IPv6 address with or without brackets. Returns it without brackets, or undefined.
+ */
+export function parseHost(input: unknown): string | undefined {
+  if (typeof input !== "string") return undefined;
+  const bracketed = /^\[(.*)\]$/.exec(input);
+  if (bracketed !== null) return isIPv6(bracketed[1] as string) ? bracketed[1] : undefined;
+  if (isIP(input) !== 0 || HOST_NAME.test(input)) return input;
+  return undefined;
+}
+
+/**
+ * `host:port`, where host is a name or an IPv4 address, or `[IPv6]:port`: an IPv6 address
+ * needs its brackets here, else its last group would read as the port.
+ */
 export function parseAddress(input: unknown): Address | undefined {
   if (typeof input !== "string") return undefined;
   const at = input.lastIndexOf(":");
   if (at <= 0) return undefined;
-  const host = input.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-  const port = Number(input.slice(at + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535 || host.length === 0) return undefined;
+  const hostText = input.slice(0, at);
+  if (!hostText.startsWith("[") && hostText.includes(":")) return undefined;
+  const host = parseHost(hostText);
+  const portText = input.slice(at + 1);
+  const port = Number(portText);
+  if (host === undefined || !/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
+    return undefined;
+  }
   return { host, port };
+}
+
+/** `host:port` as a URL or a config file takes it: an IPv6 address in brackets. */
+export function formatAddress(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function parseMember(input: unknown): MemberAddress | undefined {
@@ -101,10 +132,12 @@ export function describeAllowed(spec: FieldSpec): string {
       return "true or false";
     case "enum":
       return `one of ${(spec.values ?? []).join(", ")}`;
+    case "host":
+      return "a host name or an IP address";
     case "addresses":
-      return "a comma-separated list of host:port";
+      return "a comma-separated list of host:port (a host name, an IPv4 address or [an IPv6 address])";
     case "members":
-      return "a comma-separated list of id=host:port (ids: letters, digits, _ . -)";
+      return "a comma-separated list of id=host:port (ids: letters, digits, _ . -; IPv6 in brackets)";
   }
 }
 
@@ -170,6 +203,8 @@ function readField(spec: FieldSpec, input: unknown): unknown {
       return parseBool(input);
     case "enum":
       return typeof input === "string" && (spec.values ?? []).includes(input) ? input : undefined;
+    case "host":
+      return parseHost(input);
     case "addresses":
       return parseList(input, parseAddress);
     case "members":

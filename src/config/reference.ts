@@ -2,6 +2,7 @@
 // what the nodes accept. `npm run gen:docs` rewrites it; a test checks it is current.
 import { formatDuration, formatSize } from "./units.js";
 import { describeAllowed, envName, type FieldSpec, type RawValue } from "./fields.js";
+import { BALANCER_FIELDS } from "./balancer.js";
 import { AUXILIARY_FIELDS, MASTER_FIELDS } from "./schema.js";
 
 function showDefault(spec: FieldSpec, value: RawValue | undefined): string {
@@ -31,7 +32,7 @@ export function renderConfigReference(): string {
 
 <!-- Generated from src/config/schema.ts by \`npm run gen:docs\`; edit the schema, not this file. -->
 
-Every setting of every node can be given three ways, and the first that is set wins:
+Every setting of every node (and of the balancer) can be given three ways, and the first that is set wins:
 
 1. a flag: \`ringcache auxiliary --max-memory 512mb\`
 2. an environment variable: \`RINGCACHE_MAX_MEMORY=512mb\`
@@ -58,6 +59,14 @@ ${table(AUXILIARY_FIELDS)}
 ## Master (\`ringcache master\`)
 
 ${table(MASTER_FIELDS)}
+
+## Balancer (\`ringcache balancer\`)
+
+NGINX in front of the masters. It resolves every master's name each \`--resolve-interval\` and
+reloads NGINX (SIGHUP: same process, new workers) when a name's addresses changed, so NGINX
+follows masters that move whatever its version (docs/design.md, "Names, not addresses").
+
+${table(BALANCER_FIELDS)}
 
 ## Example
 

@@ -13,7 +13,7 @@ const COMMON_FIELDS: readonly FieldSpec[] = [
   { name: "id", kind: "string", required: true, description: "unique id of this node" },
   {
     name: "host",
-    kind: "string",
+    kind: "host",
     default: "127.0.0.1",
     description: "address to bind (a non-loopback address requires --secret)",
   },
@@ -200,7 +200,8 @@ export const AUXILIARY_FIELDS: readonly FieldSpec[] = [
   {
     name: "advertise",
     kind: "string",
-    description: "host:port the masters should use to reach this node (default: host:port)",
+    description:
+      "host:port the masters dial to reach this node, e.g. its DNS or service name, resolved again at every connection (default: --host and --port)",
   },
   ...COORDINATION_FIELDS,
 ];
@@ -334,7 +335,7 @@ export const MASTER_FIELDS: readonly FieldSpec[] = [
   ...COORDINATION_FIELDS,
   {
     name: "advertise-host",
-    kind: "string",
+    kind: "host",
     description:
       "host the other masters and the auxiliary nodes use to reach this master, as registered in etcd (default: --host)",
   },

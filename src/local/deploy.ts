@@ -1,8 +1,9 @@
 // The Docker Compose deployment's generated files: deploy/nginx/nginx.conf and
 // deploy/prometheus/prometheus.yml come from the same generators as the local cluster's, with
 // Compose service names for hosts. `npm run gen:deploy` rewrites them; a test checks that the
-// committed files match.
-import { renderNginxConfig } from "./nginx.js";
+// committed files match, and that the Compose file's balancer renders deploy/nginx/nginx.conf.
+import { loadBalancerConfig } from "../config/balancer.js";
+import { balancerNginxConfig } from "./balancer.js";
 import { renderPrometheusConfig } from "./prometheus.js";
 
 export const COMPOSE_MASTERS = ["m1", "m2"] as const;
@@ -10,17 +11,19 @@ export const COMPOSE_AUXILIARY = ["a1", "a2", "a3"] as const;
 /** Ports inside each container (every service has its own network namespace). */
 export const COMPOSE_PORTS = { masterResp: 6380, masterHttp: 8080, auxResp: 7001, auxHttp: 9101 };
 
+/**
+ * The flags of the Compose file's nginx service, `ringcache balancer`: NGINX reloaded whenever
+ * a master's service name resolves to a new address (a recreated container).
+ */
+export const COMPOSE_BALANCER_FLAGS = {
+  resp: COMPOSE_MASTERS.map((m) => `${m}:${COMPOSE_PORTS.masterResp}`).join(","),
+  http: COMPOSE_MASTERS.map((m) => `${m}:${COMPOSE_PORTS.masterHttp}`).join(","),
+  listenHost: "0.0.0.0",
+};
+
+/** What the Compose file's balancer runs NGINX with (its workers' user is not root there). */
 export function composeNginxConfig(): string {
-  return renderNginxConfig({
-    resp: COMPOSE_MASTERS.map((host) => ({ host, port: COMPOSE_PORTS.masterResp })),
-    http: COMPOSE_MASTERS.map((host) => ({ host, port: COMPOSE_PORTS.masterHttp })),
-    listenHost: "0.0.0.0",
-    respPort: 6379,
-    httpPort: 8088,
-    maxBodyBytes: 8 * 1024 * 1024,
-    workerProcesses: "auto",
-    foreground: true,
-  });
+  return balancerNginxConfig(loadBalancerConfig({ flags: COMPOSE_BALANCER_FLAGS }));
 }
 
 export function composePrometheusConfig(): string {

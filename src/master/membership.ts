@@ -148,6 +148,7 @@ export class Membership extends EventEmitter<MembershipEvents> implements PoolLi
     if (node === undefined) return;
     const now = this.now();
     if (result.ok) {
+      node.client.dropStalled();
       const from = node.health.success(now);
       if (from !== undefined) this.changed(node, from, "probe answered");
       return;

@@ -423,6 +423,22 @@ export class NodeClient {
     }
   }
 
+  /**
+   * Drops the connections that are stalled (Connection.stalled) while the node answers its
+   * probes on a fresh connection: they lead where the node no longer is (it moved, and its old
+   * address went silent), and reconnecting resolves its name again.
+   */
+  dropStalled(): void {
+    for (const c of this.connections) {
+      if (!c.stalled) continue;
+      this.pool.options.logger.warn(
+        { node: this.id, address: this.address },
+        "a connection to the node gets no answer while the node answers probes; reconnecting",
+      );
+      c.reset("stalled");
+    }
+  }
+
   noteTrouble(kind: TroubleKind): void {
     this.pool.options.listener?.onNodeTrouble(this, kind);
   }

@@ -5,7 +5,11 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Command } from "commander";
 import { parse } from "yaml";
+import { layersFrom, addFieldOptions } from "../../src/cli/options.js";
+import { BALANCER_FIELDS, loadBalancerConfig } from "../../src/config/balancer.js";
+import { balancerNginxConfig } from "../../src/local/balancer.js";
 import { generatedDeployFiles } from "../../src/local/deploy.js";
 import { renderNginxConfig } from "../../src/local/nginx.js";
 import { DEFAULT_PORTS, planLocalCluster } from "../../src/local/cluster.js";
@@ -17,6 +21,27 @@ describe("deployment files", () => {
     for (const [path, content] of Object.entries(generatedDeployFiles())) {
       assert.equal(readFileSync(join(REPO_ROOT, path), "utf8"), content, path);
     }
+  });
+
+  it("Compose's nginx service is `ringcache balancer`, rendering deploy/nginx/nginx.conf", () => {
+    const compose = parse(readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8")) as {
+      services: Record<string, { command?: string[]; environment?: Record<string, string> }>;
+    };
+    const service = compose.services["nginx"];
+    const [subcommand, ...args] = service?.command ?? [];
+    assert.equal(subcommand, "balancer");
+    // Parsed as the CLI parses them: the service's flags and environment, nothing else.
+    const command = addFieldOptions(new Command("balancer"), BALANCER_FIELDS).exitOverride();
+    command.parse(args, { from: "user" });
+    const config = loadBalancerConfig(layersFrom(command, BALANCER_FIELDS, service?.environment));
+    assert.deepEqual(
+      config.resp.map((a) => a.host),
+      ["m1", "m2"],
+    );
+    assert.equal(
+      balancerNginxConfig(config),
+      readFileSync(join(REPO_ROOT, "deploy/nginx/nginx.conf"), "utf8"),
+    );
   });
 
   it("nginx accepts the local cluster's configuration", { skip: skipUnless("nginx") }, () => {

@@ -10,7 +10,7 @@
 // hosts, coordinate through etcd instead.
 import { EventEmitter } from "node:events";
 import type { HybridClock } from "../../clock/hlc.js";
-import type { MemberAddress } from "../../config/fields.js";
+import { formatAddress, type MemberAddress } from "../../config/fields.js";
 import type { Logger } from "../../log.js";
 import { REAL_TIME, sleepOn, type Scheduler } from "../transport/scheduler.js";
 import type {
@@ -263,7 +263,14 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
   }
 }
 
-/** The peers' HTTP API (src/master/http.ts, "/v1/internal/*"), with the cluster secret. */
+/**
+ * The peers' HTTP API (src/master/http.ts, "/v1/internal/*"), with the cluster secret.
+ *
+ * A peer named by a host name is found again when it moves: fetch pools connections by origin
+ * (the name, not an address), every new connection resolves the name, and a request that times
+ * out destroys its connection, so a pooled connection to an address the peer left is gone after
+ * the first poll it leaves unanswered.
+ */
 export class HttpPeerLink implements PeerLink {
   private readonly timeoutMs: number;
   private readonly secret: string | undefined;
@@ -289,7 +296,7 @@ export class HttpPeerLink implements PeerLink {
   private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.secret !== undefined) headers["authorization"] = `Bearer ${this.secret}`;
-    const res = await fetch(`http://${to.host}:${to.port}${path}`, {
+    const res = await fetch(`http://${formatAddress(to.host, to.port)}${path}`, {
       method: body === undefined ? "GET" : "POST",
       headers,
       ...(body === undefined ? {} : { body }),

@@ -9,6 +9,10 @@
 //   timeout timer (armed for the oldest unexpired request) ──► timedOut(target, token)
 //   wire closed ──► every pending request failed(…, lostError) ──► [reconnect after backoff]
 //
+// The host is kept as given: a host name is resolved by the transport at every connect (TCP:
+// net.connect asks the system's resolver, /etc/hosts included), so a reconnect follows a node
+// that moved to a new address under the same name.
+//
 // What must stay true:
 // - Replies are matched to requests first in, first out. A timed-out request keeps its place
 //   (its target is dropped), so its late reply is discarded, never handed to the next one.
@@ -76,6 +80,8 @@ export class Connection implements ReplyHandler, WireEvents {
   protected readonly scheduler: Scheduler;
   /** When the chunk being decoded arrived (scheduler time). */
   protected replyNow = 0;
+  /** When the wire connected or last delivered bytes (scheduler time). */
+  private heardAt = 0;
   /** Replies received on this wire so far. */
   protected answered = 0;
   /** The value of `answered` once every request written so far is answered. */
@@ -127,6 +133,20 @@ export class Connection implements ReplyHandler, WireEvents {
 
   get ready(): boolean {
     return this.state === READY;
+  }
+
+  /**
+   * Whether the wire is open but dead to all appearances: its oldest request timed out and
+   * nothing at all has arrived for a whole request timeout. A wire to an address the node left
+   * without closing its connections (a host gone, a container moved) stays so until TCP gives
+   * up, which takes many minutes; the owner drops it when the node answers elsewhere.
+   */
+  get stalled(): boolean {
+    return (
+      this.state === READY &&
+      this.expired > 0 &&
+      this.scheduler.now() - this.heardAt >= this.timeoutMs
+    );
   }
 
   /** Connects, unless connected, connecting or closed. A secret is the first request. */
@@ -301,6 +321,7 @@ export class Connection implements ReplyHandler, WireEvents {
   onConnect(wire: Wire): void {
     if (wire !== this.wire) return;
     this.state = READY;
+    this.heardAt = this.scheduler.now();
     this.backoffMs = BACKOFF_MIN_MS;
     this.connected();
   }
@@ -308,6 +329,7 @@ export class Connection implements ReplyHandler, WireEvents {
   onData(wire: Wire, chunk: Buffer): void {
     if (wire !== this.wire) return;
     this.replyNow = this.scheduler.now();
+    this.heardAt = this.replyNow;
     this.decoder.feed(chunk);
   }
 
