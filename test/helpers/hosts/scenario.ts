@@ -2,6 +2,8 @@
 // turn, each master's view of the cluster sampled through the run, and the figures each
 // scenario prints and the invariants it asserts (docs/reliability.md, "Across hosts").
 //
+//   const setup = hostSetup({ masters: 2, auxiliary: 3, replicas: 2 });   inside a describe
+//   const { net, cluster } = setup();        inside its test
 //   const run = HostRun.start(cluster);      12 writers, each sending to the next master in turn
 //   try {
 //     await sleep(WARM_UP_MS);
@@ -18,18 +20,54 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
+import { after, before } from "node:test";
 import type { Checker, CheckerReport, KvClient } from "../checker.js";
 import { BIN, REPO_ROOT } from "../process.js";
 import { recoveryView, type RecoveryView } from "../recovery.js";
 import { kvOverRedis } from "../redis-client.js";
 import { sleep, waitFor } from "../wait.js";
 import { diagnosis, figures, Recorder, scenarioChecker, WRITERS } from "../../faults/load.js";
-import type { HostCluster, HostMaster } from "./cluster.js";
+import { HostCluster, type HostClusterOptions, type HostMaster } from "./cluster.js";
+import { EtcdCluster } from "./etcd.js";
+import { TestNetwork } from "./network.js";
 
 /** Load before the fault, so that every key has a history when it strikes. */
 export const WARM_UP_MS = 3000;
 /** Load after the cluster settled, judged by the same checker. */
 export const AFTER_MS = 2000;
+
+export interface HostSetup {
+  readonly net: TestNetwork;
+  readonly cluster: HostCluster;
+}
+
+/**
+ * Inside a describe: before its tests, a test network and a cluster on it (coordinating through
+ * an etcd cluster on the same network with `etcd: true`); after them, all stopped and removed.
+ * Returns what the tests use, once the before hook has run.
+ */
+export function hostSetup(
+  options: Omit<HostClusterOptions, "etcd"> & { readonly etcd?: boolean },
+): () => HostSetup {
+  let net: TestNetwork | undefined;
+  let etcd: EtcdCluster | undefined;
+  let cluster: HostCluster | undefined;
+  before(async () => {
+    net = await TestNetwork.create();
+    if (options.etcd === true) etcd = await EtcdCluster.start(net);
+    const { etcd: _, ...rest } = options;
+    cluster = await HostCluster.start(net, { ...rest, ...(etcd === undefined ? {} : { etcd }) });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await etcd?.stop();
+    await net?.remove();
+  });
+  return () => {
+    if (net === undefined || cluster === undefined) throw new Error("the hosts are not up");
+    return { net, cluster };
+  };
+}
 
 /** The state master view `v` gives node `id` (up, suspect, down; "absent": unknown to it). */
 export function nodeState(v: RecoveryView, id: string): string {
@@ -137,6 +175,24 @@ export class ViewLog {
   }
 }
 
+/** A fault that should cost one master one node (and no other master that node). */
+export interface NodeFault {
+  /** The master the fault separates from the node. */
+  readonly master: string;
+  readonly node: string;
+  readonly fault: () => Promise<void>;
+  readonly heal: () => Promise<void>;
+  /** How long the fault lasts. */
+  readonly ms: number;
+}
+
+/** When a NodeFault struck, healed and the cluster settled again (performance.now()). */
+export interface NodeFaultTimes extends NodeFault {
+  readonly faultAt: number;
+  readonly healedAt: number;
+  readonly settledAt: number;
+}
+
 /**
  * One scenario's run: the checker's writers through every master in turn, recorded, and the
  * masters' views sampled, from start() until stop().
@@ -179,6 +235,69 @@ export class HostRun {
       () => this.recorder.opsBetween(settledAt, Infinity) > 500,
       { timeoutMs: 60_000, intervalMs: 100 },
     );
+  }
+
+  /**
+   * A NodeFault under load: warm-up, the fault for its time, the heal; then waits until the
+   * master sees the node up again and the cluster settles, and runs the load after. Phases of
+   * stale reads: by the heal, heal to settled, after.
+   */
+  async nodeFault(f: NodeFault): Promise<NodeFaultTimes> {
+    await sleep(WARM_UP_MS);
+    await f.fault();
+    const faultAt = performance.now();
+    await sleep(f.ms);
+    await f.heal();
+    const healedAt = performance.now();
+    this.mark("by the heal");
+    await this.views.waitFor(
+      `${f.master} to see ${f.node} up again`,
+      f.master,
+      (v) => nodeState(v, f.node) === "up",
+      healedAt,
+    );
+    await this.cluster.settled();
+    const settledAt = performance.now();
+    this.mark("heal to settled");
+    await this.loadAfter(settledAt);
+    return { ...f, faultAt, healedAt, settledAt };
+  }
+
+  /** The figures of a NodeFault: when the master lost the node and saw it again, the errors. */
+  nodeFaultFigures(t: NodeFaultTimes): Record<string, string | number> {
+    const state = (v: RecoveryView): string => nodeState(v, t.node);
+    const { views } = this;
+    const detected = views.first(t.master, (v) => state(v) !== "up", t.faultAt);
+    const down = views.first(t.master, (v) => state(v) === "down", t.faultAt);
+    const recovered = views.first(t.master, (v) => state(v) === "up", t.healedAt);
+    const statesDuring = Object.fromEntries(
+      this.cluster.masters.map((m) => [
+        `${t.node} to ${m.id} during the fault`,
+        views.seen(m.id, state, t.faultAt, t.healedAt).join("/"),
+      ]),
+    );
+    return {
+      [`time to detect (${t.master} takes ${t.node} suspect/down) ms`]: since(detected, t.faultAt),
+      "to down ms": since(down, t.faultAt),
+      [`time to recover (heal to ${t.master} sees ${t.node} up) ms`]: since(recovered, t.healedAt),
+      "heal to settled ms": since(t.settledAt, t.healedAt),
+      "errors during the fault": this.errorsBetween(t.faultAt, t.healedAt),
+      "errors after the heal": this.recorder.errors.filter((e) => e.startedAt >= t.healedAt).length,
+      "last error after the heal ms": this.lastErrorAfter(t.healedAt).toFixed(0),
+      ...statesDuring,
+    };
+  }
+
+  /** The fault was the one intended: its master lost the node, no other master did. */
+  assertNodeLostByOnly(t: NodeFaultTimes): void {
+    const state = (v: RecoveryView): string => nodeState(v, t.node);
+    const lost = this.views.first(t.master, (v) => state(v) !== "up", t.faultAt);
+    assert.ok(lost !== undefined && lost < t.healedAt, `${t.master} never saw ${t.node} fail`);
+    for (const m of this.cluster.masters) {
+      if (m.id === t.master) continue;
+      const seen = this.views.seen(m.id, state, t.faultAt, t.healedAt);
+      assert.deepEqual(seen, ["up"], `${m.id} lost ${t.node} too`);
+    }
   }
 
   /** Stops the writers and the sampling; idempotent. */
