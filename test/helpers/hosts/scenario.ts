@@ -114,7 +114,7 @@ export function alternating(clients: readonly KvClient[], start: number): KvClie
   };
 }
 
-interface ViewSample {
+export interface ViewSample {
   /** performance.now() when the view came back. */
   readonly at: number;
   readonly master: string;
