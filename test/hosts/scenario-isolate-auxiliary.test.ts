@@ -75,8 +75,8 @@ describe("scenario c: a1 isolated from every host past its detection, then back"
       await sleep(WARM_UP_MS);
       movedBefore = moved();
       atIsolation = run.checker.checkpoint();
-      await net.isolate(a1.host);
       isolatedAt = performance.now();
+      await net.isolate(a1.host);
       // Detection: the leader takes a1 down, and both masters route by a ring without it.
       await views.waitFor("m1 to take a1 down", "m1", (v) => a1State(v) === "down", isolatedAt);
       const out = await Promise.all(

@@ -244,8 +244,9 @@ export class HostRun {
    */
   async nodeFault(f: NodeFault): Promise<NodeFaultTimes> {
     await sleep(WARM_UP_MS);
-    await f.fault();
+    // Times count from the first of the fault's rules: it drops packets before the others are in.
     const faultAt = performance.now();
+    await f.fault();
     await sleep(f.ms);
     await f.heal();
     const healedAt = performance.now();
