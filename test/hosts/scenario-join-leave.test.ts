@@ -109,7 +109,6 @@ describe(
       await run.assertInvariants(report);
       assert.deepEqual(exit, { code: 0, signal: null }, "a3 did not exit cleanly");
       assert.match(a3Log, /hand-off to the masters done/, "a3 stopped without its hand-off");
-      assert.ok(outAt <= exitedAt, "a3 exited before both masters had routed without it");
     });
   },
 );
