@@ -84,11 +84,12 @@ export function since(t: number | undefined, from: number): string {
   return t === undefined ? "never" : (t - from).toFixed(0);
 }
 
+let coordinationFlag: boolean | undefined;
+
 /**
  * Whether this build's master takes `--coordination` (coordination through etcd). Asked once,
  * of `ringcache master --help`.
  */
-let coordinationFlag: boolean | undefined;
 export function masterTakesCoordination(): boolean {
   if (coordinationFlag === undefined) {
     const help = execFileSync(process.execPath, [BIN, "master", "--help"], {
