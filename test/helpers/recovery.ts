@@ -30,6 +30,8 @@ export interface RecoveryView {
   readonly rebalance: RebalanceView | null;
   readonly coordination?: {
     readonly generation: number | null;
+    /** The masters this one hears from (built-in: answered its recent polls). */
+    readonly livePeers?: readonly string[];
     readonly sources: readonly (readonly string[])[];
     readonly lastPropagationMs: number;
   };

@@ -9,16 +9,21 @@
 //   const cluster = await HostCluster.start(net, { masters: 2, auxiliary: 3, replicas: 2 });
 //   const redis = cluster.redis(cluster.master("m1"));       a client from the root namespace
 //   await net.cut(cluster.master("m2").host, cluster.aux("a1").host);
+//   await cluster.addAuxiliary("a4");     a new host whose node registers with the masters
+//   await cluster.leave("a3");            SIGTERM: a3 hands its data off and exits
 //
 // The nodes bind non-loopback addresses, so every one gets the test secret (the clients AUTH
 // with it). With `etcd`, masters and auxiliary nodes coordinate through it instead of listing
-// each other (`--coordination etcd --etcd-endpoints …`, a prefix per run).
+// each other (`--coordination etcd --etcd-endpoints …`, a prefix per run). With `discovery:
+// "register"` the masters start with no node list and each auxiliary node registers itself
+// (`--masters`), which a graceful leave needs too: a node tells the masters it leaves.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { AuxiliaryHandle } from "../auxiliary.js";
 import { MasterHandle } from "../cluster.js";
-import type { NodeProcess } from "../process.js";
+import { LEAVE_TIMEOUT_MS } from "../../../src/auxiliary/node.js";
+import type { ExitInfo, NodeProcess } from "../process.js";
 import { recoveryView, type RecoveryView } from "../recovery.js";
 import { connectRedis } from "../redis-client.js";
 import { waitFor } from "../wait.js";
@@ -70,6 +75,18 @@ export interface HostClusterOptions {
   readonly auxiliaryArgs?: readonly string[];
   /** Coordinate through this etcd cluster instead of --peers and --auxiliary lists. */
   readonly etcd?: EtcdCluster;
+  /**
+   * "config": masters get --auxiliary with every node (default). "register": masters start
+   * with no nodes and each auxiliary node registers itself with --masters.
+   */
+  readonly discovery?: "config" | "register";
+}
+
+/** The address of an auxiliary node's host: .21 for a1, .22 for a2 … */
+function auxiliaryOctet(id: string): number {
+  const n = Number(id.slice(1));
+  if (!/^a[1-9][0-9]?$/.test(id) || n > 30) throw new Error(`bad auxiliary node id "${id}"`);
+  return 20 + n;
 }
 
 export class HostCluster {
@@ -116,6 +133,30 @@ export class HostCluster {
     const client = connectRedis(m.port, m.host.address, { commandTimeout, password: TEST_SECRET });
     this.clients.push(client);
     return client;
+  }
+
+  /**
+   * Starts one more auxiliary node on a host of its own, which registers itself with every
+   * master (or with etcd), and waits until it is ready; the masters admit it to the ring.
+   */
+  async addAuxiliary(id: string): Promise<HostAuxiliary> {
+    const host = await this.network.addHost(id, auxiliaryOctet(id));
+    const handle = await this.startAuxiliary(host, true);
+    this.auxiliaries.push(handle);
+    this.auxiliaries.sort((a, b) => a.id.localeCompare(b.id));
+    return handle;
+  }
+
+  /**
+   * Stops auxiliary node `id` gracefully (SIGTERM: it hands its data off through the masters
+   * and exits) and counts it out of the cluster from then on (settled() no longer waits for
+   * it). Resolves with its exit.
+   */
+  async leave(id: string): Promise<ExitInfo> {
+    const node = this.aux(id);
+    const exit = await node.process.terminate(LEAVE_TIMEOUT_MS + 5000);
+    this.auxiliaries.splice(this.auxiliaries.indexOf(node), 1);
+    return exit;
   }
 
   /** Waits until master `m` sees node `id` in `state` (up, suspect, down). */
@@ -168,36 +209,60 @@ export class HostCluster {
     ];
   }
 
+  /** The masters' HTTP addresses, for the auxiliary nodes' --masters. */
+  private mastersList(): string {
+    return this.masters.map((m) => `${m.host.address}:${MASTER_HTTP_PORT}`).join(",");
+  }
+
+  private async startAuxiliary(h: Host, register: boolean): Promise<HostAuxiliary> {
+    const dataDir = join(this.network.dir, h.name);
+    mkdirSync(dataDir, { recursive: true });
+    const discovery =
+      register && this.options.etcd === undefined ? ["--masters", this.mastersList()] : [];
+    const proc = await h.spawn(`auxiliary-${h.name}`, [
+      "auxiliary",
+      ...["--id", h.name, "--host", h.address, "--port", String(AUXILIARY_PORT)],
+      ...["--http-port", String(AUXILIARY_HTTP_PORT), "--data-dir", dataDir],
+      ...["--secret", TEST_SECRET],
+      ...discovery,
+      ...this.coordinationArgs(),
+      ...(this.options.auxiliaryArgs ?? []),
+    ]);
+    const handle = new HostAuxiliary(h.name, h, dataDir, proc);
+    try {
+      await handle.waitReady();
+    } catch (err) {
+      await proc.kill9();
+      throw err;
+    }
+    return handle;
+  }
+
   private async boot(): Promise<void> {
     const o = this.options;
     const net = this.network;
     const auxHosts: Host[] = [];
     for (let i = 0; i < (o.auxiliary ?? 3); i++) {
-      auxHosts.push(await net.addHost(`a${i + 1}`, 21 + i));
+      auxHosts.push(await net.addHost(`a${i + 1}`, auxiliaryOctet(`a${i + 1}`)));
     }
     const masterHosts: Host[] = [];
     for (let i = 0; i < (o.masters ?? 2); i++) {
       masterHosts.push(await net.addHost(`m${i + 1}`, 11 + i));
     }
+    const register = o.discovery === "register";
+    const startAuxiliaries = async (): Promise<void> => {
+      const settled = await Promise.allSettled(
+        auxHosts.map((h) => this.startAuxiliary(h, register)),
+      );
+      // Keep every node that did start, so that stop() ends it even when another failed.
+      for (const r of settled) if (r.status === "fulfilled") this.auxiliaries.push(r.value);
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
+    };
 
-    await Promise.all(
-      auxHosts.map(async (h) => {
-        const dataDir = join(net.dir, h.name);
-        mkdirSync(dataDir, { recursive: true });
-        const proc = await h.spawn(`auxiliary-${h.name}`, [
-          "auxiliary",
-          ...["--id", h.name, "--host", h.address, "--port", String(AUXILIARY_PORT)],
-          ...["--http-port", String(AUXILIARY_HTTP_PORT), "--data-dir", dataDir],
-          ...["--secret", TEST_SECRET],
-          ...this.coordinationArgs(),
-          ...(o.auxiliaryArgs ?? []),
-        ]);
-        const handle = new HostAuxiliary(h.name, h, dataDir, proc);
-        this.auxiliaries.push(handle);
-        await handle.waitReady();
-      }),
-    );
-
+    // Registering nodes start after the masters: a registration that finds no master is
+    // retried only every few seconds.
+    if (!register) await startAuxiliaries();
     const listed = o.etcd === undefined;
     const auxiliaryList = auxHosts.map((h) => `${h.name}=${h.address}:${AUXILIARY_PORT}`).join(",");
     await Promise.all(
@@ -220,7 +285,7 @@ export class HostCluster {
           ...["--health-failures", String(o.healthFailures ?? 3)],
           ...["--request-timeout", o.requestTimeout ?? "1s"],
           ...["--secret", TEST_SECRET],
-          ...(listed ? ["--auxiliary", auxiliaryList] : []),
+          ...(listed && !register ? ["--auxiliary", auxiliaryList] : []),
           ...(listed && peers !== "" ? ["--peers", peers] : []),
           ...this.coordinationArgs(),
           ...(o.masterArgs ?? []),
@@ -230,6 +295,7 @@ export class HostCluster {
         await handle.waitReady();
       }),
     );
+    if (register) await startAuxiliaries();
     // Started in parallel: keep them in id order (masters[0] is m1).
     this.masters.sort((a, b) => a.id.localeCompare(b.id));
     this.auxiliaries.sort((a, b) => a.id.localeCompare(b.id));
