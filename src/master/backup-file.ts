@@ -257,6 +257,24 @@ interface EntryRef {
   fileAt: number;
 }
 
+/** Writes a record of an entry found by a walk (its key and value lie in its chunk). */
+function putEntry(buf: Buffer, at: number, e: EntryRef): number {
+  const valueAt = e.keyAt + e.keyLength;
+  return putRecord(
+    buf,
+    at,
+    e.flags,
+    e.version,
+    e.expiresAt,
+    e.chunk,
+    e.keyAt,
+    e.keyLength,
+    e.chunk,
+    valueAt,
+    e.valueLength,
+  );
+}
+
 /** What a walk over a file found besides its entries. */
 interface Walk {
   /** The file does not exist. */
@@ -471,20 +489,7 @@ class RecordWriter {
       this.flush();
       if (size > this.buf.length) this.buf = Buffer.allocUnsafe(size);
     }
-    const valueAt = e.keyAt + e.keyLength;
-    this.len = putRecord(
-      this.buf,
-      this.len,
-      e.flags,
-      e.version,
-      e.expiresAt,
-      e.chunk,
-      e.keyAt,
-      e.keyLength,
-      e.chunk,
-      valueAt,
-      e.valueLength,
-    );
+    this.len = putEntry(this.buf, this.len, e);
   }
 
   /** Writes what is left. */
@@ -560,20 +565,7 @@ export class BackupReader {
         this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, size));
         this.len = 0;
       }
-      const valueAt = e.keyAt + e.keyLength;
-      this.len = putRecord(
-        this.buf,
-        this.len,
-        e.flags,
-        e.version,
-        e.expiresAt,
-        e.chunk,
-        e.keyAt,
-        e.keyLength,
-        e.chunk,
-        valueAt,
-        e.valueLength,
-      );
+      this.len = putEntry(this.buf, this.len, e);
       this.records++;
       if (full !== null) return full;
     }

@@ -158,18 +158,8 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
   }
 
   askLeader(node: string): void {
-    if (this.leader === this.options.id) {
-      this.emit("suspect", node, this.options.id);
-      return;
-    }
     const leader = this.peers.find((p) => p.address.id === this.leader);
-    if (leader === undefined) return;
-    this.link.suspect(leader.address, node, this.options.id).catch((err: unknown) => {
-      this.options.logger.debug(
-        { leader: this.leader, node, err: (err as Error).message },
-        "cannot ask the leader about a node",
-      );
-    });
+    askLeaderAt(this, this.options, this.link, leader?.address, node);
   }
 
   /** A peer asks this master, as leader, to decide on a node (POST /v1/internal/suspect). */
@@ -261,6 +251,30 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
     }
     this.emit("leadership", leader);
   }
+}
+
+/**
+ * Coordination.askLeader for a master that reaches its leader over a PeerLink: the leader is
+ * told at `leader` (its address, if known), or this master's own listeners when it leads.
+ */
+export function askLeaderAt(
+  coordination: Coordination,
+  self: { readonly id: string; readonly logger: Logger },
+  link: PeerLink,
+  leader: MemberAddress | undefined,
+  node: string,
+): void {
+  if (coordination.leader === self.id) {
+    coordination.emit("suspect", node, self.id);
+    return;
+  }
+  if (leader === undefined) return;
+  link.suspect(leader, node, self.id).catch((err: unknown) => {
+    self.logger.debug(
+      { leader: coordination.leader, node, err: (err as Error).message },
+      "cannot ask the leader about a node",
+    );
+  });
 }
 
 /**

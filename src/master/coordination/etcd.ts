@@ -36,7 +36,7 @@ import {
 } from "../../etcd/client.js";
 import type { Logger } from "../../log.js";
 import type { NodeAddress } from "../membership.js";
-import { HttpPeerLink, type PeerLink, type PeerState } from "./builtin.js";
+import { HttpPeerLink, askLeaderAt, type PeerLink, type PeerState } from "./builtin.js";
 import type {
   Coordination,
   CoordinationEvents,
@@ -257,20 +257,9 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   }
 
   askLeader(node: string): void {
-    if (this.leader === this.options.id) {
-      this.emit("suspect", node, this.options.id);
-      return;
-    }
     const r = this.masters.get(this.leader);
-    if (r === undefined) return;
-    this.link
-      .suspect({ id: r.id, host: r.host, port: r.httpPort }, node, this.options.id)
-      .catch((err: unknown) => {
-        this.options.logger.debug(
-          { leader: this.leader, node, err: (err as Error).message },
-          "cannot ask the leader about a node",
-        );
-      });
+    const address = r === undefined ? undefined : { id: r.id, host: r.host, port: r.httpPort };
+    askLeaderAt(this, this.options, this.link, address, node);
   }
 
   /** A peer asks this master, as leader, to decide on a node (POST /v1/internal/suspect). */

@@ -120,11 +120,11 @@ export class HeldWrite implements ReplyTarget {
   private readonly value: Buffer | null;
   private readonly expiresAt: number;
   private readonly version: number;
-  private readonly affinity: number;
+  private affinity = 0;
   private readonly deadline: number;
   /** Owners that have not applied the write yet, by id. */
   private missing = new Map<string, NodeClient>();
-  private generation: number;
+  private generation = 0;
   /** Bumped when the owners change: replies of an older round are ignored. */
   private round = 0;
   private outstanding = 0;
@@ -141,9 +141,6 @@ export class HeldWrite implements ReplyTarget {
     value: Buffer | null,
     expiresAt: number,
     version: number,
-    affinity: number,
-    missing: readonly NodeClient[],
-    generation: number,
   ) {
     this.router = router;
     this.owner = owner;
@@ -152,13 +149,25 @@ export class HeldWrite implements ReplyTarget {
     this.value = value;
     this.expiresAt = expiresAt;
     this.version = version;
-    this.affinity = affinity;
-    this.generation = generation;
     this.deadline = router.holds.scheduler.now() + router.holds.holdMs;
-    for (const c of missing) this.missing.set(c.id, c);
   }
 
-  start(): void {
+  /**
+   * Holds the write for the owners whose bit is set in `unreached` (a bit per index of
+   * `owners`), as a write of ring `generation` (from Topology.writeStarted).
+   */
+  start(
+    affinity: number,
+    owners: readonly NodeClient[],
+    unreached: number,
+    generation: number,
+  ): void {
+    this.affinity = affinity;
+    this.generation = generation;
+    for (let i = 0; i < owners.length; i++) {
+      const c = owners[i] as NodeClient;
+      if ((unreached & (1 << i)) !== 0) this.missing.set(c.id, c);
+    }
     const holds = this.router.holds;
     holds.add(this);
     const topology = this.router.topology;

@@ -128,10 +128,6 @@ export class IncrOp<C> implements ReplyTarget, HoldOwner {
       this.end();
       return;
     }
-    const missing: NodeClient[] = [];
-    for (let i = 0; i < this.owners.length; i++) {
-      if ((this.unreached & (1 << i)) !== 0) missing.push(this.owners[i] as NodeClient);
-    }
     new HeldWrite(
       this.router,
       this,
@@ -140,10 +136,7 @@ export class IncrOp<C> implements ReplyTarget, HoldOwner {
       this.copy,
       this.copyExpiresAt,
       this.version,
-      this.affinity,
-      missing,
-      this.generation,
-    ).start();
+    ).start(this.affinity, this.owners, this.unreached, this.generation);
   }
 
   heldDone(error: RingcacheError | null, generation: number): void {

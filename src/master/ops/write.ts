@@ -142,10 +142,6 @@ export class WriteOp<C> implements ReplyTarget, HoldOwner {
 
   /** Waits for the owners this attempt did not reach (docs/design.md, "Acknowledging a write"). */
   private hold(): void {
-    const missing: NodeClient[] = [];
-    for (let i = 0; i < this.owners.length; i++) {
-      if ((this.unreached & (1 << i)) !== 0) missing.push(this.owners[i] as NodeClient);
-    }
     new HeldWrite(
       this.router,
       this,
@@ -154,10 +150,7 @@ export class WriteOp<C> implements ReplyTarget, HoldOwner {
       this.value,
       this.expiresAt,
       this.version,
-      this.affinity,
-      missing,
-      this.generation,
-    ).start();
+    ).start(this.affinity, this.owners, this.unreached, this.generation);
   }
 
   heldDone(error: RingcacheError | null, generation: number, existed: boolean): void {
