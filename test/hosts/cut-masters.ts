@@ -5,8 +5,8 @@
 // and etcd), then the cut heals; afterwards there must be one leader and one ring again, and
 // the invariants of docs/design.md, "Invariants the tests hold" must hold throughout.
 //
-// How the masters agree decides what happens during the cut (docs/design.md, "The leader and
-// ring generations", "Coordination through etcd"):
+// How the masters agree decides what happens during the cut
+// (docs/design.md, "The leader and ring generations", "Coordination through etcd"):
 // - built-in: masters poll each other and the live master with the lowest id leads; there is
 //   no quorum, so once m2 has missed K polls of m1 it leads too, decides a ring from its own
 //   probes and publishes it. Two leaders; with every node up both decide the same ring.

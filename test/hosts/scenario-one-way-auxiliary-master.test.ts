@@ -6,8 +6,8 @@
 // m2's requests reach a1 and a1 applies them, but no answer comes back: to m2, a1 is as good as
 // gone (its probes and requests time out, new connections never complete), while m1 reaches
 // it. So, as when the link is cut both ways (scenario a), m2 holds its writes of a1's keys,
-// asks the leader, and answers TRYAGAIN when m1 keeps a1 (docs/design.md, "Acknowledging a
-// write"); those writes did reach a1 and the other owner, which a TRYAGAIN allows. The pass
+// asks the leader, and answers TRYAGAIN when m1 keeps a1
+// (docs/design.md, "Acknowledging a write"); those writes did reach a1 and the other owner, which a TRYAGAIN allows. The pass
 // rule: docs/design.md, "Invariants the tests hold".
 import { describe, it } from "node:test";
 import { hostSetup, HostRun, type NodeFaultTimes } from "../helpers/hosts/scenario.js";
