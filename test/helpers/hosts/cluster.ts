@@ -204,10 +204,12 @@ export class HostCluster {
    */
   async settled(timeoutMs = 30_000): Promise<RecoveryView[]> {
     const count = this.auxiliaries.length;
+    let last: RecoveryView[] = [];
     return waitFor(
       "every master to see every node up and route by one settled ring",
       async () => {
         const views = await Promise.all(this.masters.map((m) => recoveryView(m)));
+        last = views;
         const first = views[0] as RecoveryView;
         const ok = views.every(
           (v) =>
@@ -219,7 +221,11 @@ export class HostCluster {
         return ok ? views : undefined;
       },
       { timeoutMs, intervalMs: 25 },
-    );
+    ).catch((err: unknown) => {
+      // What kept the cluster from settling: each master's last view.
+      const views = last.map((v, i) => `${this.masters[i]?.id}: ${JSON.stringify(v)}`);
+      throw new Error(`${(err as Error).message}\n${views.join("\n")}`, { cause: err });
+    });
   }
 
   async stop(): Promise<void> {
