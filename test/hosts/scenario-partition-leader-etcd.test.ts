@@ -19,18 +19,20 @@ import { describe, it } from "node:test";
 import { ledAt } from "../helpers/leader.js";
 import {
   agreedLeader,
+  cutFromMastersAndEtcd,
   generationOf,
   hostSetup,
   HostRun,
   inRing,
   leaderOf,
+  nextLeader,
   oneLeaderOneRing,
   since,
   skipFor,
   WARM_UP_MS,
 } from "../helpers/hosts/scenario.js";
 import { recoveryView, type RecoveryView } from "../helpers/recovery.js";
-import { sleep, underLoad, waitFor } from "../helpers/wait.js";
+import { sleep, underLoad } from "../helpers/wait.js";
 
 const TTL_MS = 2000;
 const INTERVAL_MS = 200;
@@ -58,7 +60,6 @@ describe(
       const { net, cluster } = setup();
       const run = HostRun.start(cluster);
       const { views } = run;
-      const etcdHosts = [...net.hosts.values()].filter((h) => /^e\d+$/.test(h.name));
       let old: string;
       let successor: string;
       let oldTerm: number;
@@ -82,20 +83,9 @@ describe(
         const others = cluster.masters.filter((m) => m !== leader);
         cutWall = Date.now();
         cutAt = performance.now();
-        for (const h of [...others.map((m) => m.host), ...etcdHosts]) await net.cut(leader.host, h);
+        await cutFromMastersAndEtcd(net, cluster, leader);
         // Another master leads: both others name it, with a greater term.
-        const next = await waitFor(
-          "another master to lead",
-          async () => {
-            const vs = await Promise.all(others.map((m) => recoveryView(m)));
-            const l = vs[0]?.leader;
-            const one = l !== null && l !== undefined && l !== old;
-            return one && vs.every((v) => v.leader === l) ? vs[0] : undefined;
-          },
-          { timeoutMs: 20_000, intervalMs: 20 },
-        );
-        successor = next.leader as string;
-        newTerm = next.coordination?.term ?? 0;
+        ({ id: successor, term: newTerm } = await nextLeader(others, old));
         const heir = cluster.master(successor);
         ledWall = await ledAt(heir, successor, cutWall);
         // Stepping down shows in its log as the lead going to nobody.

@@ -151,6 +151,37 @@ export async function agreedLeader(masters: readonly HostMaster[]): Promise<Host
   return leader;
 }
 
+/** Cuts master `leader` from every other master and every etcd member (not from the nodes). */
+export async function cutFromMastersAndEtcd(
+  net: TestNetwork,
+  cluster: HostCluster,
+  leader: HostMaster,
+): Promise<void> {
+  const etcd = cluster.options.etcd?.members.map((e) => e.host) ?? [];
+  const others = cluster.masters.filter((m) => m !== leader).map((m) => m.host);
+  for (const h of [...others, ...etcd]) await net.cut(leader.host, h);
+}
+
+/**
+ * Waits until every master of `others` names one leader that is not `old`; returns it, with
+ * the term they name (etcd).
+ */
+export function nextLeader(
+  others: readonly HostMaster[],
+  old: string,
+): Promise<{ id: string; term: number }> {
+  return waitFor(
+    `a master other than ${old} to lead`,
+    async () => {
+      const vs = await Promise.all(others.map((m) => recoveryView(m)));
+      const l = vs[0]?.leader;
+      const one = l !== null && l !== undefined && l !== old && vs.every((v) => v.leader === l);
+      return one ? { id: l, term: vs[0]?.coordination?.term ?? 0 } : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 20 },
+  );
+}
+
 /**
  * A writer's client that sends each operation to the next master in turn, as a round-robin
  * balancer does: what one master wrote, the other reads.
