@@ -66,6 +66,19 @@ describe(
         firstAt = performance.now();
         await first.kill9();
         await sleep(ONE_DOWN_MS);
+        // The lead may lapse while etcd elects its own leader: the quorum goes only once every
+        // master is connected again.
+        const back = performance.now();
+        await Promise.all(
+          masters.map((m) =>
+            views.waitFor(
+              `${m} to lead or follow again`,
+              m,
+              (v) => connected(v) && v.leader !== null,
+              back,
+            ),
+          ),
+        );
         leaderAfterOne = (await agreedLeader(cluster.masters)).id;
         run.mark("one member down");
         second = etcd.members.find((m) => m.process.running) as EtcdMember;
@@ -117,6 +130,9 @@ describe(
       }
       const report = await run.verify();
 
+      // Errors that ended before a1's kill: a write in flight when a1 died ends in its hold later.
+      const endedBetween = (from: number, to: number): number =>
+        run.recorder.errors.filter((e) => e.endedAt >= from && e.endedAt < to).length;
       const duringOutage = (pick: (v: RecoveryView) => string): string[] =>
         masters.flatMap((m) => views.seen(m, pick, disconnectedAt, restoredAt));
       const firstRingChange = Math.min(
@@ -146,7 +162,7 @@ describe(
             ),
             lostAt,
           ),
-          "errors without a quorum before a1's kill": run.errorsBetween(lostAt, a1At),
+          "errors ended without a quorum before a1's kill": endedBetween(lostAt, a1At),
           "errors without a quorum after a1's kill": run.errorsBetween(a1At, quorumAt),
           "members restarted to a write committed ms": since(quorumAt, restoredAt),
           "time to recover (quorum to a leader on every master) ms": since(leaderAt, quorumAt),
@@ -173,7 +189,7 @@ describe(
       );
       assert.equal(new Set(duringOutage((v) => v.epoch)).size, 1, "a ring changed without etcd");
       assert.deepEqual([...new Set(duringOutage((v) => String(inRing(v, "a1"))))], ["true"]);
-      assert.equal(run.errorsBetween(lostAt, a1At), 0, "errors without a quorum, every node up");
+      assert.equal(endedBetween(lostAt, a1At), 0, "errors without a quorum, every node up");
       assert.ok(
         run.recorder.opsBetween(lostAt, restoredAt) > 500,
         "too little load without a quorum",
