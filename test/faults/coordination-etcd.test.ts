@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { hashKey } from "../../src/ring/hash.js";
 import { Ring } from "../../src/ring/ring.js";
 import { TestCluster, type MasterHandle } from "../helpers/cluster.js";
+import { ledAt, median } from "../helpers/leader.js";
 import { freePort } from "../helpers/ports.js";
 import { runCli, tempDir } from "../helpers/process.js";
 import {
@@ -25,16 +26,7 @@ const NEEDS_ETCD = { skip: skipUnless("etcd") };
 const TTL_MS = 2000;
 const INTERVAL_MS = 200;
 
-interface EtcdView extends RecoveryView {
-  readonly coordination?: RecoveryView["coordination"] & {
-    readonly kind?: string;
-    readonly connected?: boolean;
-    readonly term?: number;
-    readonly livePeers?: readonly string[];
-  };
-}
-
-const view = (m: MasterHandle): Promise<EtcdView> => recoveryView(m);
+const view = (m: MasterHandle): Promise<RecoveryView> => recoveryView(m);
 
 /** Keys preloaded before the leader is killed mid-move. */
 const PRELOADED = 20_000;
@@ -55,26 +47,6 @@ function etcdCluster(
     requestTimeout: "500ms",
     leaseTtl: `${TTL_MS / 1000}s`,
   });
-}
-
-/** When master m logged that `to` leads (Unix ms, its own clock), after `since`. */
-function ledAt(m: MasterHandle, to: string, since: number): Promise<number> {
-  return waitFor(
-    `${m.id} to log that ${to} leads`,
-    () => {
-      for (const e of m.process.logEvents("leader changed")) {
-        const at = Date.parse(e.time);
-        if (at >= since && e["to"] === to) return at;
-      }
-      return undefined;
-    },
-    { timeoutMs: 20_000, intervalMs: 20 },
-  );
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
 }
 
 describe("etcd: the leader killed with -9", NEEDS_ETCD, () => {

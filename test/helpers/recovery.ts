@@ -34,6 +34,11 @@ export interface RecoveryView {
     readonly livePeers?: readonly string[];
     readonly sources: readonly (readonly string[])[];
     readonly lastPropagationMs: number;
+    readonly kind?: string;
+    /** etcd: whether the master reaches etcd (false: nobody leads, no ring changes). */
+    readonly connected?: boolean;
+    /** etcd: the leader's term, its election key's create revision. */
+    readonly term?: number;
   };
 }
 

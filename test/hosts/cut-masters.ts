@@ -16,29 +16,20 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { describe, it } from "node:test";
 import {
+  generationOf,
   hostSetup,
   HostRun,
-  masterTakesCoordination,
+  leaderOf,
+  oneLeaderOneRing,
   since,
+  skipFor,
   WARM_UP_MS,
+  type Coordination,
 } from "../helpers/hosts/scenario.js";
 import { recoveryView, type RecoveryView } from "../helpers/recovery.js";
-import { skipUnless, skipUnlessRoot } from "../helpers/tools.js";
-import { sleep, waitFor } from "../helpers/wait.js";
+import { sleep } from "../helpers/wait.js";
 
 const CUT_MS = 6000;
-
-export type Coordination = "builtin" | "etcd";
-
-function skipFor(coordination: Coordination): string | false {
-  const hosts = skipUnlessRoot("ip", "iptables");
-  if (hosts !== false || coordination === "builtin") return hosts;
-  if (!masterTakesCoordination()) return "needs --coordination etcd";
-  return skipUnless("etcd");
-}
-
-const leaderOf = (v: RecoveryView): string => v.leader ?? "none";
-const generationOf = (v: RecoveryView): string => String(v.coordination?.generation ?? "none");
 
 /** Scenario e under `coordination`: a describe of its own, skipped where it cannot run. */
 export function describeCutMasters(coordination: Coordination): void {
@@ -74,18 +65,7 @@ export function describeCutMasters(coordination: Coordination): void {
           run.mark("by the heal");
           // One leader and one ring: both masters name the same leader and route by the same
           // published generation, seen in one round of views.
-          agreed = await waitFor(
-            "both masters to name one leader and route by one generation",
-            async () => {
-              const [v1, v2] = await Promise.all([recoveryView(m1), recoveryView(m2)]);
-              const one =
-                v1.leader === v2.leader &&
-                v1.epoch === v2.epoch &&
-                generationOf(v1) === generationOf(v2);
-              return one ? v1 : undefined;
-            },
-            { timeoutMs: 20_000, intervalMs: 20 },
-          );
+          agreed = (await oneLeaderOneRing([m1, m2]))[0] as RecoveryView;
           agreedAt = performance.now();
           await cluster.settled();
           settledAt = performance.now();

@@ -75,6 +75,8 @@ export interface HostClusterOptions {
   readonly auxiliaryArgs?: readonly string[];
   /** Coordinate through this etcd cluster instead of --peers and --auxiliary lists. */
   readonly etcd?: EtcdCluster;
+  /** The masters' --etcd-lease-ttl (default: the master's own, 3 s). */
+  readonly leaseTtl?: string;
   /**
    * "config": masters get --auxiliary with every node (default). "register": masters start
    * with no nodes and each auxiliary node registers itself with --masters.
@@ -159,6 +161,34 @@ export class HostCluster {
     return exit;
   }
 
+  /**
+   * kill -9 of auxiliary node `id`, counted out of the cluster from then on (settled() no
+   * longer waits for it): the leader must take it out of the ring.
+   */
+  async kill9Auxiliary(id: string): Promise<void> {
+    const node = this.aux(id);
+    await node.kill9();
+    this.auxiliaries.splice(this.auxiliaries.indexOf(node), 1);
+  }
+
+  /** RC.STATS of auxiliary node `id`: the highest leader's term it has seen, the steps it fenced. */
+  async auxTerm(id: string): Promise<{ term: number; fenced: number }> {
+    const node = this.aux(id);
+    const client = connectRedis(node.port, node.host.address, {
+      commandTimeout: 2000,
+      password: TEST_SECRET,
+    });
+    try {
+      const stats = JSON.parse(String(await client.call("RC.STATS"))) as {
+        term: number;
+        fenced: number;
+      };
+      return { term: stats.term, fenced: stats.fenced };
+    } finally {
+      client.disconnect();
+    }
+  }
+
   /** Waits until master `m` sees node `id` in `state` (up, suspect, down). */
   async waitNodeState(m: HostMaster, id: string, state: string, timeoutMs = 10_000): Promise<void> {
     await waitFor(
@@ -174,10 +204,12 @@ export class HostCluster {
    */
   async settled(timeoutMs = 30_000): Promise<RecoveryView[]> {
     const count = this.auxiliaries.length;
+    let last: RecoveryView[] = [];
     return waitFor(
       "every master to see every node up and route by one settled ring",
       async () => {
         const views = await Promise.all(this.masters.map((m) => recoveryView(m)));
+        last = views;
         const first = views[0] as RecoveryView;
         const ok = views.every(
           (v) =>
@@ -189,7 +221,11 @@ export class HostCluster {
         return ok ? views : undefined;
       },
       { timeoutMs, intervalMs: 25 },
-    );
+    ).catch((err: unknown) => {
+      // What kept the cluster from settling: each master's last view.
+      const views = last.map((v, i) => `${this.masters[i]?.id}: ${JSON.stringify(v)}`);
+      throw new Error(`${(err as Error).message}\n${views.join("\n")}`, { cause: err });
+    });
   }
 
   async stop(): Promise<void> {
@@ -207,6 +243,13 @@ export class HostCluster {
       ...["--coordination", "etcd", "--etcd-endpoints", etcd.endpoints()],
       ...["--etcd-prefix", `/ringcache-${this.network.run}`],
     ];
+  }
+
+  private masterCoordinationArgs(): string[] {
+    const ttl = this.options.leaseTtl;
+    const lease =
+      this.options.etcd === undefined || ttl === undefined ? [] : ["--etcd-lease-ttl", ttl];
+    return [...this.coordinationArgs(), ...lease];
   }
 
   /** The masters' HTTP addresses, for the auxiliary nodes' --masters. */
@@ -287,7 +330,7 @@ export class HostCluster {
           ...["--secret", TEST_SECRET],
           ...(listed && !register ? ["--auxiliary", auxiliaryList] : []),
           ...(listed && peers !== "" ? ["--peers", peers] : []),
-          ...this.coordinationArgs(),
+          ...this.masterCoordinationArgs(),
           ...(o.masterArgs ?? []),
         ]);
         const handle = new HostMaster(h.name, h, dataDir, proc);

@@ -136,6 +136,30 @@ export class EtcdCluster {
     );
   }
 
+  /** The member etcd's own election made its leader (Raft), asked of the running members. */
+  async raftLeader(): Promise<EtcdMember> {
+    for (const m of this.members) {
+      if (!m.process.running) continue;
+      const body = await this.call(m.name, "/v3/maintenance/status", {}, 2000);
+      const self = (body["header"] as { member_id?: string } | undefined)?.member_id;
+      if (self !== undefined && self === body["leader"]) return m;
+    }
+    throw new Error("no running etcd member says it leads");
+  }
+
+  /** Waits until a write through a running member is committed (etcd has its quorum). */
+  async waitWritable(timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      "etcd to commit a write",
+      async () => {
+        const live = this.members.filter((m) => m.process.running);
+        await Promise.any(live.map((m) => this.put("ringcache-test/quorum", "1", m.name, 500)));
+        return true;
+      },
+      { timeoutMs, intervalMs: 20 },
+    );
+  }
+
   /** Writes through one member; throws when the write is not committed within the deadline. */
   async put(key: string, value: string, via: string, timeoutMs = 2000): Promise<number> {
     const body = await this.call(

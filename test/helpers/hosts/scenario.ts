@@ -23,6 +23,7 @@ import { performance } from "node:perf_hooks";
 import { after, before } from "node:test";
 import type { Checker, CheckerReport, KvClient } from "../checker.js";
 import { BIN, REPO_ROOT } from "../process.js";
+import { skipUnless, skipUnlessRoot } from "../tools.js";
 import { recoveryView, type RecoveryView } from "../recovery.js";
 import { kvOverRedis } from "../redis-client.js";
 import { sleep, waitFor } from "../wait.js";
@@ -99,6 +100,86 @@ export function masterTakesCoordination(): boolean {
     coordinationFlag = help.includes("--coordination");
   }
   return coordinationFlag;
+}
+
+/** How the masters of a scenario agree (docs/design.md, "The leader and ring generations"). */
+export type Coordination = "builtin" | "etcd";
+
+/** Why a scenario under `coordination` cannot run here, or false. */
+export function skipFor(coordination: Coordination): string | false {
+  const hosts = skipUnlessRoot("ip", "iptables");
+  if (hosts !== false || coordination === "builtin") return hosts;
+  if (!masterTakesCoordination()) return "needs --coordination etcd";
+  return skipUnless("etcd");
+}
+
+export const leaderOf = (v: RecoveryView): string => v.leader ?? "none";
+export const generationOf = (v: RecoveryView): string =>
+  String(v.coordination?.generation ?? "none");
+
+/**
+ * Waits until, in one round of views, every master names one leader and routes by one epoch
+ * and one published generation; returns that round's views (in the order of `masters`).
+ */
+export function oneLeaderOneRing(
+  masters: readonly HostMaster[],
+  timeoutMs = 20_000,
+): Promise<RecoveryView[]> {
+  return waitFor(
+    "every master to name one leader and route by one generation",
+    async () => {
+      const views = await Promise.all(masters.map((m) => recoveryView(m)));
+      const first = views[0] as RecoveryView;
+      const one = views.every(
+        (v) =>
+          v.leader !== null &&
+          v.leader === first.leader &&
+          v.epoch === first.epoch &&
+          generationOf(v) === generationOf(first),
+      );
+      return one ? views : undefined;
+    },
+    { timeoutMs, intervalMs: 20 },
+  );
+}
+
+/** The master every master names as leader, once they agree. */
+export async function agreedLeader(masters: readonly HostMaster[]): Promise<HostMaster> {
+  const [v] = await oneLeaderOneRing(masters);
+  const leader = masters.find((m) => m.id === v?.leader);
+  if (leader === undefined) throw new Error(`the leader ${v?.leader} is no master here`);
+  return leader;
+}
+
+/** Cuts master `leader` from every other master and every etcd member (not from the nodes). */
+export async function cutFromMastersAndEtcd(
+  net: TestNetwork,
+  cluster: HostCluster,
+  leader: HostMaster,
+): Promise<void> {
+  const etcd = cluster.options.etcd?.members.map((e) => e.host) ?? [];
+  const others = cluster.masters.filter((m) => m !== leader).map((m) => m.host);
+  for (const h of [...others, ...etcd]) await net.cut(leader.host, h);
+}
+
+/**
+ * Waits until every master of `others` names one leader that is not `old`; returns it, with
+ * the term they name (etcd).
+ */
+export function nextLeader(
+  others: readonly HostMaster[],
+  old: string,
+): Promise<{ id: string; term: number }> {
+  return waitFor(
+    `a master other than ${old} to lead`,
+    async () => {
+      const vs = await Promise.all(others.map((m) => recoveryView(m)));
+      const l = vs[0]?.leader;
+      const one = l !== null && l !== undefined && l !== old && vs.every((v) => v.leader === l);
+      return one ? { id: l, term: vs[0]?.coordination?.term ?? 0 } : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 20 },
+  );
 }
 
 /**
