@@ -103,7 +103,12 @@ export function describeCutMasters(coordination: Coordination): void {
         );
 
         await run.assertInvariants(report);
-        assert.deepEqual(leadersDuring(leader), [leader], `${leader} gave up the lead in the cut`);
+        // With etcd a lease renewal that comes late on a loaded machine makes a master name no
+        // leader for a moment (its leader steps down rather than risk a second one): allowed.
+        // Naming another master is not.
+        const named = (m: string): string[] =>
+          leadersDuring(m).filter((l) => coordination === "builtin" || l !== "none");
+        assert.deepEqual(named(leader), [leader], `${leader} gave up the lead in the cut`);
         if (coordination === "builtin") {
           // Without a quorum the cut makes two leaders: the follower took the lead too.
           assert.ok(
@@ -113,7 +118,7 @@ export function describeCutMasters(coordination: Coordination): void {
           assert.equal(leaderOf(agreed), "m1", "the lowest id leads once the masters meet");
         } else {
           // The lease decides: the follower kept following, and the leader stays.
-          assert.deepEqual(leadersDuring(follower), [leader], `${follower} named another leader`);
+          assert.deepEqual(named(follower), [leader], `${follower} named another leader`);
           assert.equal(leaderOf(agreed), leader, "the lead changed hands");
         }
       });
