@@ -10,36 +10,14 @@
 // docs/design.md, "Acknowledging a write": a write is acknowledged only when every owner of the
 // key applied it, so m2's writes of keys a1 owns wait for a1, or fail as TRYAGAIN (counted as
 // indeterminate).
-import { describe, it } from "node:test";
-import { hostSetup, HostRun, type NodeFaultTimes } from "../helpers/hosts/scenario.js";
-import { skipUnlessRoot } from "../helpers/tools.js";
+import { describeNodeLostByOneMaster } from "../helpers/hosts/scenario.js";
 
-const skip = skipUnlessRoot("ip", "iptables");
 const CUT_MS = 6000;
 
-describe("scenario a: m2 cut from a1 for 6 s while m1 still reaches it", { skip }, () => {
-  const setup = hostSetup({ masters: 2, auxiliary: 3, replicas: 2 });
-
-  it("loses no acknowledged write and serves no stale read through either master", async () => {
-    const { net, cluster } = setup();
-    const m2 = cluster.master("m2").host;
-    const a1 = cluster.aux("a1").host;
-    const run = HostRun.start(cluster);
-    let times: NodeFaultTimes;
-    try {
-      times = await run.nodeFault({
-        master: "m2",
-        node: "a1",
-        fault: () => net.cut(m2, a1),
-        heal: () => net.heal(m2, a1),
-        ms: CUT_MS,
-      });
-    } finally {
-      await run.stop();
-    }
-    const report = await run.verify();
-    console.log(run.figures("scenario a", report, run.nodeFaultFigures(times)));
-    await run.assertInvariants(report);
-    run.assertNodeLostByOnly(times);
-  });
+describeNodeLostByOneMaster({
+  title: "scenario a: m2 cut from a1 for 6 s while m1 still reaches it",
+  label: "scenario a",
+  ms: CUT_MS,
+  fault: (net, m2, a1) => net.cut(m2, a1),
+  heal: (net, m2, a1) => net.heal(m2, a1),
 });

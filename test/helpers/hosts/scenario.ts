@@ -20,7 +20,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import { after, before } from "node:test";
+import { after, before, describe, it } from "node:test";
 import type { Checker, CheckerReport, KvClient } from "../checker.js";
 import { BIN, REPO_ROOT } from "../process.js";
 import { skipUnless, skipUnlessRoot } from "../tools.js";
@@ -30,7 +30,7 @@ import { sleep, waitFor } from "../wait.js";
 import { diagnosis, figures, Recorder, scenarioChecker, WRITERS } from "../../faults/load.js";
 import { HostCluster, type HostClusterOptions, type HostMaster } from "./cluster.js";
 import { EtcdCluster } from "./etcd.js";
-import { TestNetwork } from "./network.js";
+import { TestNetwork, type Host } from "./network.js";
 
 /** Load before the fault, so that every key has a history when it strikes. */
 export const WARM_UP_MS = 3000;
@@ -454,4 +454,44 @@ export class HostRun {
     assert.equal(report.resurrected, 0, `resurrected deletes\n${detail}`);
     assert.equal(report.phantoms + report.checksumFailures, 0, `phantoms or corruption\n${detail}`);
   }
+}
+
+/**
+ * A scenario in which m2 loses a1 while m1 still reaches it, under the checker's load through
+ * both masters: `fault` goes in after the warm-up and `heal` after `ms`; the pass rule is the
+ * invariants, and only m2 may take a1 for lost (docs/design.md, "Acknowledging a write").
+ */
+export function describeNodeLostByOneMaster(o: {
+  readonly title: string;
+  readonly label: string;
+  readonly ms: number;
+  readonly fault: (net: TestNetwork, m2: Host, a1: Host) => Promise<void>;
+  readonly heal: (net: TestNetwork, m2: Host, a1: Host) => Promise<void>;
+}): void {
+  describe(o.title, { skip: skipUnlessRoot("ip", "iptables") }, () => {
+    const setup = hostSetup({ masters: 2, auxiliary: 3, replicas: 2 });
+
+    it("loses no acknowledged write and serves no stale read through either master", async () => {
+      const { net, cluster } = setup();
+      const m2 = cluster.master("m2").host;
+      const a1 = cluster.aux("a1").host;
+      const run = HostRun.start(cluster);
+      let times: NodeFaultTimes;
+      try {
+        times = await run.nodeFault({
+          master: "m2",
+          node: "a1",
+          fault: () => o.fault(net, m2, a1),
+          heal: () => o.heal(net, m2, a1),
+          ms: o.ms,
+        });
+      } finally {
+        await run.stop();
+      }
+      const report = await run.verify();
+      console.log(run.figures(o.label, report, run.nodeFaultFigures(times)));
+      await run.assertInvariants(report);
+      run.assertNodeLostByOnly(times);
+    });
+  });
 }
