@@ -30,6 +30,21 @@ export interface PeerState {
   readonly membership: PublishedMembership | null;
 }
 
+/** What a master answers to GET /v1/internal/state, from its clock, leader and probes. */
+export function peerState(
+  id: string,
+  leader: string,
+  deps: Pick<BuiltinDeps, "clock" | "nodes" | "published">,
+): PeerState {
+  return {
+    id,
+    clock: deps.clock.next(),
+    leader,
+    nodes: deps.nodes(),
+    membership: deps.published(),
+  };
+}
+
 /** How one master reaches another's internal endpoints. */
 export interface PeerLink {
   /** GET /v1/internal/state. */
@@ -124,13 +139,7 @@ export class BuiltinCoordination extends EventEmitter<CoordinationEvents> implem
 
   /** What this master answers to a peer's poll. */
   state(): PeerState {
-    return {
-      id: this.options.id,
-      clock: this.deps.clock.next(),
-      leader: this.leader,
-      nodes: this.deps.nodes(),
-      membership: this.deps.published(),
-    };
+    return peerState(this.options.id, this.leader, this.deps);
   }
 
   /** A membership a peer pushed (POST /v1/internal/membership). */

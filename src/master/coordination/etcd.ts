@@ -36,7 +36,7 @@ import {
 } from "../../etcd/client.js";
 import type { Logger } from "../../log.js";
 import type { NodeAddress } from "../membership.js";
-import { HttpPeerLink, askLeaderAt, type PeerLink, type PeerState } from "./builtin.js";
+import { HttpPeerLink, askLeaderAt, peerState, type PeerLink, type PeerState } from "./builtin.js";
 import type {
   Coordination,
   CoordinationEvents,
@@ -217,13 +217,7 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
 
   /** What this master answers to GET /v1/internal/state (kept for tools and peers). */
   state(): PeerState {
-    return {
-      id: this.options.id,
-      clock: this.deps.clock.next(),
-      leader: this.leader,
-      nodes: this.deps.nodes(),
-      membership: this.deps.published(),
-    };
+    return peerState(this.options.id, this.leader, this.deps);
   }
 
   /** A membership taken (MasterCore.takeMembership): the Coordinator hears of it. */
