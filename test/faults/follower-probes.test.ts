@@ -1,8 +1,9 @@
 // A follower master's own probes take a node for down while the leader keeps it in the ring
 // (the follower's probes are quicker to give up: the same thing happens when only one master's
-// requests time out under load). The follower must not let the node fall behind: once its
-// probes see it up again, reads it sends there must not return values older than what it
-// acknowledged meanwhile.
+// requests time out under load). The follower must not let the node fall behind: a write it
+// acknowledges is on the node (it holds writes until every owner the ring counts applied them,
+// docs/design.md, "Acknowledging a write"), so once its probes see the node up again, reads it
+// sends there return nothing older than what it acknowledged meanwhile.
 //
 //   m1 (leader: 10 failures of 200 ms)    m2 (follower: 2 failures of 50 ms, 100 ms timeout)
 //   writers over m2 ──► SIGSTOP a1 ──► m2 sees a1 down, m1 does not ──► SIGCONT a1
@@ -71,6 +72,8 @@ describe("a node down to the follower's probes only", () => {
     let downSince = Infinity;
     let upAgainAt = Infinity;
     let writesWhileDown = 0;
+    /** Writes in flight at some moment while m2 saw a1 down (held ones among them). */
+    let inFlightWhileDown = 0;
     const clients = await Promise.all(
       Array.from({ length: WRITERS }, () => RespTestClient.connect(m2.port)),
     );
@@ -78,7 +81,9 @@ describe("a node down to the follower's probes only", () => {
       while (writing) {
         const key = `fp:${(seq % (KEYS / WRITERS)) * WRITERS + w}`;
         const value = ++seq;
+        const startedAt = performance.now();
         const reply = await client.call("SET", key, String(value));
+        if (startedAt < upAgainAt && performance.now() > downSince) inFlightWhileDown++;
         if (reply !== "OK") continue;
         if (value > (acked.get(key) ?? 0)) acked.set(key, value);
         const now = performance.now();
@@ -117,7 +122,19 @@ describe("a node down to the follower's probes only", () => {
       writing = false;
       await Promise.all(writers);
     }
-    assert.ok(writesWhileDown > 0, "no write was acknowledged while m2 saw a1 down");
+    assert.ok(inFlightWhileDown > 0, "no write was under way while m2 saw a1 down");
+    // Every acknowledged write is on a1 itself (both nodes own every key).
+    const direct = await RespTestClient.connect(a1.port);
+    const behind: string[] = [];
+    try {
+      for (const [key, value] of acked) {
+        const got = Number(String(await direct.call("GET", key)));
+        if (!(got >= value)) behind.push(`${key} on a1: ${got}, acknowledged ${value}`);
+      }
+    } finally {
+      direct.close();
+    }
+    assert.deepEqual(behind.slice(0, 10), [], `${behind.length} acknowledged writes not on a1`);
 
     const stale: string[] = [];
     for (const [name, master] of [
@@ -137,7 +154,8 @@ describe("a node down to the follower's probes only", () => {
     }
     for (const c of clients) c.close();
     console.log(
-      `[follower probes] ${seq} writes, ${writesWhileDown} acknowledged while m2 saw a1 down; ` +
+      `[follower probes] ${seq} writes, ${inFlightWhileDown} under way and ${writesWhileDown} ` +
+        `acknowledged while m2 saw a1 down; ` +
         `${stale.length} stale reads of ${acked.size * 2}`,
     );
     assert.deepEqual(stale.slice(0, 10), [], `${stale.length} stale reads`);
