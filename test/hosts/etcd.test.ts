@@ -33,7 +33,11 @@ describe("etcd across hosts", { skip }, () => {
 
   it("keeps taking writes with one member killed, stops without a quorum, resumes with it back", async () => {
     await etcd.member("e3").kill9();
-    await etcd.put("ringcache-test/b", "two", "e1");
+    // If e3 led etcd, the other two elect a leader first (about one election timeout).
+    await waitFor("a write through e1 with e3 killed", async () => {
+      await etcd.put("ringcache-test/b", "two", "e1");
+      return true;
+    });
     assert.equal(await etcd.get("ringcache-test/b", "e2"), "two");
 
     await etcd.member("e2").kill9();
