@@ -67,10 +67,7 @@ export function describeCutMasters(coordination: Coordination): void {
           // published generation, seen in one round of views.
           agreed = (await oneLeaderOneRing([m1, m2]))[0] as RecoveryView;
           agreedAt = performance.now();
-          await cluster.settled();
-          settledAt = performance.now();
-          run.mark("heal to settled");
-          await run.loadAfter(settledAt);
+          settledAt = await run.settle("heal to settled");
         } finally {
           await run.stop();
         }

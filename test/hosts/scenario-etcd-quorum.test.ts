@@ -56,7 +56,6 @@ describe(
       let quorumAt: number;
       let leaderAt: number;
       let ringAt: number;
-      let settledAt: number;
       let leaderBefore: string;
       let leaderAfterOne: string;
       try {
@@ -121,10 +120,7 @@ describe(
             ),
           )),
         );
-        await cluster.settled();
-        settledAt = performance.now();
-        run.mark("to settled");
-        await run.loadAfter(settledAt);
+        await run.settle("to settled");
       } finally {
         await run.stop();
       }

@@ -97,10 +97,7 @@ describe("scenario c: a1 isolated from every host past its detection, then back"
         ),
       );
       backAt = Math.max(...back);
-      await cluster.settled();
-      settledAt = performance.now();
-      run.mark("heal to settled");
-      await run.loadAfter(settledAt);
+      settledAt = await run.settle("heal to settled");
     } finally {
       await run.stop();
     }

@@ -77,10 +77,7 @@ describe(
         exitedAt = performance.now();
         a3Log = a3.process.logText();
         run.mark("a3 leaving");
-        await cluster.settled();
-        settledAt = performance.now();
-        run.mark("to settled");
-        await run.loadAfter(settledAt);
+        settledAt = await run.settle("to settled");
       } finally {
         await run.stop();
       }

@@ -115,10 +115,7 @@ describe(
         run.mark("by the heal");
         agreed = await oneLeaderOneRing(cluster.masters);
         agreedAt = performance.now();
-        await cluster.settled();
-        settledAt = performance.now();
-        run.mark("heal to settled");
-        await run.loadAfter(settledAt);
+        settledAt = await run.settle("heal to settled");
       } finally {
         await run.stop();
       }

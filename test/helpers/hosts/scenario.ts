@@ -9,8 +9,7 @@
 //     await sleep(WARM_UP_MS);
 //     const cutAt = performance.now(); await net.cut(…);
 //     await run.views.waitFor("m2 to take a1 down", "m2", (v) => nodeState(v, "a1") === "down");
-//     … heal …; run.mark("by the heal"); await cluster.settled(); run.mark("heal to settled");
-//     await run.loadAfter(performance.now());
+//     … heal …; run.mark("by the heal"); await run.settle("heal to settled");
 //   } finally {
 //     await run.stop();                      the writers and the sampling end whatever failed
 //   }
@@ -310,6 +309,18 @@ export class HostRun {
    * Load after the cluster settled at `settledAt`: AFTER_MS of it, and at least 500 operations
    * begun since then.
    */
+  /**
+   * Waits for the cluster to settle, marks the checker's phase up to then, and lets the load
+   * run on after it (loadAfter); returns when it settled.
+   */
+  async settle(phase: string): Promise<number> {
+    await this.cluster.settled();
+    const settledAt = performance.now();
+    this.mark(phase);
+    await this.loadAfter(settledAt);
+    return settledAt;
+  }
+
   async loadAfter(settledAt: number): Promise<void> {
     await sleep(AFTER_MS);
     await waitFor(
