@@ -4,80 +4,17 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { Agent, request } from "node:http";
-import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { ReplyDecoder, encodeCommand } from "../../src/protocol/resp/index.js";
 import { TestCluster } from "../helpers/cluster.js";
+import { diffReplies, pipelined, rawReplies } from "../helpers/raw-resp.js";
 import { runCli } from "../helpers/process.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { skipUnless, which } from "../helpers/tools.js";
 
 const run = promisify(execFile);
-
-/** Sends commands one at a time and returns each raw reply, exactly as it came off the wire. */
-async function rawReplies(port: number, commands: readonly string[][]): Promise<Buffer[]> {
-  const socket = connect({ port, host: "127.0.0.1" });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  let received = Buffer.alloc(0);
-  let count = 0;
-  let wake: (() => void) | undefined;
-  const decoder = new ReplyDecoder({
-    onReply: () => count++,
-    onProtocolError: (err) => socket.destroy(err),
-  });
-  socket.on("data", (chunk: Buffer) => {
-    received = Buffer.concat([received, chunk]);
-    decoder.feed(chunk);
-    wake?.();
-  });
-  const out: Buffer[] = [];
-  try {
-    for (const args of commands) {
-      const before = received.length;
-      const want = count + 1;
-      socket.write(encodeCommand(args));
-      while (count < want) {
-        await new Promise<void>((resolve, reject) => {
-          wake = resolve;
-          setTimeout(() => reject(new Error(`no reply to ${args.join(" ")}`)), 5000).unref();
-        });
-      }
-      out.push(received.subarray(before));
-    }
-  } finally {
-    socket.destroy();
-  }
-  return out;
-}
-
-/** Sends every command in one write and returns all the reply bytes. */
-async function pipelined(port: number, commands: readonly string[][]): Promise<Buffer> {
-  const socket = connect({ port, host: "127.0.0.1" });
-  const chunks: Buffer[] = [];
-  let count = 0;
-  const decoder = new ReplyDecoder({
-    onReply: () => count++,
-    onProtocolError: (err) => socket.destroy(err),
-  });
-  return new Promise((resolve, reject) => {
-    socket.once("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      decoder.feed(chunk);
-      if (count === commands.length) {
-        socket.destroy();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
-  });
-}
 
 // Commands whose replies are deterministic, in an order where each depends on the ones before.
 const SCRIPT: string[][] = [
@@ -236,17 +173,7 @@ describe("master API", () => {
     it("answers every command of the script byte for byte as redis-server does", async () => {
       const expected = await rawReplies(redis.port, SCRIPT);
       const actual = await rawReplies(port, SCRIPT);
-      const diffs: string[] = [];
-      SCRIPT.forEach((cmd, i) => {
-        const e = expected[i] as Buffer;
-        const a = actual[i] as Buffer;
-        if (!e.equals(a)) {
-          diffs.push(
-            `${cmd.join(" ")}\n    redis:     ${JSON.stringify(e.toString("latin1"))}\n    ringcache: ${JSON.stringify(a.toString("latin1"))}`,
-          );
-        }
-      });
-      assert.deepEqual(diffs, []);
+      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
     });
 
     it("answers the same script pipelined in one write, in order", async () => {
