@@ -55,3 +55,47 @@ export function skipUnlessRoot(...tools: string[]): string | false {
   if (process.getuid?.() !== 0) return "needs root (network namespaces and iptables rules)";
   return skipUnless(...tools);
 }
+
+/** A Redis client library of another language, as Debian packages it, and how to check it. */
+export interface LanguageClient {
+  readonly name: string;
+  /** The interpreter and the arguments that run a script (the script's path comes next). */
+  readonly command: readonly string[];
+  /** Arguments that exit 0 only when the library loads. */
+  readonly probe: readonly string[];
+  readonly packages: string;
+}
+
+export const LANGUAGE_CLIENTS: readonly LanguageClient[] = [
+  {
+    // Debian's python3, not one on PATH from elsewhere: python3-redis installs for it.
+    name: "redis-py",
+    command: ["/usr/bin/python3"],
+    probe: ["-c", "import redis"],
+    packages: "python3 python3-redis",
+  },
+  {
+    name: "redis-rb",
+    command: ["ruby"],
+    probe: ["-e", 'require "redis"'],
+    packages: "ruby ruby-redis",
+  },
+  {
+    name: "phpredis",
+    command: ["php"],
+    probe: ["-r", 'exit(class_exists("Redis") ? 0 : 1);'],
+    packages: "php-cli php-redis",
+  },
+];
+
+/** A skip reason when a language's interpreter or Redis library is missing, else false. */
+export function skipUnlessClient(client: LanguageClient): string | false {
+  try {
+    execFileSync(client.command[0] as string, [...client.command.slice(1), ...client.probe], {
+      stdio: "ignore",
+    });
+    return false;
+  } catch {
+    return `needs ${client.name} (install with: apt-get install -y ${client.packages})`;
+  }
+}
