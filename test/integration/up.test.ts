@@ -3,58 +3,15 @@
 // everything cleanly (exit 0, auxiliary nodes write final snapshots); started again, the
 // cluster restores the data. Without nginx the same runs against a master directly.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { offsetPorts, freeOffset } from "../helpers/local.js";
-import { BIN, REPO_ROOT, tempDir } from "../helpers/process.js";
+import { tempDir } from "../helpers/process.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { which } from "../helpers/tools.js";
-import { canConnect, waitFor } from "../helpers/wait.js";
-
-class Up {
-  readonly child: ChildProcess;
-  output = "";
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [BIN, "up", ...args], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      // Its own process group, like a shell job: interrupt() signals the whole group, as a
-      // Ctrl-C in a terminal does.
-      detached: true,
-    });
-    this.child.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
-    this.child.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((resolve) =>
-      this.child.once("exit", (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  async ready(): Promise<void> {
-    await waitFor(
-      "`ringcache up` to print its endpoints",
-      () => {
-        if (this.child.exitCode !== null) throw new Error(`exited early:\n${this.output}`);
-        // The whole table: its last line ("Logs: ...") may arrive in a later chunk.
-        return this.output.includes("ringcache is up") && this.output.includes("Stop: Ctrl-C");
-      },
-      { timeoutMs: 40_000, intervalMs: 50 },
-    );
-  }
-
-  async interrupt(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    process.kill(-(this.child.pid as number), "SIGINT");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 30_000);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
+import { Up } from "../helpers/up.js";
+import { canConnect } from "../helpers/wait.js";
 
 const KEYS = 200;
 
