@@ -139,6 +139,8 @@ export const AUXILIARY_FIELDS: readonly FieldSpec[] = [
     kind: "size",
     default: "256mb",
     min: 1024 * 1024,
+    // The store's own limit (STORE_MAX_BYTES): checked here so a node refuses it at start.
+    max: 16 * 1024 ** 3,
     description: "memory budget of the store (keys, values and per-entry overhead)",
   },
   {

@@ -4,6 +4,7 @@ export {
   ENTRY_OVERHEAD,
   EntryMeta,
   MAX_KEY_LENGTH,
+  STORE_MAX_BYTES,
   Store,
   ValueRef,
   type ScanFilter,

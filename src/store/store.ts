@@ -130,7 +130,9 @@ export type ScanFilter = (bytes: Uint8Array, offset: number, length: number) => 
 const EMPTY = Buffer.alloc(0);
 const EMPTY_VIEW = new Uint8Array(0);
 const MAX_SLOTS = 1 << 26;
-const MAX_BYTES = 2 ** 34;
+/** The largest memory budget a store takes: 16 GiB. */
+export const STORE_MAX_BYTES = 2 ** 34;
+const MAX_BYTES = STORE_MAX_BYTES;
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
 const LRU = 0;

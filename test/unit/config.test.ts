@@ -9,6 +9,7 @@ import {
   loadAuxiliaryConfig,
   loadMasterConfig,
 } from "../../src/config/schema.js";
+import { STORE_MAX_BYTES } from "../../src/store/index.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../src/config/units.js";
 
 describe("units", () => {
@@ -77,6 +78,14 @@ describe("configuration layers", () => {
       () => loadAuxiliaryConfig({ flags: base, file: { "max-memroy": "1mb" }, fileName: "c.yaml" }),
       /unknown setting "max-memroy" in config file c.yaml/,
     );
+    // The store's own limit is refused at start, not after the node has said it is starting.
+    assert.throws(
+      () => loadAuxiliaryConfig({ flags: { ...base, maxMemory: "20gb" } }),
+      /--max-memory .*from 1mb to 16gb/,
+    );
+    const largest = AUXILIARY_FIELDS.find((f) => f.name === "max-memory")?.max;
+    assert.equal(largest, STORE_MAX_BYTES);
+    assert.equal(loadAuxiliaryConfig({ flags: { ...base, maxMemory: "16gb" } }).maxMemory, largest);
   });
 
   it("never shows a secret's value in an error", () => {
