@@ -12,6 +12,7 @@
 // terminal reaches only the supervisor, which then stops them in order: NGINX first (no new
 // clients), masters next (in-flight commands finish), auxiliary nodes last (final snapshots).
 // Should the supervisor exit any other way, its exit handler still sends them SIGTERM.
+import { httpCall } from "../server/http-call.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
@@ -218,9 +219,8 @@ async function waitReady(url: string, timeoutMs: number, alive: () => boolean): 
   while (Date.now() < deadline) {
     if (!alive()) throw new RingcacheError("INTERNAL", `process behind ${url} exited during start`);
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.ok) return;
+      const res = await httpCall(url, { timeoutMs: 1000 });
+      if (res.status >= 200 && res.status < 300) return;
     } catch {
       // not listening yet
     }

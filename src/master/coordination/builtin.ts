@@ -8,6 +8,7 @@
 // No quorum: a partition between masters gives two leaders, which only wastes work because
 // every move step is versioned (docs/design.md, "The leader and ring generations"). Across
 // hosts, coordinate through etcd instead.
+import { httpCall } from "../../server/http-call.js";
 import { EventEmitter } from "node:events";
 import type { HybridClock } from "../../clock/hlc.js";
 import { formatAddress, type MemberAddress } from "../../config/fields.js";
@@ -319,16 +320,13 @@ export class HttpPeerLink implements PeerLink {
   private async call(to: MemberAddress, path: string, body?: string): Promise<unknown> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.secret !== undefined) headers["authorization"] = `Bearer ${this.secret}`;
-    const res = await fetch(`http://${formatAddress(to.host, to.port)}${path}`, {
+    const res = await httpCall(`http://${formatAddress(to.host, to.port)}${path}`, {
       method: body === undefined ? "GET" : "POST",
       headers,
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      timeoutMs: this.timeoutMs,
     });
-    if (!res.ok) {
-      await res.arrayBuffer();
-      throw new Error(`${path} answered ${res.status}`);
-    }
-    return res.json();
+    if (res.status < 200 || res.status > 299) throw new Error(`${path} answered ${res.status}`);
+    return JSON.parse(res.body) as unknown;
   }
 }
