@@ -5,7 +5,10 @@
 //   NODE  ADDRESS          STATE  SHARE   FAILURES  SOURCE      SINCE
 //   a1    127.0.0.1:7001   up     33.6%   0         config      2024-05-01T10:00:00.000Z
 import { Command } from "commander";
+import { ConfigError } from "../config/load.js";
+import { parseDuration } from "../config/units.js";
 import { RingcacheError } from "../errors.js";
+import { httpCall } from "../server/http-call.js";
 import type { ClusterView } from "../master/http.js";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -85,18 +88,25 @@ export function statusCommand(): Command {
     .description("show the cluster as a master sees it (nodes, states, ring shares, epoch)")
     .option("--url <url>", `a master's HTTP address [RINGCACHE_URL] (default: ${DEFAULT_URL})`)
     .option("--json", "print the raw JSON view")
-    .option("--timeout <ms>", "give up after this many milliseconds", "3000");
+    .option(
+      "--timeout <duration>",
+      "give up after this long (500ms, 2s; a bare number is ms)",
+      "3s",
+    );
   command.action(async () => {
     const opts = command.opts<{ url?: string; json?: boolean; timeout: string }>();
     const base = (opts.url ?? process.env["RINGCACHE_URL"] ?? DEFAULT_URL).replace(/\/+$/, "");
-    const timeout = Number(opts.timeout);
+    const timeoutMs = parseDuration(opts.timeout);
+    if (timeoutMs === undefined || timeoutMs <= 0) {
+      throw new ConfigError(
+        `invalid --timeout: expected a duration such as 2s, got "${opts.timeout}"`,
+      );
+    }
     let view: ClusterView;
     try {
-      const res = await fetch(`${base}/v1/cluster`, {
-        signal: AbortSignal.timeout(Number.isFinite(timeout) && timeout > 0 ? timeout : 3000),
-      });
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-      view = (await res.json()) as ClusterView;
+      const res = await httpCall(`${base}/v1/cluster`, { timeoutMs });
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body}`);
+      view = JSON.parse(res.body) as ClusterView;
     } catch (err) {
       // main() prints it and exits with status 1.
       throw new RingcacheError(

@@ -1,10 +1,11 @@
 // `ringcache up`: the local cluster (see local/cluster.ts), with a table of endpoints, logs in
 // files, and a clean stop on Ctrl-C.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { resolve } from "node:path";
 import { DEFAULT_PORTS, LocalCluster, type BasePorts } from "../local/cluster.js";
 import { findTool } from "../local/tools.js";
 import { ConfigError } from "../config/load.js";
+import { LOG_LEVELS } from "../config/schema.js";
 
 function int(name: string, value: string, min: number, max: number): number {
   const n = Number(value);
@@ -33,7 +34,9 @@ export function upCommand(): Command {
     .option("--no-nginx", "do not start NGINX even when installed")
     .option("--monitoring", "also start Prometheus (when installed) scraping every node")
     .option("--secret <secret>", "shared secret for clients and internal links [RINGCACHE_SECRET]")
-    .option("--log-level <level>", "nodes' log level", "info")
+    .addOption(
+      new Option("--log-level <level>", "nodes' log level").choices(LOG_LEVELS).default("info"),
+    )
     .option(
       "--coordination <mode>",
       "how the masters agree: builtin (one host) or etcd (starts a local etcd, as across hosts)",

@@ -4,7 +4,7 @@ import { accessSync, constants } from "node:fs";
 import type { Address, FieldSpec, MemberAddress } from "./fields.js";
 import { ConfigError, resolveConfig, type ConfigLayers } from "./load.js";
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const PORT = { kind: "int", min: 0, max: 65535 } as const;
 
 /** Settings every node has. */

@@ -3,7 +3,8 @@
 // node-redis, redis-cli, redis-benchmark), the HTTP API, and `ringcache status`.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { Agent, request } from "node:http";
+import { Agent, createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -507,5 +508,31 @@ describe("master API", () => {
     assert.equal((JSON.parse(asJson.stdout) as { nodes: unknown[] }).nodes.length, 3);
     const down = await runCli(["status", "--url", "http://127.0.0.1:1"]);
     assert.equal(down.code, 1);
+    const timed = await runCli(["status", "--url", base, "--timeout", "2s"]);
+    assert.equal(timed.code, 0, timed.stderr);
+    const bad = await runCli(["status", "--url", base, "--timeout", "2x"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid --timeout: expected a duration such as 2s, got "2x"/);
+  });
+
+  it("gives up `ringcache status` after --timeout when a master accepts and never answers", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port: silentPort } = silent.address() as AddressInfo;
+      const res = await runCli([
+        "status",
+        "--url",
+        `http://127.0.0.1:${silentPort}`,
+        "--timeout",
+        "300ms",
+      ]);
+      assert.equal(res.code, 1);
+      // The option's bound gave up, not the 3 s default's.
+      assert.match(res.stderr, /no answer within 300 ms/);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { offsetPorts, freeOffset } from "../helpers/local.js";
-import { tempDir } from "../helpers/process.js";
+import { runCli, tempDir } from "../helpers/process.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { which } from "../helpers/tools.js";
 import { Up } from "../helpers/up.js";
@@ -114,5 +114,12 @@ describe("ringcache up", () => {
     }
     const second = await running.interrupt();
     assert.deepEqual(second, { code: 0, signal: null }, running.output);
+  });
+
+  it("refuses a log level the nodes would not take, before starting anything", async () => {
+    const { code, stderr } = await runCli(["up", "--log-level", "verbose", "--data-dir", dir]);
+    assert.equal(code, 2);
+    assert.match(stderr, /'verbose' is invalid\. Allowed choices are fatal, error, warn, info/);
+    assert.doesNotMatch(stderr, /Starting/);
   });
 });
