@@ -51,6 +51,7 @@ import {
 } from "./http-input.js";
 import { BATCH_GET, BATCH_SET, KEY_DELETE, KEY_GET, KEY_PUT, type Exchange } from "./http-sinks.js";
 import type { Router } from "./router.js";
+import { STATUS_CSP, STATUS_CSS, STATUS_HTML, STATUS_JS } from "./status-page.js";
 
 /** Route names, in the order of the ids metrics use. */
 export const ROUTES = [
@@ -63,6 +64,7 @@ export const ROUTES = [
   "metrics",
   "register",
   "internal",
+  "status",
   "other",
 ] as const;
 const R = Object.fromEntries(ROUTES.map((name, i) => [name, i])) as Record<
@@ -259,6 +261,12 @@ export class HttpApi {
         case "/metrics":
           if (!this.allow(req, res, R.metrics, startedAt, "GET", "HEAD")) return;
           this.metrics(res, startedAt);
+          return;
+        case "/":
+        case "/status.js":
+        case "/status.css":
+          if (!this.allow(req, res, R.status, startedAt, "GET", "HEAD")) return;
+          this.statusPage(res, path, startedAt);
           return;
         case "/v1/cluster":
           if (!this.allow(req, res, R.cluster, startedAt, "GET", "HEAD")) return;
@@ -533,6 +541,18 @@ export class HttpApi {
       const result = this.deps.register(registration);
       this.json(res, R.register, startedAt, 200, { id: registration.id, ...result });
     });
+  }
+
+  /** The status page's files (status-page.ts): static, cached by nobody, under a strict CSP. */
+  private statusPage(res: ServerResponse, path: string, startedAt: number): void {
+    res.setHeader("content-security-policy", STATUS_CSP);
+    res.setHeader("cache-control", "no-cache");
+    res.setHeader("x-content-type-options", "nosniff");
+    if (path === "/status.js") {
+      this.send(res, R.status, startedAt, 200, "text/javascript; charset=utf-8", STATUS_JS);
+    } else if (path === "/status.css") {
+      this.send(res, R.status, startedAt, 200, "text/css; charset=utf-8", STATUS_CSS);
+    } else this.send(res, R.status, startedAt, 200, "text/html; charset=utf-8", STATUS_HTML);
   }
 
   private metrics(res: ServerResponse, startedAt: number): void {
