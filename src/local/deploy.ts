@@ -4,12 +4,15 @@
 // committed files match, and that the Compose file's balancer renders deploy/nginx/nginx.conf.
 import { loadBalancerConfig } from "../config/balancer.js";
 import { balancerNginxConfig } from "./balancer.js";
+import { kubernetesFiles } from "./kubernetes.js";
 import { renderPrometheusConfig } from "./prometheus.js";
 
 export const COMPOSE_MASTERS = ["m1", "m2"] as const;
 export const COMPOSE_AUXILIARY = ["a1", "a2", "a3"] as const;
 /** Ports inside each container (every service has its own network namespace). */
 export const COMPOSE_PORTS = { masterResp: 6380, masterHttp: 8080, auxResp: 7001, auxHttp: 9101 };
+/** Settings the Compose file and the Kubernetes manifests share (a test holds Compose to them). */
+export const COMPOSE_DEFAULTS = { replicas: 2, maxMemory: "256mb" } as const;
 
 /**
  * The flags of the Compose file's nginx service, `ringcache balancer`: NGINX reloaded whenever
@@ -53,5 +56,6 @@ export function generatedDeployFiles(): Record<string, string> {
   return {
     "deploy/nginx/nginx.conf": composeNginxConfig(),
     "deploy/prometheus/prometheus.yml": composePrometheusConfig(),
+    ...kubernetesFiles(),
   };
 }
