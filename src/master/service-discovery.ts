@@ -12,6 +12,7 @@
 // member (TARGET_LABEL, also used by the generated prometheus.yml's static targets), and a
 // master's own address taken as its peers name it: --advertise-host, else the host it binds,
 // else (a wildcard bind) the host Prometheus used to reach it.
+// See docs/design.md, "Monitoring".
 import { hostname } from "node:os";
 import { formatAddress, parseAddress, parseHost } from "../config/fields.js";
 import { RingcacheError } from "../errors.js";
