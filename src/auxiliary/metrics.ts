@@ -8,13 +8,17 @@
 //   ringcache_request_duration_seconds{le}           histogram server time per command
 //   ringcache_store_hits_total / _misses_total / _evictions_total / _expirations_total
 //   ringcache_store_entries / _bytes / _max_bytes / _max_entries / _tombstones   gauges
+//   ringcache_store_eviction_info{policy}            gauge     1: lru | noeviction
 //   ringcache_snapshot_duration_seconds              gauge     last successful snapshot
 //   ringcache_snapshot_last_success_timestamp_seconds gauge    0 until one succeeds
-//   ringcache_snapshot_entries                       gauge     entries in the last snapshot
+//   ringcache_snapshot_entries / _bytes              gauges    entries and size of the last one
+//   ringcache_snapshot_unsaved_changes               gauge     writes since the last snapshot began
+//   ringcache_snapshot_interval_seconds              gauge     the configured interval
 //   ringcache_snapshots_total / ringcache_snapshot_failures_total   counters
 //   ringcache_snapshot_in_progress                   gauge     1 while writing
 //   ringcache_restored_entries                       gauge     applied at start
 //   ringcache_connections / ringcache_connections_total / ringcache_rejected_connections_total
+//   ringcache_build_info{version}                    gauge     1 (role from the default labels)
 //   nodejs_* / process_*                             prom-client's defaults, including
 //                                                    nodejs_eventloop_lag_seconds and the
 //                                                    nodejs_eventloop_lag_p99_seconds family
@@ -27,6 +31,7 @@ import {
   type MetricObjectWithValues,
   type MetricValueWithName,
 } from "prom-client";
+import { RINGCACHE_VERSION } from "../redis/version.js";
 
 /** Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -47,17 +52,24 @@ export interface MetricsSources {
     };
     readonly maxBytes: number;
     readonly maxEntries: number;
+    /** "lru" (evicts to stay within the budget) or "noeviction" (refuses writes instead). */
+    readonly eviction: string;
   };
   readonly snapshotter: {
     readonly running: boolean;
     readonly lastSuccessAt: number;
     readonly lastDurationMs: number;
     readonly lastEntries: number;
+    readonly lastBytes: number;
     readonly completed: number;
     readonly failures: number;
   };
   readonly connections: () => { open: number; total: number; rejected: number };
   readonly restoredEntries: () => number;
+  /** Writes applied since the last successful snapshot began (0: nothing to save). */
+  readonly unsavedChanges: () => number;
+  /** The configured snapshot interval (ms). */
+  readonly snapshotIntervalMs: number;
 }
 
 /**
@@ -148,6 +160,13 @@ export class AuxiliaryMetrics {
       collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
     }
 
+    new Gauge({
+      name: "ringcache_build_info",
+      help: "1, labelled with the version and role of this node",
+      labelNames: ["version"],
+      registers: [registry],
+    }).set({ version: RINGCACHE_VERSION }, 1);
+
     const ok = this.ok;
     const errors = this.errors;
     new Counter({
@@ -213,6 +232,12 @@ export class AuxiliaryMetrics {
       Number.isFinite(store.maxEntries) ? store.maxEntries : 0,
     );
     gauge("ringcache_store_tombstones", "Tombstones kept", () => store.stats.tombstones);
+    new Gauge({
+      name: "ringcache_store_eviction_info",
+      help: "1, labelled with what the store does at its budget (lru: evicts; noeviction: refuses writes)",
+      labelNames: ["policy"],
+      registers: [registry],
+    }).set({ policy: store.eviction }, 1);
 
     const snap = sources.snapshotter;
     gauge(
@@ -226,6 +251,17 @@ export class AuxiliaryMetrics {
       () => snap.lastSuccessAt / 1000,
     );
     gauge("ringcache_snapshot_entries", "Entries in the last snapshot", () => snap.lastEntries);
+    gauge("ringcache_snapshot_bytes", "Size of the last snapshot file", () => snap.lastBytes);
+    gauge(
+      "ringcache_snapshot_unsaved_changes",
+      "Writes applied since the last successful snapshot began (0: everything is saved)",
+      sources.unsavedChanges,
+    );
+    gauge(
+      "ringcache_snapshot_interval_seconds",
+      "How often a changed store is snapshotted",
+      () => sources.snapshotIntervalMs / 1000,
+    );
     gauge("ringcache_snapshot_in_progress", "1 while a snapshot is written", () =>
       snap.running ? 1 : 0,
     );

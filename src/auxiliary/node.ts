@@ -127,6 +127,8 @@ export class AuxiliaryNode {
       snapshotter: this.snapshotter,
       connections,
       restoredEntries: () => this.restoredEntries,
+      unsavedChanges: () => this.commands.changes - this.commands.changesAtLastSnapshot,
+      snapshotIntervalMs: config.snapshotInterval,
     });
     this.commands = new AuxiliaryCommands({
       store: this.store,

@@ -74,7 +74,8 @@ export function renderStatus(view: ClusterView): string {
     const progress = r.tasksTotal === 0 ? "" : ` (${r.tasksDone}/${r.tasksTotal} senders done)`;
     lines.push(
       r.running
-        ? `rebalance: moving to ${r.target ?? "?"}${progress}, ${r.keysMovedThisMove} entries copied so far`
+        ? `rebalance: moving to ${r.target ?? "?"}${progress}, ${r.keysMovedThisMove} entries copied so far` +
+            (r.startedAt === null ? "" : `, since ${r.startedAt}`)
         : `rebalance: idle; ${r.movesCompleted} moves done, ${r.keysMovedTotal} entries copied, ` +
             `${r.keysRemovedTotal} removed from former holders` +
             (r.movesCompleted > 0 ? `, last move ${Math.round(r.lastDurationMs)} ms` : ""),

@@ -14,15 +14,33 @@
 // Should the supervisor exit any other way, its exit handler still sends them SIGTERM.
 import { httpCall } from "../server/http-call.js";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from "node:fs";
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  writeFileSync,
+  type WriteStream,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { formatAddress } from "../config/fields.js";
 import { RingcacheError } from "../errors.js";
 import { renderNginxConfig } from "./nginx.js";
 import { renderPrometheusConfig } from "./prometheus.js";
 
 export const BIN = resolve(import.meta.dirname, "..", "..", "..", "bin", "ringcache.js");
+/** The Prometheus alert rules (docs/operations.md), loaded by `ringcache up --monitoring`. */
+export const ALERT_RULES = resolve(
+  import.meta.dirname,
+  "..",
+  "..",
+  "..",
+  "deploy",
+  "prometheus",
+  "alerts.yml",
+);
 
 export interface BasePorts {
   readonly balancerResp: number;
@@ -381,17 +399,20 @@ export class LocalCluster {
     if (o.prometheus !== undefined) {
       const dir = resolve(o.dataDir, "prometheus");
       mkdirSync(dir, { recursive: true });
-      const job = (role: "master" | "auxiliary") => ({
-        job: role,
-        targets: this.specs
-          .filter((s) => s.role === role)
-          .map((s) => ({ address: `${o.host}:${s.ports[1]}`, node: s.id })),
-      });
+      const interval = o.scrapeIntervalSeconds ?? 2;
+      // The alert rules, when they ship beside the code (the repository, the npm package).
+      const rules = existsSync(ALERT_RULES);
+      if (rules) copyFileSync(ALERT_RULES, join(dir, "alerts.yml"));
       writeFileSync(
         join(dir, "prometheus.yml"),
         renderPrometheusConfig({
-          jobs: [job("master"), job("auxiliary")],
-          scrapeIntervalSeconds: o.scrapeIntervalSeconds ?? 2,
+          masters: masters.map((s) => ({
+            address: formatAddress(o.host, s.ports[1] as number),
+            node: s.id,
+          })),
+          scrapeIntervalSeconds: interval,
+          discoveryRefreshSeconds: Math.max(1, interval * 2),
+          ruleFiles: rules ? ["alerts.yml"] : [],
         }),
       );
     }

@@ -32,22 +32,10 @@ export function composeNginxConfig(): string {
 export function composePrometheusConfig(): string {
   return renderPrometheusConfig({
     scrapeIntervalSeconds: 5,
-    jobs: [
-      {
-        job: "master",
-        targets: COMPOSE_MASTERS.map((m) => ({
-          address: `${m}:${COMPOSE_PORTS.masterHttp}`,
-          node: m,
-        })),
-      },
-      {
-        job: "auxiliary",
-        targets: COMPOSE_AUXILIARY.map((a) => ({
-          address: `${a}:${COMPOSE_PORTS.auxHttp}`,
-          node: a,
-        })),
-      },
-    ],
+    masters: COMPOSE_MASTERS.map((m) => ({ address: `${m}:${COMPOSE_PORTS.masterHttp}`, node: m })),
+    // Beside prometheus.yml (deploy/prometheus/alerts.yml); mounted as the Compose file mounts
+    // prometheus.yml. A rule file that is not there loads no rules and is no error.
+    ruleFiles: ["alerts.yml"],
   });
 }
 

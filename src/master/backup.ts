@@ -82,6 +82,11 @@ export class Backup {
   /** Records appended since start. */
   appended = 0;
   compactions = 0;
+  /** Appends that failed (the move that made them fails and retries), compactions that failed. */
+  writeFailures = 0;
+  compactionFailures = 0;
+  /** Unix ms of the last append that reached the file (0: none since start). */
+  lastWriteAt = 0;
   private fd: number | null = null;
   private sealed = 0;
   /** The compaction in progress, if any. */
@@ -127,11 +132,13 @@ export class Backup {
   /** Appends records (one write); compacts in the background past the bound. */
   append(records: readonly BackupRecord[]): void {
     if (records.length === 0) return;
-    if (this.fd === null) this.open();
-    const buf = encodeRecords(records);
-    writeSync(this.fd as number, buf);
-    this.bytes += buf.length;
-    this.appended += records.length;
+    this.counted(() => {
+      if (this.fd === null) this.open();
+      const buf = encodeRecords(records);
+      writeSync(this.fd as number, buf);
+      this.bytes += buf.length;
+      this.appended += records.length;
+    });
     this.maybeCompact();
   }
 
@@ -141,6 +148,22 @@ export class Backup {
    */
   appendPage(page: Buffer, spans: readonly number[], entries: number): void {
     if (spans.length === 0) return;
+    this.counted(() => this.writePage(page, spans, entries));
+    this.maybeCompact();
+  }
+
+  /** Runs one append: a failure is counted (and rethrown), a success dated. */
+  private counted(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.writeFailures++;
+      throw err;
+    }
+    this.lastWriteAt = Date.now();
+  }
+
+  private writePage(page: Buffer, spans: readonly number[], entries: number): void {
     if (this.fd === null) this.open();
     // The slices go to the file as they are, not copied into one record first: the copy was a
     // third of what a master allocated in large buffers during a move.
@@ -164,7 +187,6 @@ export class Backup {
     }
     this.bytes += HEADER + length;
     this.appended += entries;
-    this.maybeCompact();
   }
 
   /** Resolves when no compaction is running (the one in progress, if any, has ended). */
@@ -221,6 +243,7 @@ export class Backup {
         },
         (err: unknown) => {
           // The files are all still there: nothing is lost, and replays read them all.
+          this.compactionFailures++;
           this.retryAt = this.bytes + this.options.maxBytes / 4;
           log.error({ err: (err as Error).message }, "backup compaction failed; will retry");
         },

@@ -4,6 +4,7 @@
 //   POST /v1/batch/get                   {"keys":[...], "encoding":"utf8"|"base64"}
 //   POST /v1/batch/set                   {"entries":[{"key","value","ttl"?}], "encoding":...}
 //   GET  /v1/cluster                     nodes, states, ring shares, epoch, replicas
+//   GET  /v1/sd/prometheus[?role=R]      every member to scrape (Prometheus http_sd_configs)
 //   GET  /healthz  /readyz  /metrics
 //   POST /v1/internal/register           an auxiliary node announces itself (Bearer secret)
 //   GET  /v1/internal/state              a peer master's poll: clock, probes, membership
@@ -51,6 +52,7 @@ import {
 } from "./http-input.js";
 import { BATCH_GET, BATCH_SET, KEY_DELETE, KEY_GET, KEY_PUT, type Exchange } from "./http-sinks.js";
 import type { Router } from "./router.js";
+import { httpSdGroups, parseRoleQuery, type ScrapeTarget } from "./service-discovery.js";
 import { STATUS_CSP, STATUS_CSS, STATUS_HTML, STATUS_JS } from "./status-page.js";
 
 /** Route names, in the order of the ids metrics use. */
@@ -59,6 +61,7 @@ export const ROUTES = [
   "batch_get",
   "batch_set",
   "cluster",
+  "sd",
   "healthz",
   "readyz",
   "metrics",
@@ -150,6 +153,11 @@ export interface HttpApiDeps {
   readonly membership: Membership;
   readonly metrics: MasterMetrics | null;
   readonly clusterView: () => ClusterView;
+  /**
+   * Every member to scrape, as service-discovery.ts lists them; `hostHeader` is how the caller
+   * reached this master (its own address when it binds a wildcard). Absent: no such route.
+   */
+  readonly scrapeTargets?: (hostHeader: string | undefined) => readonly ScrapeTarget[];
   /** Adds or refreshes a registered auxiliary node. */
   readonly register: (registration: Registration) => { state: string; epoch: string };
   readonly internal?: InternalHandlers;
@@ -272,6 +280,14 @@ export class HttpApi {
           if (!this.allow(req, res, R.cluster, startedAt, "GET", "HEAD")) return;
           this.json(res, R.cluster, startedAt, 200, this.deps.clusterView());
           return;
+        case "/v1/sd/prometheus": {
+          if (!this.allow(req, res, R.sd, startedAt, "GET", "HEAD")) return;
+          const targets = this.deps.scrapeTargets;
+          if (targets === undefined) throw new RingcacheError("NOT_FOUND", "no targets here");
+          const role = parseRoleQuery(query);
+          this.json(res, R.sd, startedAt, 200, httpSdGroups(targets(req.headers.host), role));
+          return;
+        }
         case "/v1/batch/get":
           if (!this.allow(req, res, R.batch_get, startedAt, "POST")) return;
           if (!this.authorized(req, res, R.batch_get, startedAt)) return;

@@ -14,12 +14,15 @@
 //   node_state{node,state}                       1 for the node's current state
 //   ring_share{node}                             fraction of the hash space the node is primary for
 //   ring_epoch_info{epoch}                       1, labelled with the current ring epoch
-//   ring_changes_total, ring_nodes, replicas
+//   ring_changes_total, ring_nodes, replicas (effective), replicas_configured
 //   client_connections{protocol}, client_connections_total{protocol}
 //   write_stale_retries_total, replication_failures_total, read_failovers_total
 //   writes_held_total{outcome}, writes_held (docs/design.md, "Acknowledging a write")
-// plus the default process and Node.js metrics (event-loop lag, heap, CPU).
-import { collectDefaultMetrics, Registry } from "prom-client";
+// plus ringcache_build_info{version,role="master"} (unprefixed: every node exports it), the
+// leader, rebalancing and backup metrics node.ts adds (addCollected), and the default process
+// and Node.js metrics (event-loop lag, heap, CPU).
+import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { RINGCACHE_VERSION } from "../redis/version.js";
 import type { NodeState } from "./health.js";
 import { NODE_LATENCY_BUCKETS } from "./pool.js";
 import type { WriteHolds } from "./ops/hold.js";
@@ -185,6 +188,13 @@ export class MasterMetrics {
       );
     };
     collectDefaultMetrics({ register: this.registry });
+    // Shared with the auxiliary nodes, so without the master prefix.
+    new Gauge({
+      name: "ringcache_build_info",
+      help: "1, labelled with the version and role of this node.",
+      labelNames: ["version", "role"],
+      registers: [this.registry],
+    }).set({ version: RINGCACHE_VERSION, role: "master" }, 1);
 
     const add = (
       name: string,
@@ -297,6 +307,9 @@ export class MasterMetrics {
       "gauge",
       () => [{ labels: {}, value: topology.replicas }],
     );
+    add("replicas_configured", "The configured replication factor.", "gauge", () => [
+      { labels: {}, value: topology.options.replicas },
+    ]);
     add("client_connections", "Open client connections.", "gauge", () => [
       { labels: { protocol: "resp" }, value: connections.resp().open },
       { labels: { protocol: "http" }, value: connections.http().open },

@@ -21,6 +21,7 @@ import { MasterCore } from "./core.js";
 import type { Registration } from "./http-input.js";
 import { HttpApi, ROUTES, type ClusterView } from "./http.js";
 import { MasterMetrics } from "./metrics.js";
+import { ownHost, type ScrapeTarget } from "./service-discovery.js";
 
 export interface MasterNodeOptions {
   readonly config: MasterConfig;
@@ -161,6 +162,7 @@ export class MasterNode {
         membership: this.core.membership,
         metrics: this.metrics,
         clusterView: () => this.clusterView(),
+        scrapeTargets: (hostHeader) => this.scrapeTargets(hostHeader),
         register: (registration) => this.register(registration),
         internal: {
           state: () => this.core.coordination.state(),
@@ -241,6 +243,33 @@ export class MasterNode {
       const s = rb.status();
       return one(s.tasksTotal === 0 ? (s.running ? 0 : 1) : s.tasksDone / s.tasksTotal);
     });
+    add(
+      "rebalance_started_timestamp_seconds",
+      "Unix time the move in progress began, kept across its restarts and retries (0: no move led by this master).",
+      "gauge",
+      () => one(rb.busy ? rb.moveStartedAt / 1000 : 0),
+    );
+    add("rebalance_ranges", "Hash ranges the current pass of the move copies.", "gauge", () =>
+      one(rb.rangesTotal),
+    );
+    add(
+      "rebalance_ranges_done",
+      "Hash ranges of the current pass whose sender has finished.",
+      "gauge",
+      () => one(rb.rangesDone),
+    );
+    add(
+      "rebalance_move_keys_moved",
+      "Entries copied by the move in progress (or the last one).",
+      "gauge",
+      () => one(rb.status().keysMovedThisMove),
+    );
+    add(
+      "rebalance_bytes_moved_total",
+      "Bytes of entries copied to new owners by rebalancing.",
+      "counter",
+      () => one(rb.bytesMovedTotal),
+    );
     add("rebalance_moves_total", "Moves completed.", "counter", () => one(rb.movesCompleted));
     add("rebalance_restarts_total", "Moves restarted because the ring changed.", "counter", () =>
       one(rb.restarts),
@@ -248,8 +277,17 @@ export class MasterNode {
     add("rebalance_failures_total", "Move steps that failed and were retried.", "counter", () =>
       one(rb.failures),
     );
-    add("leader", "1 when this master leads rebalancing.", "gauge", () =>
+    add("is_leader", "1 when this master leads (decides the ring, moves data).", "gauge", () =>
       one(this.core.coordinator.isLeader ? 1 : 0),
+    );
+    add(
+      "leader_info",
+      "1, labelled with the leader this master knows (none: no series).",
+      "gauge",
+      () =>
+        this.core.coordinator.leader === ""
+          ? []
+          : [{ labels: { leader: this.core.coordinator.leader }, value: 1 }],
     );
     add("leader_changes_total", "Times the leader changed.", "counter", () =>
       one(this.core.coordination.leaderChanges),
@@ -286,6 +324,24 @@ export class MasterNode {
     );
     add("backup_records_total", "Records appended to this master's backup.", "counter", () =>
       one(this.backup.appended),
+    );
+    add(
+      "backup_write_failures_total",
+      "Appends to this master's backup that failed (the move retries them).",
+      "counter",
+      () => one(this.backup.writeFailures),
+    );
+    add(
+      "backup_compaction_failures_total",
+      "Compactions of this master's backup that failed (retried as it grows).",
+      "counter",
+      () => one(this.backup.compactionFailures),
+    );
+    add(
+      "backup_last_write_timestamp_seconds",
+      "Unix time of the last append to this master's backup (0: none since start).",
+      "gauge",
+      () => one(this.backup.lastWriteAt / 1000),
     );
     const bySource = (pick: (c: { records: number; failures: number }) => number) => () =>
       [...this.recovery.sources].map(([source, c]) => ({ labels: { source }, value: pick(c) }));
@@ -331,6 +387,33 @@ export class MasterNode {
   coordinationConnected(): boolean {
     const c = this.core.coordination;
     return c.kind === "etcd" ? c.connected : true;
+  }
+
+  /**
+   * Every member Prometheus should scrape (GET /v1/sd/prometheus): this master, its peers, and
+   * the auxiliary nodes whose metrics port is known (they told it when registering; a node only
+   * configured with --auxiliary and never registering is not listed).
+   */
+  scrapeTargets(hostHeader: string | undefined): ScrapeTarget[] {
+    const c = this.core.coordination;
+    const peers =
+      c.kind === "etcd"
+        ? c.peerAddresses()
+        : this.config.peers.map((p) => ({ id: p.id, host: p.host, port: p.port }));
+    const out: ScrapeTarget[] = [
+      {
+        role: "master",
+        id: this.config.id,
+        host: ownHost(this.config.advertiseHost, this.config.host, hostHeader),
+        port: this.httpPort || this.config.httpPort,
+      },
+      ...peers.map((p) => ({ role: "master" as const, ...p })),
+    ];
+    for (const n of this.core.membership.all()) {
+      if (n.httpPort === undefined) continue;
+      out.push({ role: "auxiliary", id: n.id, host: n.host, port: n.httpPort });
+    }
+    return out;
   }
 
   clusterView(): ClusterView {

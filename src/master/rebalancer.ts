@@ -105,9 +105,15 @@ export interface RebalanceStatus {
   readonly target: string | null;
   readonly tasksTotal: number;
   readonly tasksDone: number;
+  /** Hash ranges the senders of this pass copy, and those whose sender finished. */
+  readonly rangesTotal: number;
+  readonly rangesDone: number;
+  /** When the move in progress began (ISO time; kept across restarts and retries), or null. */
+  readonly startedAt: string | null;
   /** Entries copied by the move in progress (or the last one). */
   readonly keysMovedThisMove: number;
   readonly keysMovedTotal: number;
+  readonly bytesMovedTotal: number;
   readonly keysRemovedTotal: number;
   readonly movesCompleted: number;
   readonly restarts: number;
@@ -158,8 +164,18 @@ export class Rebalancer {
   private target: string | null = null;
   private tasksTotal = 0;
   private tasksDone = 0;
+  rangesTotal = 0;
+  rangesDone = 0;
+  /**
+   * Unix ms at which the move in progress began, 0 when none runs here: set when the loop
+   * starts with sources, kept while it restarts or retries, cleared when the move completes or
+   * this master stops leading. So "stuck" is a move whose start is long past.
+   */
+  moveStartedAt = 0;
   private movedThisMove = 0;
   keysMovedTotal = 0;
+  /** Bytes of entries (as encoded in pages) copied to new owners. */
+  bytesMovedTotal = 0;
   keysRemovedTotal = 0;
   movesCompleted = 0;
   restarts = 0;
@@ -204,8 +220,12 @@ export class Rebalancer {
       target: this.target,
       tasksTotal: this.tasksTotal,
       tasksDone: this.tasksDone,
+      rangesTotal: this.rangesTotal,
+      rangesDone: this.rangesDone,
+      startedAt: this.moveStartedAt === 0 ? null : new Date(this.moveStartedAt).toISOString(),
       keysMovedThisMove: this.movedThisMove,
       keysMovedTotal: this.keysMovedTotal,
+      bytesMovedTotal: this.bytesMovedTotal,
       keysRemovedTotal: this.keysRemovedTotal,
       movesCompleted: this.movesCompleted,
       restarts: this.restarts,
@@ -223,7 +243,10 @@ export class Rebalancer {
     if (this.active === active) return;
     this.active = active;
     if (active) this.kick();
-    else this.deps.topology.setSources([]);
+    else {
+      this.deps.topology.setSources([]);
+      this.moveStartedAt = 0;
+    }
   }
 
   /**
@@ -265,6 +288,7 @@ export class Rebalancer {
     while (this.active && this.busy) {
       const to = topology.ring;
       const startedAt = this.scheduler.now();
+      if (this.moveStartedAt === 0) this.moveStartedAt = this.scheduler.wallNow();
       this.target = to.epoch;
       this.movedThisMove = 0;
       let complete = true;
@@ -287,6 +311,7 @@ export class Rebalancer {
       }
       if (complete && topology.ring === to && this.active) {
         topology.setSources([]);
+        this.moveStartedAt = 0;
         this.movesCompleted++;
         this.lastDurationMs = this.scheduler.now() - startedAt;
         this.lastError = null;
@@ -308,6 +333,9 @@ export class Rebalancer {
     await this.links.learnLimits(new Set([...from.members, ...to.members].map((m) => m.id)));
     this.tasksTotal = tasks.length;
     this.tasksDone = 0;
+    this.rangesTotal = 0;
+    this.rangesDone = 0;
+    for (const t of tasks) this.rangesTotal += t.ranges?.length ?? 0;
     const results = await Promise.all(tasks.map((t) => this.runTask(t, from, to)));
     return results.every((ok) => ok);
   }
@@ -459,6 +487,7 @@ export class Rebalancer {
       next?.catch(() => undefined);
     }
     this.tasksDone++;
+    this.rangesDone += task.ranges?.length ?? 0;
     return true;
   }
 
@@ -495,6 +524,7 @@ export class Rebalancer {
     /** The entries copied, as slices of the page: what the backup records. */
     const kept = new Slices(Infinity);
     let moved = 0;
+    let movedBytes = 0;
     const e = new PageReader().reset(page);
     while (e.next()) {
       if (!e.tombstone && e.expiresAt !== 0 && e.expiresAt <= now) continue;
@@ -507,6 +537,7 @@ export class Rebalancer {
         if (id === task.sender || includes(fromIds, nf, id) || !up(id)) continue;
         putsTo(id).add(e);
         moved++;
+        movedBytes += e.end - e.start;
       }
       if (task.kind === "handoff" && !includes(toIds, nt, task.sender)) {
         dropsFrom(task.sender).add(e);
@@ -543,6 +574,7 @@ export class Rebalancer {
     await Promise.all(sent);
     this.movedThisMove += moved;
     this.keysMovedTotal += moved;
+    this.bytesMovedTotal += movedBytes;
     if (this.deps.backup !== null && kept.entries > 0) {
       this.deps.backup.appendPage(page, kept.chunks[0] as number[], kept.entries);
     }

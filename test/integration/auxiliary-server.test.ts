@@ -505,14 +505,22 @@ describe("auxiliary node: RESP round trips", () => {
       "ringcache_snapshot_duration_seconds",
       "ringcache_snapshot_last_success_timestamp_seconds",
       "ringcache_snapshot_failures_total",
+      "ringcache_snapshot_unsaved_changes",
+      "ringcache_snapshot_bytes",
       "ringcache_connections",
       "nodejs_eventloop_lag_seconds",
+      'ringcache_store_eviction_info{policy="lru",node="a1",role="auxiliary"} 1',
+      'ringcache_snapshot_interval_seconds{node="a1",role="auxiliary"} 10',
     ]) {
       assert.ok(metrics.includes(name), `missing ${name}`);
     }
     assert.match(
       metrics,
       /ringcache_requests_total\{command="rc\.put",result="error",node="a1",role="auxiliary"\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /^ringcache_build_info\{version="\d+\.\d+\.\d+[^"]*",node="a1",role="auxiliary"\} 1$/m,
     );
     const health = await fetch(node.url("/healthz"));
     assert.equal(health.status, 200);

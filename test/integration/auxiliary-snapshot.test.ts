@@ -209,6 +209,30 @@ describe("auxiliary node: snapshot and restore", () => {
         metrics,
         /ringcache_snapshot_last_success_timestamp_seconds\{[^}]*\} 0\n/,
       );
+      // Everything written is saved; the last snapshot's size and the interval are shown.
+      assert.match(metrics, /^ringcache_snapshot_unsaved_changes\{[^}]*\} 0$/m);
+      assert.match(metrics, /^ringcache_snapshot_bytes\{[^}]*\} [1-9]\d*$/m);
+      assert.match(metrics, /^ringcache_snapshot_interval_seconds\{[^}]*\} 0\.1$/m);
+    } finally {
+      client.close();
+      await node.destroy();
+    }
+  });
+
+  it("counts the writes no snapshot has saved yet, down to 0 once one has", async () => {
+    const node = await startAuxiliary({ args: ["--snapshot-interval", "1h"] });
+    const client = await RespTestClient.connect(node.port);
+    const unsaved = async (): Promise<number> => {
+      const text = await (await fetch(node.url("/metrics"))).text();
+      return Number(/^ringcache_snapshot_unsaved_changes\{[^}]*\} (\d+)$/m.exec(text)?.[1]);
+    };
+    try {
+      assert.equal(await unsaved(), 0);
+      for (let i = 0; i < 3; i++) assert.equal(await client.call("SET", `k${i}`, "v"), "OK");
+      assert.equal(await unsaved(), 3);
+      assert.equal(await client.call("BGSAVE"), "Background saving started");
+      await waitFor("the snapshot", async () => (await client.call("LASTSAVE")) !== 0);
+      assert.equal(await unsaved(), 0);
     } finally {
       client.close();
       await node.destroy();

@@ -122,24 +122,116 @@ describe("deployment files", () => {
 describe("Grafana provisioning", () => {
   const read = (path: string): unknown => parse(readFileSync(join(REPO_ROOT, path), "utf8"));
 
-  it("points the dashboard at the provisioned datasource and the mounted dashboards", () => {
-    const datasources = read("deploy/grafana/provisioning/datasources/prometheus.yml") as {
-      datasources: { uid: string; url: string }[];
+  interface Dashboard {
+    readonly __inputs?: readonly { type: string; pluginId: string }[];
+    readonly __requires?: readonly { type: string; id: string }[];
+    readonly templating: {
+      readonly list: readonly {
+        name: string;
+        type: string;
+        query?: unknown;
+        datasource?: unknown;
+      }[];
     };
-    const uids = new Set(datasources.datasources.map((d) => d.uid));
-    assert.ok(datasources.datasources.some((d) => d.url === "http://prometheus:9090"));
-    const dashboard = JSON.parse(
+    readonly annotations: { readonly list: readonly { name: string; expr: string }[] };
+    readonly panels: readonly {
+      title: string;
+      type: string;
+      gridPos: { x: number; y: number; w: number; h: number };
+      targets?: readonly { expr: string }[];
+    }[];
+  }
+  const dashboard = (): Dashboard =>
+    JSON.parse(
       readFileSync(join(REPO_ROOT, "deploy/grafana/dashboards/ringcache.json"), "utf8"),
-    ) as { panels: { title: string; datasource?: { uid: string } }[] };
-    for (const p of dashboard.panels) {
-      if (p.datasource !== undefined) assert.ok(uids.has(p.datasource.uid), p.title);
-    }
+    ) as Dashboard;
+
+  it("provisions a Prometheus datasource and mounts the dashboards where the provider reads", () => {
+    const datasources = read("deploy/grafana/provisioning/datasources/prometheus.yml") as {
+      datasources: { type: string; url: string }[];
+    };
+    assert.ok(
+      datasources.datasources.some(
+        (d) => d.type === "prometheus" && d.url === "http://prometheus:9090",
+      ),
+    );
     const providers = read("deploy/grafana/provisioning/dashboards/ringcache.yml") as {
       providers: { options: { path: string } }[];
     };
     const compose = readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8");
     for (const p of providers.providers) {
       assert.ok(compose.includes(`./grafana/dashboards:${p.options.path}`), p.options.path);
+    }
+  });
+
+  it("reaches Prometheus only through the $datasource variable, and imports anywhere", () => {
+    const d = dashboard();
+    const variable = d.templating.list.find((v) => v.name === "datasource");
+    assert.equal(variable?.type, "datasource");
+    assert.equal(variable?.query, "prometheus");
+    // Every datasource reference anywhere in the dashboard (panels, their queries, the
+    // annotations, the other variables) is the variable.
+    const seen: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${path}[${i}]`));
+      else if (node !== null && typeof node === "object") {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === "datasource") {
+            seen.push(path);
+            assert.deepEqual(v, { type: "prometheus", uid: "${datasource}" }, `${path}.datasource`);
+          } else walk(v, `${path}.${k}`);
+        }
+      }
+    };
+    walk(d, "dashboard");
+    const queried = d.panels.filter((p) => p.type !== "row").length + d.annotations.list.length;
+    assert.ok(seen.length > queried, `only ${seen.length} datasource references`);
+    assert.deepEqual(
+      d.__inputs?.map((i) => [i.type, i.pluginId]),
+      [["datasource", "prometheus"]],
+    );
+    assert.ok(d.__requires?.some((r) => r.type === "datasource" && r.id === "prometheus"));
+    assert.ok(d.__requires?.some((r) => r.type === "grafana"));
+  });
+
+  it("filters every query by the $master and $node variables", () => {
+    const d = dashboard();
+    for (const name of ["master", "node"]) {
+      const v = d.templating.list.find((x) => x.name === name);
+      assert.equal(v?.type, "query", name);
+      assert.match(JSON.stringify(v?.query), /label_values\(ringcache_build_info/, name);
+    }
+    const exprs = [
+      ...d.panels.flatMap((p) => (p.targets ?? []).map((t) => [p.title, t.expr] as const)),
+      ...d.annotations.list.map((a) => [a.name, a.expr] as const),
+    ];
+    const unfiltered: string[] = [];
+    for (const [title, expr] of exprs) {
+      // Each metric the query selects names the variable of its kind of node.
+      const selectors =
+        /\b(ringcache_[a-z0-9_]+|nodejs_[a-z0-9_]+|process_[a-z0-9_]+|up|ALERTS)\b(\{[^}]*\})?/g;
+      for (const m of expr.matchAll(selectors)) {
+        const matchers = m[2] ?? "";
+        if (!matchers.includes("$master") && !matchers.includes("$node")) {
+          unfiltered.push(`${title}: ${m[0]}`);
+        }
+      }
+    }
+    assert.deepEqual(unfiltered, []);
+  });
+
+  it("lays out the panels without overlap", () => {
+    const cells = new Map<string, string>();
+    for (const p of dashboard().panels) {
+      const g = p.gridPos;
+      assert.ok(g.x >= 0 && g.x + g.w <= 24, `${p.title} is outside the grid`);
+      for (let x = g.x; x < g.x + g.w; x++) {
+        for (let y = g.y; y < g.y + g.h; y++) {
+          const other = cells.get(`${x},${y}`);
+          assert.equal(other, undefined, `${p.title} overlaps ${other ?? ""}`);
+          cells.set(`${x},${y}`, p.title);
+        }
+      }
     }
   });
 });

@@ -493,9 +493,42 @@ describe("master API", () => {
         /^ringcache_master_client_connections\{protocol="http"\} \d+/m,
         /^ringcache_master_http_requests_total\{route="keys",status="204"\} \d+/m,
         /^nodejs_eventloop_lag_seconds \d/m,
+        /^ringcache_build_info\{version="\d+\.\d+\.\d+[^"]*",role="master"\} 1$/m,
+        /^ringcache_master_replicas 2$/m,
+        /^ringcache_master_replicas_configured 2$/m,
+        /^ringcache_master_is_leader 1$/m,
+        /^ringcache_master_leader_info\{leader="m1"\} 1$/m,
+        /^ringcache_master_leader_changes_total 0$/m,
+        /^ringcache_master_rebalance_started_timestamp_seconds \d/m,
+        /^ringcache_master_rebalance_ranges \d+$/m,
+        /^ringcache_master_rebalance_ranges_done \d+$/m,
+        /^ringcache_master_rebalance_bytes_moved_total \d+$/m,
+        /^ringcache_master_backup_write_failures_total 0$/m,
+        /^ringcache_master_backup_compaction_failures_total 0$/m,
+        /^ringcache_master_backup_last_write_timestamp_seconds \d/m,
       ]) {
         assert.match(metrics, line);
       }
+    });
+
+    it("lists the members to scrape for Prometheus (http_sd)", async () => {
+      // Nodes given by --auxiliary that never registered have no known metrics port: only the
+      // master is listed (the registered case is in prometheus.test.ts, with a real Prometheus).
+      const all = await http("GET", "/v1/sd/prometheus");
+      assert.equal(all.status, 200);
+      assert.equal(all.headers["content-type"], "application/json");
+      assert.deepEqual(JSON.parse(all.body.toString()), [
+        {
+          targets: [`127.0.0.1:${cluster.master().httpPort}`],
+          labels: { role: "master", master: "m1" },
+        },
+      ]);
+      const nodes = await http("GET", "/v1/sd/prometheus?role=auxiliary");
+      assert.deepEqual(JSON.parse(nodes.body.toString()), []);
+      const bad = await http("GET", "/v1/sd/prometheus?role=nginx");
+      assert.equal(bad.status, 400);
+      assert.match(json(bad).error?.message ?? "", /role must be one of master, auxiliary/);
+      assert.equal((await http("POST", "/v1/sd/prometheus", "")).status, 405);
     });
   });
 

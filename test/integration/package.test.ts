@@ -36,6 +36,8 @@ describe("the npm package", () => {
       "package/LICENSE",
       "package/bin/ringcache.js",
       "package/dist/src/cli/main.js",
+      // Loaded by `ringcache up --monitoring` (src/local/cluster.ts, ALERT_RULES).
+      "package/deploy/prometheus/alerts.yml",
     ]) {
       assert.ok(listing.split("\n").includes(file), `${file} is not in the tarball`);
     }

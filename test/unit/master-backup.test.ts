@@ -325,4 +325,39 @@ describe("master backup", () => {
     ]);
     backup.close();
   });
+
+  it("counts appends that fail and dates those that reach the file", () => {
+    const dir = freshDir();
+    // A file where the backup's directory should be: opening it fails, as a full or read-only
+    // disk would make an append fail.
+    const blocked = join(dir, "blocked");
+    writeFileSync(blocked, "");
+    const record: BackupRecord = {
+      key: Buffer.from("k"),
+      value: Buffer.from("v"),
+      version: 1,
+      expiresAt: 0,
+      tombstone: false,
+    };
+    const failing = new Backup({
+      dir: blocked,
+      id: "m1",
+      maxBytes: 1 << 20,
+      minVersion: () => 0,
+      logger,
+    });
+    assert.throws(() => failing.append([record]));
+    const page = new PageWriter();
+    page.add(Buffer.from("p"), Buffer.from("v"), 2, 0, false);
+    const bytes = Buffer.from(page.view());
+    assert.throws(() => failing.appendPage(bytes, [0, bytes.length], 1));
+    assert.equal(failing.writeFailures, 2);
+    assert.equal(failing.lastWriteAt, 0);
+    const working = backupIn(join(dir, "ok"), 1 << 20);
+    const before = Date.now();
+    working.append([record]);
+    assert.equal(working.writeFailures, 0);
+    assert.ok(working.lastWriteAt >= before, `${working.lastWriteAt} < ${before}`);
+    working.close();
+  });
 });

@@ -110,8 +110,12 @@ describe("renderStatus", () => {
         target: "abcd1234",
         tasksTotal: 3,
         tasksDone: 1,
+        rangesTotal: 40,
+        rangesDone: 12,
+        startedAt: "2024-01-01T00:00:02.000Z",
         keysMovedThisMove: 1200,
         keysMovedTotal: 5000,
+        bytesMovedTotal: 180000,
         keysRemovedTotal: 4000,
         movesCompleted: 2,
         restarts: 0,
@@ -138,7 +142,10 @@ describe("renderStatus", () => {
     );
     assert.match(text, /peers: m2=127\.0\.0\.1:8081/);
     assert.match(text, /leader: m1 +generation 7 +live peers 1 +last ring push 1\.5 ms/);
-    assert.match(text, /rebalance: moving to abcd1234 \(1\/3 senders done\), 1200 entries copied/);
+    assert.match(
+      text,
+      /rebalance: moving to abcd1234 \(1\/3 senders done\), 1200 entries copied so far, since 2024-01-01T00:00:02\.000Z$/m,
+    );
     const idle = renderStatus({ ...view, rebalance: { ...view.rebalance!, running: false } });
     assert.match(idle, /rebalance: idle; 2 moves done, 5000 entries copied, 4000 removed/);
   });
