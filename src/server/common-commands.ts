@@ -96,10 +96,10 @@ function refuse(conn: ClientConnection, ctx: CommonContext, err: unknown): void 
 
 /**
  * HELLO [protover [AUTH username password] [SETNAME clientname]], parsed as Redis 7.0 does:
- * the options in order, AUTH checked where it stands (a later bad option still fails the
- * command, the client staying authenticated), SETNAME's name checked where it stands; then
- * NOAUTH if still not authenticated; then the name and the protocol change, and the reply, a
- * map in the new protocol. No version: the current protocol.
+ * the options in order, each taking effect where it stands (AUTH authenticates, SETNAME names
+ * the connection, even when a later option fails or the client is not authenticated); then
+ * NOAUTH if still not authenticated; then the protocol changes and the reply is a map in it.
+ * No version: the current protocol.
  */
 function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
   let protocol: RespProtocol = conn.protocol;
@@ -115,7 +115,6 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
     protocol = version === 3n ? 3 : 2;
     i = 2;
   }
-  let name: string | undefined;
   for (; i < args.length; i++) {
     const opt = (args[i] as Buffer).toString("latin1");
     const more = args.length - 1 - i;
@@ -129,7 +128,7 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
       }
       i += 2;
     } else if (lowered === "setname" && more >= 1) {
-      name = clientName(args[++i] as Buffer);
+      conn.name = clientName(args[++i] as Buffer);
     } else {
       throw new RingcacheError("BAD_REQUEST", `Syntax error in HELLO option '${opt}'`);
     }
@@ -137,10 +136,9 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
   if (!conn.authenticated) {
     throw new RingcacheError(
       "NO_AUTH",
-      "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+      "HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
     );
   }
-  if (name !== undefined) conn.name = name;
   conn.protocol = protocol;
   const out = conn.out;
   out.mapHeader(7);
