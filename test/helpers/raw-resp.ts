@@ -146,7 +146,8 @@ export function maskHello(reply: Buffer): Buffer {
   const map = value instanceof RespMap;
   const entries = map ? (value as RespMap).entries : (value as Resp3Value[]);
   const masked = entries.map((v, i) => {
-    const key = i % 2 === 1 ? String(entries[i - 1]) : "";
+    const name = entries[i - 1];
+    const key = i % 2 === 1 && Buffer.isBuffer(name) ? name.toString("latin1") : "";
     if (key === "id") return 0;
     if (key === "version") return Buffer.from("x.y.z");
     return v;

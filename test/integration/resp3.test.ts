@@ -236,7 +236,7 @@ describe("RESP3 on every client port", () => {
     client.on("error", () => {});
     await client.connect();
     try {
-      const hello = (await client.sendCommand(["HELLO"])) as Record<string, unknown>;
+      const hello = await client.sendCommand<Record<string, unknown>>(["HELLO"]);
       assert.equal(hello.proto, 3);
       assert.equal(await client.clientGetName(), "node-redis-3");
       assert.equal(await client.set("nr3:a", "hello"), "OK");
