@@ -206,7 +206,7 @@ function clientList(conn: ClientConnection, args: Buffer[]): string {
       ids = new Set();
       for (let i = 3; i < args.length; i++) {
         const id = parseInt64(args[i] as Buffer);
-        if (id === null || id <= 0n) throw new RingcacheError("BAD_REQUEST", "Invalid client ID");
+        if (id === null) throw new RingcacheError("BAD_REQUEST", "Invalid client ID");
         ids.add(id);
       }
     } else {
