@@ -33,7 +33,7 @@ export const ERRORS = {
   OUT_OF_MEMORY: { resp: "OOM", http: 507 },
   /** A malformed frame on the wire; the connection is closed after replying. */
   PROTOCOL: { resp: "ERR", http: 400 },
-  /** HELLO asked for a protocol version other than 2. */
+  /** HELLO asked for a protocol version other than 2 or 3. */
   NO_PROTO: { resp: "NOPROTO", http: 400 },
   /** AUTH is required before this command. */
   NO_AUTH: { resp: "NOAUTH", http: 401 },

@@ -2,9 +2,13 @@
 // redis-benchmark, ioredis and node-redis complete their handshakes against any ringcache node:
 // PING, ECHO, AUTH, HELLO, QUIT, SELECT, CLIENT, COMMAND, RESET. They are one family of a
 // node's command registry (docs/design.md, "Client interfaces"), added by connectionCommands.
+// HELLO 3 switches a connection to RESP3 and RESET back to RESP2; every reply then takes that
+// protocol's form through the connection's writer.
 import { timingSafeEqual } from "node:crypto";
 import { RingcacheError, respErrorReply } from "../errors.js";
-import { arityError } from "../redis/errors.js";
+import type { RespProtocol } from "../protocol/resp/index.js";
+import { arityError, pushUnsupported } from "../redis/errors.js";
+import { parseInt64 } from "../redis/integers.js";
 import type { CommandRegistry } from "../redis/registry.js";
 import { DROP, type AuthLimiter } from "./auth-limiter.js";
 import type { ClientConnection } from "./resp-server.js";
@@ -90,22 +94,32 @@ function refuse(conn: ClientConnection, ctx: CommonContext, err: unknown): void 
   setTimeout(() => slot.complete(line), delay);
 }
 
+/**
+ * HELLO [protover [AUTH username password] [SETNAME clientname]], parsed as Redis 7.0 does:
+ * the options in order, each taking effect where it stands (AUTH authenticates, SETNAME names
+ * the connection, even when a later option fails or the client is not authenticated); then
+ * NOAUTH if still not authenticated; then the protocol changes and the reply is a map in it.
+ * No version: the current protocol.
+ */
 function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void {
+  let protocol: RespProtocol = conn.protocol;
   let i = 1;
   if (args.length > 1) {
-    const proto = (args[1] as Buffer).toString("latin1");
-    if (!/^\d+$/.test(proto)) {
+    const version = parseInt64(args[1] as Buffer);
+    if (version === null) {
       throw new RingcacheError("BAD_REQUEST", "Protocol version is not an integer or out of range");
     }
-    if (proto !== "2") {
+    if (version !== 2n && version !== 3n) {
       throw new RingcacheError("NO_PROTO", "unsupported protocol version");
     }
+    protocol = version === 3n ? 3 : 2;
     i = 2;
   }
-  let name: Buffer | undefined;
   for (; i < args.length; i++) {
-    const opt = (args[i] as Buffer).toString("latin1").toLowerCase();
-    if (opt === "auth" && i + 2 < args.length) {
+    const opt = (args[i] as Buffer).toString("latin1");
+    const more = args.length - 1 - i;
+    const lowered = opt.toLowerCase();
+    if (lowered === "auth" && more >= 2) {
       try {
         authenticate(conn, ctx, args[i + 1], args[i + 2] as Buffer);
       } catch (err) {
@@ -113,8 +127,8 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
         return;
       }
       i += 2;
-    } else if (opt === "setname" && i + 1 < args.length) {
-      name = args[++i];
+    } else if (lowered === "setname" && more >= 1) {
+      conn.name = clientName(args[++i] as Buffer);
     } else {
       throw new RingcacheError("BAD_REQUEST", `Syntax error in HELLO option '${opt}'`);
     }
@@ -122,18 +136,18 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
   if (!conn.authenticated) {
     throw new RingcacheError(
       "NO_AUTH",
-      "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+      "HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
     );
   }
-  if (name !== undefined) conn.name = name.toString("latin1");
+  conn.protocol = protocol;
   const out = conn.out;
-  out.arrayHeader(14);
+  out.mapHeader(7);
   out.bulkString("server");
   out.bulkString("redis");
   out.bulkString("version");
   out.bulkString(ctx.version);
   out.bulkString("proto");
-  out.integer(2);
+  out.integer(protocol);
   out.bulkString("id");
   out.integer(conn.id);
   out.bulkString("mode");
@@ -144,18 +158,77 @@ function hello(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): void
   out.arrayHeader(0);
 }
 
+/** A client name as Redis accepts one: printable ASCII without spaces ("" clears the name). */
+function clientName(arg: Buffer): string {
+  for (const c of arg) {
+    if (c < 0x21 || c > 0x7e) {
+      throw new RingcacheError(
+        "BAD_REQUEST",
+        "Client names cannot contain spaces, newlines or special characters.",
+      );
+    }
+  }
+  return arg.toString("latin1");
+}
+
+/**
+ * A connection as CLIENT INFO and CLIENT LIST describe it, with the fields of Redis's line that
+ * ringcache keeps (no fd, buffers or last command), ending in the protocol (`resp=`).
+ */
+function describeClient(conn: ClientConnection, now: number): string {
+  const socket = conn.socket;
+  const age = Math.floor((now - conn.createdAt) / 1000);
+  const idle = Math.floor((now - conn.lastActiveAt) / 1000);
+  return (
+    `id=${conn.id} addr=${conn.remote} laddr=${socket.localAddress ?? "?"}:${socket.localPort ?? 0}` +
+    ` name=${conn.name} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1` +
+    ` omem=${conn.pendingOutput} user=default resp=${conn.protocol}\n`
+  );
+}
+
+/** CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]: every client is "normal". */
+function clientList(conn: ClientConnection, args: Buffer[]): string {
+  let ids: Set<bigint> | null = null;
+  let none = false;
+  if (args.length > 2) {
+    const opt = (args[2] as Buffer).toString("latin1").toLowerCase();
+    if (opt === "type" && args.length === 4) {
+      const type = (args[3] as Buffer).toString("latin1").toLowerCase();
+      if (type === "master" || type === "replica" || type === "slave" || type === "pubsub") {
+        none = true;
+      } else if (type !== "normal") {
+        throw new RingcacheError(
+          "BAD_REQUEST",
+          `Unknown client type '${(args[3] as Buffer).toString("latin1")}'`,
+        );
+      }
+    } else if (opt === "id" && args.length > 3) {
+      ids = new Set();
+      for (let i = 3; i < args.length; i++) {
+        const id = parseInt64(args[i] as Buffer);
+        if (id === null) throw new RingcacheError("BAD_REQUEST", "Invalid client ID");
+        ids.add(id);
+      }
+    } else {
+      throw new RingcacheError("BAD_REQUEST", "syntax error");
+    }
+  }
+  let text = "";
+  if (none) return text;
+  const now = performance.now();
+  for (const peer of conn.peers) {
+    if (peer.closed || (ids !== null && !ids.has(BigInt(peer.id)))) continue;
+    text += describeClient(peer, now);
+  }
+  return text;
+}
+
 function client(conn: ClientConnection, args: Buffer[]): void {
   const sub = (args[1] ?? Buffer.alloc(0)).toString("latin1").toLowerCase();
   switch (sub) {
     case "setname":
       if (args.length !== 3) throw arityError("client|setname");
-      if (/[\s]/.test((args[2] as Buffer).toString("latin1"))) {
-        throw new RingcacheError(
-          "BAD_REQUEST",
-          "Client names cannot contain spaces, newlines or special characters.",
-        );
-      }
-      conn.name = (args[2] as Buffer).toString("latin1");
+      conn.name = clientName(args[2] as Buffer);
       conn.out.simple("OK");
       return;
     case "getname":
@@ -171,6 +244,18 @@ function client(conn: ClientConnection, args: Buffer[]): void {
       if (args.length !== 2) throw arityError("client|id");
       conn.out.integer(conn.id);
       return;
+    case "info":
+      if (args.length !== 2) throw arityError("client|info");
+      conn.out.verbatim(describeClient(conn, performance.now()));
+      return;
+    case "list":
+      conn.out.verbatim(clientList(conn, args));
+      return;
+    case "tracking":
+    case "trackinginfo":
+    case "getredir":
+    case "caching":
+      throw pushUnsupported(`CLIENT ${(args[1] as Buffer).toString("latin1").toUpperCase()}`);
     default:
       if (args.length < 2) throw arityError("client");
       throw new RingcacheError(
@@ -184,8 +269,8 @@ function command(conn: ClientConnection, ctx: CommonContext, args: Buffer[]): vo
   const sub = args.length > 1 ? (args[1] as Buffer).toString("latin1").toLowerCase() : "";
   if (sub === "count") conn.out.integer(ctx.commandCount);
   // Clients only need the command table for hints; an empty one is a valid answer.
-  else if (sub === "" || sub === "docs" || sub === "info" || sub === "list")
-    conn.out.arrayHeader(0);
+  else if (sub === "" || sub === "info" || sub === "list") conn.out.arrayHeader(0);
+  else if (sub === "docs") conn.out.mapHeader(0);
   else {
     throw new RingcacheError(
       "BAD_REQUEST",
@@ -211,6 +296,7 @@ function quit(_node: ConnectionNode, conn: ClientConnection): void {
 
 function reset(node: ConnectionNode, conn: ClientConnection): void {
   conn.name = "";
+  conn.protocol = 2;
   if (node.common.secret !== undefined) conn.authenticated = false;
   conn.out.simple("RESET");
 }

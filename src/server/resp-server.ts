@@ -7,6 +7,10 @@
 //                                                └ async: slot = conn.defer() … slot.complete(bytes)
 //   socket ◄──write── conn.flush()  (ready replies, in command order; see requestFlush)
 //
+// A connection speaks RESP2 until HELLO 3 (docs/design.md, "Client interfaces"): its writer
+// `conn.out` carries the protocol, and a deferred reply keeps the one in force when it was
+// reserved, so a pipeline that switches halfway gets each reply in the form of its turn.
+//
 // What must stay true:
 // - Replies leave in the order the commands arrived, whatever order async work completes in.
 // - A client that sends faster than it reads cannot grow the server's memory without bound:
@@ -24,8 +28,10 @@ import { RingcacheError, respErrorReply, toRingcacheError } from "../errors.js";
 import {
   CommandDecoder,
   RespWriter,
+  replyIn,
   type CommandHandler,
   type RespLimits,
+  type RespProtocol,
   type RespProtocolError,
 } from "../protocol/resp/index.js";
 import type { Logger } from "../log.js";
@@ -66,15 +72,23 @@ export class DeferredReply {
   bytes: Buffer | null = null;
   /** The reply after this one in the connection's queue. */
   next: DeferredReply | null = null;
+  /**
+   * The protocol the reply is due in: the connection's when the slot was reserved (a later
+   * HELLO does not change the replies of the commands before it). Write the reply with a
+   * writer set to it.
+   */
+  readonly protocol: RespProtocol;
   private readonly conn: ClientConnection;
 
   constructor(conn: ClientConnection) {
     this.conn = conn;
+    this.protocol = conn.out.protocol;
   }
 
+  /** Sets the reply; a prebuilt RESP2 null (`$-1`, `*-1`) becomes the slot's protocol's. */
   complete(bytes: Buffer): void {
     if (this.bytes !== null) return;
-    this.bytes = bytes;
+    this.bytes = replyIn(bytes, this.protocol);
     this.conn.onDeferredComplete();
   }
 }
@@ -96,13 +110,19 @@ export class ClientConnection implements CommandHandler {
   readonly id: number;
   readonly socket: Socket;
   readonly remote: string;
-  /** Synchronous replies go here; valid only while no deferred reply is pending. */
+  /**
+   * Synchronous replies go here, in the connection's protocol (`out.protocol`); valid only
+   * while no deferred reply is pending.
+   */
   readonly out: RespWriter;
   authenticated: boolean;
   /** CLIENT SETNAME / HELLO SETNAME. */
   name: string;
   closed = false;
   commandsProcessed = 0;
+  /** performance.now() when the connection was accepted, and when it last sent commands. */
+  readonly createdAt: number;
+  lastActiveAt: number;
   private readonly server: RespServer;
   private readonly decoder: CommandDecoder;
   // FIFO of replies not yet written, in command order: head..tail linked through `next`.
@@ -133,7 +153,22 @@ export class ClientConnection implements CommandHandler {
     this.out = new RespWriter(CONNECTION_WRITER_BYTES);
     this.authenticated = server.options.secret === undefined;
     this.name = "";
+    this.createdAt = this.lastActiveAt = performance.now();
     this.decoder = new CommandDecoder(this, server.options.limits);
+  }
+
+  /** RESP2 or RESP3: what HELLO set (RESET goes back to 2). Held by the writer. */
+  get protocol(): RespProtocol {
+    return this.out.protocol;
+  }
+
+  set protocol(protocol: RespProtocol) {
+    this.out.protocol = protocol;
+  }
+
+  /** Every open connection of this connection's server (this one included), for CLIENT LIST. */
+  get peers(): ReadonlySet<ClientConnection> {
+    return this.server.connections;
   }
 
   /** Reserves the next reply position; complete it with the reply's encoded bytes. */
@@ -174,6 +209,7 @@ export class ClientConnection implements CommandHandler {
 
   private decode(chunk: Buffer): void {
     const started = performance.now();
+    this.lastActiveAt = started;
     const before = this.commandsProcessed;
     const consumed = this.decoder.feed(chunk);
     if (consumed < chunk.length && !this.closed) {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startAuxiliary, type AuxiliaryHandle } from "../helpers/auxiliary.js";
+import { diffReplies, maskHelloReplies, rawReplies } from "../helpers/raw-resp.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { skipUnless } from "../helpers/tools.js";
@@ -98,6 +99,15 @@ describe("auxiliary node: Redis 7 compatibility", { skip: skipUnless("redis-serv
     } finally {
       a.close();
       b.close();
+    }
+  });
+
+  it("replies byte for byte as redis-server does, in RESP2 and after HELLO 3", async () => {
+    // HELLO's id and version differ between any two servers: masked.
+    for (const script of [SCRIPT, [["HELLO", "3"], ...SCRIPT]]) {
+      const expected = maskHelloReplies(script, await rawReplies(redis.port, script));
+      const actual = maskHelloReplies(script, await rawReplies(node.port, script));
+      assert.deepEqual(diffReplies(script, expected, actual), []);
     }
   });
 });

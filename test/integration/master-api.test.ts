@@ -10,7 +10,13 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { TestCluster } from "../helpers/cluster.js";
-import { diffReplies, pipelined, rawReplies } from "../helpers/raw-resp.js";
+import {
+  diffReplies,
+  maskHelloReplies,
+  pipelined,
+  rawReplies,
+  splitReplies,
+} from "../helpers/raw-resp.js";
 import { runCli } from "../helpers/process.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { skipUnless, which } from "../helpers/tools.js";
@@ -181,6 +187,23 @@ describe("master API", () => {
       const expected = await pipelined(redis.port, SCRIPT);
       const actual = await pipelined(port, SCRIPT);
       assert.equal(actual.toString("latin1"), expected.toString("latin1"));
+    });
+
+    // The same script after HELLO 3: every reply in RESP3's form as redis-server 7.0 gives it.
+    // HELLO's own reply differs in id and version only; they are masked.
+    const RESP3_SCRIPT = [["HELLO", "3"], ...SCRIPT];
+
+    it("answers the script after HELLO 3 byte for byte as redis-server does", async () => {
+      const expected = maskHelloReplies(RESP3_SCRIPT, await rawReplies(redis.port, RESP3_SCRIPT));
+      const actual = maskHelloReplies(RESP3_SCRIPT, await rawReplies(port, RESP3_SCRIPT));
+      assert.deepEqual(diffReplies(RESP3_SCRIPT, expected, actual), []);
+    });
+
+    it("answers the script after HELLO 3 pipelined in one write, in order", async () => {
+      const replies = async (p: number): Promise<Buffer[]> =>
+        maskHelloReplies(RESP3_SCRIPT, splitReplies(await pipelined(p, RESP3_SCRIPT)));
+      const [expected, actual] = [await replies(redis.port), await replies(port)];
+      assert.deepEqual(diffReplies(RESP3_SCRIPT, expected, actual), []);
     });
   });
 

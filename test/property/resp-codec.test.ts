@@ -5,15 +5,23 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   CommandDecoder,
+  type Resp3Value,
+  RespDouble,
+  RespMap,
   RespReplyError,
+  RespSet,
   type RespValue,
+  RespVerbatim,
   RespWriter,
   encodeCommand,
+  formatDouble,
+  replyIn,
 } from "../../src/protocol/resp/index.js";
 import {
   byteByByte,
   decodeCommands,
   decodeReplies,
+  decodeResp3Replies,
   prng,
   randomSplits,
   splitAt,
@@ -280,5 +288,127 @@ describe("a pipeline of 10,000 commands", () => {
       const cut = decodeCommands(randomSplits(stream, 5000, random));
       assert.deepEqual(cut.commands, expected);
     }
+  });
+});
+
+// --- RESP3: the forms a connection gets after HELLO 3 --------------------------------------
+
+describe("RESP3 round trips (fast-check)", () => {
+  const line = fc.string({ unit: "grapheme", maxLength: 30 }).map((s) => s.replace(/[\r\n]/g, ""));
+  const bytes = fc.uint8Array({ maxLength: 120 }).map((a) => Buffer.from(a));
+  const { value } = fc.letrec<{ value: Resp3Value }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      line,
+      line.map((s) => new RespReplyError(`ERR ${s}`)),
+      fc.maxSafeInteger(),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      bytes,
+      fc.constant(null),
+      fc.boolean(),
+      fc.double().map((x) => new RespDouble(x)),
+      fc
+        .tuple(fc.constantFrom("txt", "mkd"), bytes)
+        .map(([format, text]) => new RespVerbatim(format, text)),
+      fc.array(tie("value"), { maxLength: 4 }),
+      fc
+        .array(fc.tuple(tie("value"), tie("value")), { maxLength: 3 })
+        .map((pairs) => new RespMap(pairs.flat())),
+      fc.array(tie("value"), { maxLength: 4 }).map((items) => new RespSet(items)),
+    ),
+  }));
+
+  /** What a RESP3 decoder gives back: safe integers as numbers, doubles as %.17g reads back. */
+  const as3 = (v: Resp3Value): Resp3Value => {
+    if (typeof v === "bigint" && v >= -(2n ** 53n - 1n) && v <= 2n ** 53n - 1n) return Number(v);
+    if (v instanceof RespDouble) return new RespDouble(Number(formatDouble(v.value)));
+    if (Array.isArray(v)) return v.map(as3);
+    if (v instanceof RespMap) return new RespMap(v.entries.map(as3));
+    if (v instanceof RespSet) return new RespSet(v.items.map(as3));
+    return v;
+  };
+  /** What a RESP2 client reads of the same value written in RESP2, as Redis falls back. */
+  const as2 = (v: Resp3Value): RespValue => {
+    if (typeof v === "bigint" && v >= -(2n ** 53n - 1n) && v <= 2n ** 53n - 1n) return Number(v);
+    if (typeof v === "boolean") return v ? 1 : 0;
+    if (v instanceof RespDouble) return Buffer.from(formatDouble(v.value), "latin1");
+    if (v instanceof RespVerbatim) return v.text;
+    if (Array.isArray(v)) return v.map(as2);
+    if (v instanceof RespMap) return v.entries.map(as2);
+    if (v instanceof RespSet) return v.items.map(as2);
+    return v;
+  };
+
+  it("values written in RESP3 decode back with a RESP3 decoder, any split and byte by byte", () => {
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 6 }), cuts, (values, fractions) => {
+        const w = new RespWriter(64, 3);
+        for (const v of values) w.value(v);
+        const stream = w.take();
+        const expected = values.map(as3);
+        for (const chunks of [cutStream(stream, fractions), byteByByte(stream)]) {
+          const log = decodeResp3Replies(chunks);
+          assert.deepEqual(log.errors, []);
+          assert.deepEqual(log.replies, expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the same values written in RESP2 are what a RESP2 client reads, any split", () => {
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 6 }), cuts, (values, fractions) => {
+        const w = new RespWriter(64, 2);
+        for (const v of values) w.value(v);
+        const log = decodeReplies(cutStream(w.take(), fractions));
+        assert.deepEqual(log.errors, []);
+        assert.deepEqual(log.replies, values.map(as2));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a deferred RESP2 null becomes RESP3's only as a whole reply", () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const w = new RespWriter(64, 2);
+        const reply = w.value(v).take();
+        const converted = replyIn(reply, 3);
+        const whole = reply.equals(Buffer.from("$-1\r\n")) || reply.equals(Buffer.from("*-1\r\n"));
+        assert.equal(converted.toString("latin1"), whole ? "_\r\n" : reply.toString("latin1"));
+        assert.equal(replyIn(reply, 2), reply);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("doubles are written as C's %.17g: exact round trip, 17 digits, ties to even", () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const text = formatDouble(x);
+        assert.equal(Number(text), x, text); // -0 prints "-0" and reads back as -0
+        assert.match(text, /^-?\d(\.\d*[1-9])?e[+-]\d{2,3}$|^-?\d+(\.\d*[1-9])?$/);
+        const digits = text.replace(/e.*$/, "").replace(/[-.]/g, "").replace(/^0+/, "");
+        assert.ok(digits.length <= 17, text);
+        const [, exp] = /e([+-]\d+)$/.exec(text) ?? [];
+        const exponent = exp === undefined ? null : Number(exp);
+        if (exponent !== null) assert.ok(exponent < -4 || exponent >= 17, text);
+        // toPrecision(17) rounds an exact tie up; apart from ties the digits agree.
+        const precise = Math.abs(x)
+          .toPrecision(17)
+          .replace(/e.*$/, "")
+          .replace(".", "")
+          .replace(/^0+/, "")
+          .padEnd(17, "0");
+        const ours = digits.padEnd(17, "0");
+        if (x !== 0 && ours !== precise) {
+          assert.equal(BigInt(precise) - BigInt(ours), 1n, `${text} vs ${precise}`);
+          assert.equal(Number(ours.at(-1)) % 2, 0, `a tie goes to the even digit: ${text}`);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    assert.equal(formatDouble(1125899906842624.25), "1125899906842624.2");
   });
 });

@@ -7,9 +7,14 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   CommandDecoder,
+  type Resp3Value,
+  RespDouble,
   type RespLimits,
+  RespMap,
+  RespSet,
   type RespValue,
   RespReplyError,
+  RespVerbatim,
   ReplyDecoder,
   RespWriter,
   encodeCommand,
@@ -92,7 +97,7 @@ const SMALL_LIMITS: Partial<RespLimits> = {
 const limits = fc.constantFrom<Partial<RespLimits> | undefined>(undefined, SMALL_LIMITS);
 
 /** Feeds chunks; asserts the invariants that must hold after every chunk. */
-function run<L extends CommandLog | ReplyLog>(
+function run<L extends CommandLog | ReplyLog<Resp3Value>>(
   log: L,
   decoder: { feed(chunk: Buffer): void; readonly bufferedBytes: number },
   chunks: Buffer[],
@@ -204,6 +209,54 @@ describe("fuzzing the decoders with mutated frames and garbage", () => {
           run(whole, wholeDecoder, [stream]);
           const split = new ReplyLog();
           run(split, new ReplyDecoder(split, c.limits), cut(stream, c.cuts));
+          assert.deepEqual(split.replies, whole.replies, "the split does not matter");
+          assert.deepEqual(split.errors, whole.errors, "the split does not matter");
+          assert.equal(whole.replies[0], "OK");
+          if (whole.errors.length === 1) {
+            const seen = whole.replies.length;
+            wholeDecoder.feed(OK);
+            assert.equal(whole.replies.length, seen);
+            errors++;
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    assert.ok(errors > 3000, `${errors} protocol errors`);
+  });
+
+  it("ReplyDecoder with RESP3: 30,000 hostile frames, randomly split", () => {
+    const { value } = fc.letrec<{ value: Resp3Value }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom("OK", "x y"),
+        fc.constant(new RespReplyError("ERR bad")),
+        fc.integer(),
+        fc.uint8Array({ maxLength: 30 }).map((a) => Buffer.from(a)),
+        fc.constant(null),
+        fc.boolean(),
+        fc.double().map((x) => new RespDouble(x)),
+        fc.uint8Array({ maxLength: 20 }).map((a) => new RespVerbatim("txt", Buffer.from(a))),
+        fc.array(tie("value"), { maxLength: 4 }),
+        fc.array(tie("value"), { maxLength: 4 }).map((items) => new RespSet(items)),
+        fc
+          .array(fc.tuple(tie("value"), tie("value")), { maxLength: 2 })
+          .map((pairs) => new RespMap(pairs.flat())),
+      ),
+    }));
+    const replyFrame = value.map((v) => new RespWriter(64, 3).value(v).take());
+    const OK = Buffer.from("+OK\r\n");
+    const resp3 = { resp3: true };
+    let errors = 0;
+    fc.assert(
+      fc.property(fc.array(fuzzCase(replyFrame), { minLength: 100, maxLength: 100 }), (cases) => {
+        for (const c of cases) {
+          const stream = Buffer.concat([OK, mutate(c.frame, c.mutations), OK]);
+          const whole = new ReplyLog<Resp3Value>();
+          const wholeDecoder = new ReplyDecoder<Resp3Value>(whole, c.limits, resp3);
+          run(whole, wholeDecoder, [stream]);
+          const split = new ReplyLog<Resp3Value>();
+          run(split, new ReplyDecoder<Resp3Value>(split, c.limits, resp3), cut(stream, c.cuts));
           assert.deepEqual(split.replies, whole.replies, "the split does not matter");
           assert.deepEqual(split.errors, whole.errors, "the split does not matter");
           assert.equal(whole.replies[0], "OK");

@@ -8,13 +8,19 @@ import {
   INVALID_MULTIBULK_LENGTH,
   QUERY_BUFFER_LIMIT,
   ReplyDecoder,
+  type Resp3Value,
+  RespDouble,
+  RespMap,
   RespReplyError,
+  RespSet,
   type RespValue,
+  RespVerbatim,
   TOO_BIG_REPLY_LINE,
   TOO_DEEP_REPLY,
+  invalidReply,
   unknownReplyType,
 } from "../../src/protocol/resp/index.js";
-import { ReplyLog, byteByByte, decodeReplies } from "./resp-support.js";
+import { ReplyLog, byteByByte, decodeReplies, decodeResp3Replies } from "./resp-support.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 
@@ -218,5 +224,101 @@ describe("ReplyDecoder: limits", () => {
     assert.equal(decoder.bufferedBytes, 3);
     const grown = process.memoryUsage().arrayBuffers - before;
     assert.ok(grown < 4 * 1024 * 1024, `arrayBuffers grew by ${grown} bytes`);
+  });
+});
+
+describe("ReplyDecoder with { resp3: true }", () => {
+  function decode3(stream: string): ReplyLog<Resp3Value> {
+    const whole = decodeResp3Replies([b(stream)]);
+    const bytes = decodeResp3Replies(byteByByte(b(stream)));
+    assert.deepEqual(bytes.replies, whole.replies, "byte by byte gives the same replies");
+    assert.deepEqual(bytes.errors, whole.errors, "byte by byte gives the same errors");
+    return whole;
+  }
+
+  function assertReplies3(stream: string, expected: Resp3Value[]): void {
+    const log = decode3(stream);
+    assert.deepEqual(log.errors, []);
+    assert.deepEqual(log.replies, expected);
+  }
+
+  it("decodes RESP3's scalars: null, booleans, doubles, big numbers", () => {
+    assertReplies3(
+      "_\r\n#t\r\n#f\r\n,1.5\r\n,-0.25e3\r\n,10\r\n,inf\r\n,-inf\r\n(12345678901234567890\r\n",
+      [
+        null,
+        true,
+        false,
+        new RespDouble(1.5),
+        new RespDouble(-250),
+        new RespDouble(10),
+        new RespDouble(Infinity),
+        new RespDouble(-Infinity),
+        12345678901234567890n,
+      ],
+    );
+    const nan = decode3(",nan\r\n").replies[0] as RespDouble;
+    assert.ok(Number.isNaN(nan.value));
+  });
+
+  it("decodes maps, sets, verbatim strings and blob errors, nested", () => {
+    assertReplies3(
+      "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nmodules\r\n*0\r\n~2\r\n:1\r\n_\r\n=8\r\ntxt:a\r\nb\r\n!5\r\nERR x\r\n%0\r\n~0\r\n",
+      [
+        new RespMap([b("server"), b("redis"), b("modules"), []]),
+        new RespSet([1, null]),
+        new RespVerbatim("txt", b("a\r\nb")),
+        new RespReplyError("ERR x"),
+        new RespMap([]),
+        new RespSet([]),
+      ],
+    );
+    assertReplies3("*2\r\n%1\r\n+k\r\n~1\r\n#t\r\n$-1\r\n", [
+      [new RespMap(["k", new RespSet([true])]), null],
+    ]);
+  });
+
+  it("still decodes RESP2 the same", () => {
+    assertReplies3("+OK\r\n-ERR x\r\n:5\r\n$1\r\nv\r\n$-1\r\n*-1\r\n*1\r\n$0\r\n\r\n", [
+      "OK",
+      new RespReplyError("ERR x"),
+      5,
+      b("v"),
+      null,
+      null,
+      [b("")],
+    ]);
+  });
+
+  it("refuses RESP3 replies that break their type's grammar", () => {
+    for (const [stream, type] of [
+      ["_x\r\n", "_"],
+      ["#x\r\n", "#"],
+      ["#\r\n", "#"],
+      [",\r\n", ","],
+      [",1.2.3\r\n", ","],
+      [", 1\r\n", ","],
+      ["(12a\r\n", "("],
+      ["=3\r\ntxt\r\n", "="],
+      ["=5\r\ntxt-x\r\n", "="],
+    ] as const) {
+      const log = decode3(stream);
+      assert.deepEqual(log.errors, [invalidReply(type.charCodeAt(0))], stream);
+    }
+    assert.deepEqual(decode3("%-1\r\n").errors, [INVALID_MULTIBULK_LENGTH]);
+    assert.deepEqual(decode3("~-1\r\n").errors, [INVALID_MULTIBULK_LENGTH]);
+    assert.deepEqual(decode3("=-1\r\n").errors, [INVALID_BULK_LENGTH]);
+    // Push and attribute frames: no ringcache node sends them.
+    assert.deepEqual(decode3(">1\r\n+x\r\n").errors, [unknownReplyType(62)]);
+    assert.deepEqual(decode3("|1\r\n+a\r\n+b\r\n").errors, [unknownReplyType(124)]);
+  });
+
+  it("counts a map of n pairs as 2n elements against maxArrayLength", () => {
+    const ok = decodeResp3Replies([b("%2\r\n:1\r\n:2\r\n:3\r\n:4\r\n")], { maxArrayLength: 4 });
+    assert.deepEqual(ok.errors, []);
+    const over = decodeResp3Replies([b("%3\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n")], {
+      maxArrayLength: 4,
+    });
+    assert.deepEqual(over.errors, [INVALID_MULTIBULK_LENGTH]);
   });
 });

@@ -5,9 +5,13 @@ import {
   type CommandHandler,
   ReplyDecoder,
   type ReplyHandler,
+  type Resp3Value,
   type RespLimits,
+  RespMap,
   type RespProtocolError,
+  RespSet,
   type RespValue,
+  RespVerbatim,
 } from "../../src/protocol/resp/index.js";
 
 /** Records commands (copied: args are only valid during onCommand) and protocol errors. */
@@ -27,16 +31,20 @@ export class CommandLog implements CommandHandler {
 }
 
 /** Deep-copies a decoded value so that no view of a fed chunk survives the callback. */
-export function copyValue(v: RespValue): RespValue {
+export function copyValue<V extends Resp3Value>(v: V): V;
+export function copyValue(v: Resp3Value): Resp3Value {
   if (Buffer.isBuffer(v)) return Buffer.from(v);
   if (Array.isArray(v)) return v.map(copyValue);
+  if (v instanceof RespMap) return new RespMap(v.entries.map(copyValue));
+  if (v instanceof RespSet) return new RespSet(v.items.map(copyValue));
+  if (v instanceof RespVerbatim) return new RespVerbatim(v.format, Buffer.from(v.text));
   return v;
 }
 
-export class ReplyLog implements ReplyHandler {
-  readonly replies: RespValue[] = [];
+export class ReplyLog<V extends Resp3Value = RespValue> implements ReplyHandler<V> {
+  readonly replies: V[] = [];
   readonly errors: string[] = [];
-  onReply(value: RespValue): void {
+  onReply(value: V): void {
     this.replies.push(copyValue(value));
   }
   onProtocolError(err: RespProtocolError): void {
@@ -74,6 +82,17 @@ export function decodeCommands(chunks: Buffer[], limits?: Partial<RespLimits>): 
 export function decodeReplies(chunks: Buffer[], limits?: Partial<RespLimits>): ReplyLog {
   const log = new ReplyLog();
   const decoder = new ReplyDecoder(log, limits);
+  for (const chunk of chunks) decoder.feed(chunk);
+  return log;
+}
+
+/** The same with a decoder that reads RESP3 (a client after HELLO 3). */
+export function decodeResp3Replies(
+  chunks: Buffer[],
+  limits?: Partial<RespLimits>,
+): ReplyLog<Resp3Value> {
+  const log = new ReplyLog<Resp3Value>();
+  const decoder = new ReplyDecoder<Resp3Value>(log, limits, { resp3: true });
   for (const chunk of chunks) decoder.feed(chunk);
   return log;
 }

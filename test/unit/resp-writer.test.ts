@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { RespReplyError, RespWriter, encodeCommand } from "../../src/protocol/resp/index.js";
+import {
+  RespDouble,
+  RespMap,
+  RespReplyError,
+  RespSet,
+  RespVerbatim,
+  RespWriter,
+  encodeCommand,
+  formatDouble,
+  replyIn,
+} from "../../src/protocol/resp/index.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 
@@ -201,5 +211,148 @@ describe("RespWriter: take()", () => {
     assert.equal(w.take().toString(), expected.join(""));
     w.simple("OK");
     assert.equal(w.take().toString(), "+OK\r\n");
+  });
+});
+
+describe("RespWriter: RESP3 forms and their RESP2 fallbacks (as redis-server 7.0 writes them)", () => {
+  function both(write: (w: RespWriter) => unknown): [string, string] {
+    const two = new RespWriter(64, 2);
+    const three = new RespWriter(64, 3);
+    write(two);
+    write(three);
+    return [two.take().toString("latin1"), three.take().toString("latin1")];
+  }
+
+  it("writes nulls as `$-1` / `*-1` in RESP2 and `_` in RESP3", () => {
+    assert.deepEqual(
+      both((w) => w.nullBulk()),
+      ["$-1\r\n", "_\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.nullArray()),
+      ["*-1\r\n", "_\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.bulk(null)),
+      ["$-1\r\n", "_\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.arrayHeader(3).bulk(b("v")).bulk(null).nullBulk()),
+      ["*3\r\n$1\r\nv\r\n$-1\r\n$-1\r\n", "*3\r\n$1\r\nv\r\n_\r\n_\r\n"],
+    );
+  });
+
+  it("writes maps as `%n` in RESP3 and flat arrays of 2n in RESP2", () => {
+    assert.deepEqual(
+      both((w) => w.mapHeader(1).bulkString("save").bulkString("")),
+      ["*2\r\n$4\r\nsave\r\n$0\r\n\r\n", "%1\r\n$4\r\nsave\r\n$0\r\n\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.mapHeader(0)),
+      ["*0\r\n", "%0\r\n"],
+    );
+  });
+
+  it("writes sets as `~n` in RESP3 and arrays in RESP2", () => {
+    assert.deepEqual(
+      both((w) => w.setHeader(1).bulk(b("a"))),
+      ["*1\r\n$1\r\na\r\n", "~1\r\n$1\r\na\r\n"],
+    );
+  });
+
+  it("writes booleans as `#t` / `#f` in RESP3 and 1 / 0 in RESP2", () => {
+    assert.deepEqual(
+      both((w) => w.boolean(true).boolean(false)),
+      [":1\r\n:0\r\n", "#t\r\n#f\r\n"],
+    );
+  });
+
+  it("writes doubles as `,x` in RESP3 and a bulk in RESP2, with %.17g's digits", () => {
+    // ZSCORE's replies from redis-server 7.0.15 for these scores.
+    const cases: [number, string][] = [
+      [0.1, "0.10000000000000001"],
+      [1.5, "1.5"],
+      [1125899906842624.25, "1125899906842624.2"], // an exact tie: half to even
+      [1125899906842624.75, "1125899906842624.8"],
+      [1e300, "1.0000000000000001e+300"],
+      [1e-5, "1.0000000000000001e-05"],
+      [Number("123456789012345678"), "1.2345678901234568e+17"],
+      [0.0001, "0.0001"],
+      [1e17, "1e+17"],
+      [1e16, "10000000000000000"],
+      [2.5e-7, "2.4999999999999999e-07"],
+      [0, "0"],
+      [Infinity, "inf"],
+      [-Infinity, "-inf"],
+    ];
+    for (const [x, text] of cases) {
+      assert.equal(formatDouble(x), text, `formatDouble(${x})`);
+      assert.deepEqual(
+        both((w) => w.double(x)),
+        [`$${text.length}\r\n${text}\r\n`, `,${text}\r\n`],
+      );
+    }
+    assert.equal(formatDouble(-2.5), "-2.5");
+    assert.equal(formatDouble(NaN), "nan");
+    assert.equal(formatDouble(5e-324), "4.9406564584124654e-324");
+    assert.equal(formatDouble(Number.MAX_VALUE), "1.7976931348623157e+308");
+    assert.equal(formatDouble(1e23), "9.9999999999999992e+22");
+  });
+
+  it("writes verbatim strings as `=len txt:` in RESP3 and bulks in RESP2 (INFO)", () => {
+    assert.deepEqual(
+      both((w) => w.verbatim("# Keyspace\r\n")),
+      ["$12\r\n# Keyspace\r\n\r\n", "=16\r\ntxt:# Keyspace\r\n\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.verbatim("")),
+      ["$0\r\n\r\n", "=4\r\ntxt:\r\n"],
+    );
+    assert.deepEqual(
+      both((w) => w.verbatim(b("**x**"), "mkd")),
+      ["$5\r\n**x**\r\n", "=9\r\nmkd:**x**\r\n"],
+    );
+    assert.throws(() => new RespWriter().verbatim("x", "text"), RangeError);
+    assert.throws(() => new RespWriter().verbatim("x", "a:b"), RangeError);
+  });
+
+  it("leaves every other reply as it is in RESP2", () => {
+    const [two, three] = both((w) =>
+      w
+        .simple("OK")
+        .error("ERR x")
+        .integer(-3)
+        .bulk(b("v"))
+        .arrayHeader(1)
+        .bulkDecimal(7)
+        .bulkString("s"),
+    );
+    assert.equal(three, two);
+  });
+
+  it("relays decoded RESP3 values in the writer's protocol", () => {
+    const value = [
+      new RespMap([b("k"), new RespSet([true, new RespDouble(0.5)])]),
+      new RespVerbatim("txt", b("hi")),
+      null,
+    ];
+    assert.deepEqual(
+      both((w) => w.value(value)),
+      [
+        "*3\r\n*2\r\n$1\r\nk\r\n*2\r\n:1\r\n$3\r\n0.5\r\n$2\r\nhi\r\n$-1\r\n",
+        "*3\r\n%1\r\n$1\r\nk\r\n~2\r\n#t\r\n,0.5\r\n=6\r\ntxt:hi\r\n_\r\n",
+      ],
+    );
+  });
+});
+
+describe("replyIn: a whole reply built before its connection's protocol was known", () => {
+  it("turns a RESP2 null into RESP3's for a RESP3 connection, and nothing else", () => {
+    assert.equal(replyIn(b("$-1\r\n"), 3).toString(), "_\r\n");
+    assert.equal(replyIn(b("*-1\r\n"), 3).toString(), "_\r\n");
+    assert.equal(replyIn(b("$-1\r\n"), 2).toString(), "$-1\r\n");
+    for (const reply of ["+OK\r\n", ":-1\r\n", "$1\r\n-\r\n", "*1\r\n$-1\r\n", "$-10\r\n"]) {
+      assert.equal(replyIn(b(reply), 3).toString(), reply);
+    }
   });
 });

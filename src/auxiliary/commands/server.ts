@@ -18,7 +18,7 @@ const dbsize: AuxiliaryHandler = (a, conn) => {
 
 const info: AuxiliaryHandler = (a, conn, args) => {
   const sections = infoSections(args, INFO_SECTIONS);
-  conn.out.bulkString(formatInfo(sections.map((section) => infoSection(a, section))));
+  conn.out.verbatim(formatInfo(sections.map((section) => infoSection(a, section))));
 };
 
 const flushall: AuxiliaryHandler = (a, conn, args) => {

@@ -1,5 +1,6 @@
 // The master's server commands (docs/design.md, "Client interfaces"): DBSIZE and FLUSHALL,
 // which every node of the ring answers, and INFO and CONFIG, which the master answers itself.
+// INFO is a verbatim string and CONFIG GET a map on a RESP3 connection, as in Redis.
 import { RingcacheError } from "../../errors.js";
 import { arityError, lower } from "../../redis/errors.js";
 import { checkFlushAllArgs } from "../../redis/flushall.js";
@@ -19,7 +20,7 @@ const flushall: MasterHandler = (m, conn, args, id) => {
 };
 
 const info: MasterHandler = (m, conn, args) => {
-  conn.out.bulkString(masterInfo(m, infoSections(args, INFO_SECTIONS)));
+  conn.out.verbatim(masterInfo(m, infoSections(args, INFO_SECTIONS)));
 };
 
 /**
@@ -37,7 +38,7 @@ const config: MasterHandler = (_m, conn, args) => {
     if (args.length < 3) throw arityError("config|get");
     const patterns = args.slice(2).map((a) => a.toString("latin1"));
     const matched = CONFIG_FIELDS.filter(([name]) => patterns.some((p) => globMatch(p, name)));
-    conn.out.arrayHeader(matched.length * 2);
+    conn.out.mapHeader(matched.length);
     for (const [name, value] of matched) {
       conn.out.bulkString(name);
       conn.out.bulkString(value);

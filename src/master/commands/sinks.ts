@@ -2,7 +2,9 @@
 // (docs/design.md, "A SET's path from socket to store and back"): each sink turns a finished
 // operation into its command's reply bytes, completes the reserved slot, records the
 // command's metrics, and releases a held connection. One sink per reply shape, built once:
-// nothing is allocated per command but the reply itself.
+// nothing is allocated per command but the reply itself. Replies are written with
+// `this.out(slot)`, which speaks the slot's protocol (RESP2 or RESP3); a prebuilt null (NIL)
+// is turned into the slot's form when the slot completes.
 import type { RingcacheError } from "../../errors.js";
 import { RespWriter } from "../../protocol/resp/index.js";
 import { SET_GET } from "../../redis/set-options.js";
@@ -33,13 +35,20 @@ export class MasterSinks {
   /** GET's and SET's ids: their hot sinks take the bare slot as context, with no id. */
   private readonly getId: number;
   private readonly setId: number;
-  /** Scratch encoder: filled and taken within one call. */
-  private readonly w = new RespWriter();
+  /** Scratch encoder: filled and taken within one call. Reached through out(slot). */
+  private readonly scratch = new RespWriter();
 
   constructor(host: SinkHost, ids: { readonly get: number; readonly set: number }) {
     this.host = host;
     this.getId = ids.get;
     this.setId = ids.set;
+  }
+
+  /** The scratch encoder, set to the protocol `slot`'s reply is due in. */
+  private out(slot: DeferredReply): RespWriter {
+    const w = this.scratch;
+    w.protocol = slot.protocol;
+    return w;
   }
 
   private complete(slot: DeferredReply, id: number, startedAt: number, bytes: Buffer): void {
@@ -50,13 +59,11 @@ export class MasterSinks {
   /** Completes `slot` with the error's reply. */
   fail(slot: DeferredReply, id: number, startedAt: number, err: RingcacheError): void {
     this.host.record(id, false, startedAt);
-    this.w.error(err.respLine);
-    slot.complete(this.w.take());
+    slot.complete(this.out(slot).error(err.respLine).take());
   }
 
   private integer(slot: DeferredReply, id: number, startedAt: number, n: number): void {
-    this.w.integer(n);
-    this.complete(slot, id, startedAt, this.w.take());
+    this.complete(slot, id, startedAt, this.out(slot).integer(n).take());
   }
 
   readonly get: OpSink<ReadOp<DeferredReply>> = {
@@ -64,8 +71,7 @@ export class MasterSinks {
       const slot = op.ctx;
       if (op.error !== null) return this.fail(slot, this.getId, op.startedAt, op.error);
       if (op.value === null) return this.complete(slot, this.getId, op.startedAt, NIL);
-      this.w.bulk(op.value);
-      this.complete(slot, this.getId, op.startedAt, this.w.take());
+      this.complete(slot, this.getId, op.startedAt, this.out(slot).bulk(op.value).take());
     },
   };
 
@@ -87,8 +93,7 @@ export class MasterSinks {
         this.complete(slot, id, op.startedAt, op.written ? OK : NIL);
       } else if (op.old === null) this.complete(slot, id, op.startedAt, NIL);
       else {
-        this.w.bulk(op.old);
-        this.complete(slot, id, op.startedAt, this.w.take());
+        this.complete(slot, id, op.startedAt, this.out(slot).bulk(op.old).take());
       }
       if (conn !== undefined && conn !== null) this.host.release(conn);
     },
@@ -99,7 +104,7 @@ export class MasterSinks {
     opDone: (op) => {
       const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
-      const w = this.w;
+      const w = this.out(slot);
       w.arrayHeader(op.values.length);
       for (const v of op.values) w.bulk(v);
       this.complete(slot, id, op.startedAt, w.take());
@@ -137,8 +142,7 @@ export class MasterSinks {
     opDone: (op) => {
       const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
-      this.w.integer(op.result);
-      this.complete(slot, id, op.startedAt, this.w.take());
+      this.complete(slot, id, op.startedAt, this.out(slot).integer(op.result).take());
     },
   };
 

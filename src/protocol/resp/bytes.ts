@@ -1,4 +1,4 @@
-// Byte values of the RESP2 wire format, shared by the decoders and the writer.
+// Byte values of the RESP wire format, shared by the decoders and the writer.
 
 export const CR = 13; // '\r'
 export const LF = 10; // '\n'
@@ -14,3 +14,13 @@ export const ZERO = 48; // '0'
  * zero-length Buffer has no bytes anyone could overwrite, and it saves an object per empty arg.
  */
 export const EMPTY = Buffer.alloc(0);
+
+// RESP3's type bytes (a connection speaks RESP3 after `HELLO 3`).
+export const UNDERSCORE = 95; // '_' null
+export const PERCENT = 37; // '%' map
+export const TILDE = 126; // '~' set
+export const COMMA = 44; // ',' double
+export const HASH = 35; // '#' boolean
+export const EQUALS = 61; // '=' verbatim string
+export const LPAREN = 40; // '(' big number
+export const BANG = 33; // '!' blob error

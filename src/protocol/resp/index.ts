@@ -1,12 +1,14 @@
-// The RESP2 codec: pure, synchronous, socket-free. Servers decode commands and write replies;
-// clients (masters talking to auxiliary nodes, tests) encode commands and decode replies.
+// The RESP codec: pure, synchronous, socket-free. Servers decode commands and write replies
+// (RESP2, or RESP3 per connection after HELLO 3); clients (masters talking to auxiliary nodes,
+// tests) encode commands and decode replies.
 //
 //   client ── encodeCommand / RespWriter.command ──► CommandDecoder ─► onCommand(args)
 //   client ◄── ReplyDecoder ─► onReply(value)  ◄──── RespWriter (one Buffer per flush)
 
 export { CommandDecoder, type CommandHandler } from "./command-decoder.js";
-export { ReplyDecoder, type ReplyHandler } from "./reply-decoder.js";
-export { RespWriter, encodeCommand } from "./writer.js";
+export { ReplyDecoder, type ReplyDecoderOptions, type ReplyHandler } from "./reply-decoder.js";
+export { RespWriter, encodeCommand, replyIn, type RespProtocol } from "./writer.js";
+export { formatDouble } from "./double.js";
 export { splitInlineArgs } from "./inline.js";
 export {
   BUFFER_HEADROOM,
@@ -29,7 +31,15 @@ export {
   TOO_DEEP_REPLY,
   UNBALANCED_QUOTES,
   expectedDollar,
+  invalidReply,
   unknownReplyType,
 } from "./protocol-error.js";
 export { RespReplyError } from "./reply-error.js";
-export type { RespValue } from "./value.js";
+export {
+  RespDouble,
+  RespMap,
+  RespSet,
+  RespVerbatim,
+  type Resp3Value,
+  type RespValue,
+} from "./value.js";

@@ -33,7 +33,15 @@ export function expectedDollar(got: number): string {
   return `Protocol error: expected '$', got '${String.fromCharCode(got)}'`;
 }
 
-/** A reply that does not start with one of the RESP2 type bytes `+ - : $ *`. */
+/**
+ * A RESP3 reply whose body breaks its type's grammar (`_x`, `#y`, `,1.2.3`, `=2 ab` with no
+ * format), by its type byte.
+ */
+export function invalidReply(type: number): string {
+  return `Protocol error: invalid '${String.fromCharCode(type)}' reply`;
+}
+
+/** A reply that does not start with a type byte the decoder reads (RESP2's `+ - : $ *`). */
 export function unknownReplyType(got: number): string {
   return `Protocol error: unknown reply type '${String.fromCharCode(got)}'`;
 }

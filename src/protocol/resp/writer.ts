@@ -1,6 +1,25 @@
-import { COLON, CR, DOLLAR, EMPTY, LF, MINUS, PLUS, STAR } from "./bytes.js";
+import {
+  COLON,
+  COMMA,
+  CR,
+  DOLLAR,
+  EMPTY,
+  EQUALS,
+  HASH,
+  LF,
+  MINUS,
+  PERCENT,
+  PLUS,
+  STAR,
+  TILDE,
+  UNDERSCORE,
+} from "./bytes.js";
+import { formatDouble } from "./double.js";
 import { RespReplyError } from "./reply-error.js";
-import type { RespValue } from "./value.js";
+import { RespDouble, RespMap, RespSet, RespVerbatim, type Resp3Value } from "./value.js";
+
+/** The protocol a connection speaks: RESP2 until its client says `HELLO 3`. */
+export type RespProtocol = 2 | 3;
 
 const INITIAL_CAPACITY = 16 * 1024;
 /**
@@ -21,6 +40,27 @@ const INT64_MAX = 2n ** 63n - 1n;
 
 const OK_REPLY = Buffer.from("+OK\r\n", "latin1");
 const PONG_REPLY = Buffer.from("+PONG\r\n", "latin1");
+/** RESP3's one null, for a missing value and a missing array alike. */
+const RESP3_NULL = Buffer.from("_\r\n", "latin1");
+
+/**
+ * A whole reply built before its connection's protocol was known (a prebuilt `$-1` or `*-1`,
+ * or a scratch writer's RESP2 output of a null), in the form `protocol` spells it. Every
+ * deferred reply goes through here (`DeferredReply.complete`), so a prebuilt null is right on
+ * a RESP3 connection without its command knowing. Other replies pass through as they are.
+ */
+export function replyIn(reply: Buffer, protocol: RespProtocol): Buffer {
+  if (
+    protocol === 3 &&
+    reply.length === 5 &&
+    reply[1] === MINUS &&
+    reply[2] === 49 &&
+    (reply[0] === DOLLAR || reply[0] === STAR)
+  ) {
+    return RESP3_NULL;
+  }
+  return reply;
+}
 
 /** Number of decimal digits of a non-negative safe integer. */
 function decimalLength(n: number): number {
@@ -61,20 +101,27 @@ function checkInteger(n: number | bigint): void {
 }
 
 /**
- * Encodes RESP2 into one growable buffer, so that all the replies of one event-loop turn leave
+ * Encodes RESP into one growable buffer, so that all the replies of one event-loop turn leave
  * as ONE Buffer (one socket write). Every method copies what it is given at once: a `bulk`
  * source may be a view into a store slab that the next mutation overwrites.
+ *
+ * The writer carries its connection's protocol: the forms RESP2 and RESP3 spell differently
+ * (nulls, maps, sets, doubles, booleans, verbatim strings) follow `protocol`, so a command
+ * writes `nullBulk()` or `mapHeader(n)` and its reply is right for either client.
  *
  * `take()` hands the bytes out and starts over. The writer never overwrites memory it handed
  * out: a small batch is copied out and the buffer reused; a large one is handed out as is and
  * the writer moves to a fresh buffer.
  */
 export class RespWriter {
+  /** 2 until the connection switches (HELLO 3); only the forms that differ consult it. */
+  protocol: RespProtocol;
   private buf: Buffer;
   private len = 0;
   private readonly initialCapacity: number;
 
-  constructor(initialCapacity = INITIAL_CAPACITY) {
+  constructor(initialCapacity = INITIAL_CAPACITY, protocol: RespProtocol = 2) {
+    this.protocol = protocol;
     this.initialCapacity = Math.max(64, initialCapacity);
     this.buf = Buffer.allocUnsafe(this.initialCapacity);
   }
@@ -196,8 +243,9 @@ export class RespWriter {
     return this;
   }
 
-  /** `$-1\r\n`: the RESP2 nil reply of GET on a missing key. */
+  /** A missing value (GET on a missing key): `$-1\r\n` in RESP2, `_\r\n` in RESP3. */
   nullBulk(): this {
+    if (this.protocol === 3) return this.null3();
     this.reserve(5);
     const buf = this.buf;
     const len = this.len;
@@ -210,8 +258,9 @@ export class RespWriter {
     return this;
   }
 
-  /** `*-1\r\n`: the RESP2 null array. */
+  /** A missing array: `*-1\r\n` in RESP2, `_\r\n` in RESP3. */
   nullArray(): this {
+    if (this.protocol === 3) return this.null3();
     this.reserve(5);
     const buf = this.buf;
     const len = this.len;
@@ -221,6 +270,81 @@ export class RespWriter {
     buf[len + 3] = CR;
     buf[len + 4] = LF;
     this.len = len + 5;
+    return this;
+  }
+
+  /**
+   * `%n\r\n` in RESP3, `*2n\r\n` (a flat array) in RESP2; the caller then writes n keys,
+   * each followed by its value (CONFIG GET, HELLO, HGETALL).
+   */
+  mapHeader(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`RESP map length must be a non-negative integer, got ${n}`);
+    }
+    this.reserve(MAX_HEADER);
+    if (this.protocol === 3) this.header(PERCENT, n);
+    else this.header(STAR, 2 * n);
+    return this;
+  }
+
+  /** `~n\r\n` in RESP3, `*n\r\n` in RESP2; the caller then writes n members (SMEMBERS). */
+  setHeader(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`RESP set length must be a non-negative integer, got ${n}`);
+    }
+    this.reserve(MAX_HEADER);
+    this.header(this.protocol === 3 ? TILDE : STAR, n);
+    return this;
+  }
+
+  /**
+   * A double as Redis 7.0 writes one (`%.17g`, `inf`, `-inf`, `nan`): `,1.5\r\n` in RESP3, a
+   * bulk of the same text in RESP2 (ZSCORE).
+   */
+  double(x: number): this {
+    const text = formatDouble(x);
+    if (this.protocol === 2) return this.bulkString(text);
+    return this.line(COMMA, text);
+  }
+
+  /** `#t\r\n` / `#f\r\n` in RESP3, `:1\r\n` / `:0\r\n` in RESP2. */
+  boolean(b: boolean): this {
+    if (this.protocol === 2) return this.integer(b ? 1 : 0);
+    this.reserve(4);
+    const buf = this.buf;
+    const len = this.len;
+    buf[len] = HASH;
+    buf[len + 1] = b ? 116 : 102; // 't' : 'f'
+    buf[len + 2] = CR;
+    buf[len + 3] = LF;
+    this.len = len + 4;
+    return this;
+  }
+
+  /**
+   * Text meant for people (INFO, CLIENT INFO, CLIENT LIST): `=len\r\ntxt:<text>\r\n` in RESP3,
+   * a bulk of the UTF-8 text in RESP2. `format` is RESP3's three-letter hint ("txt", "mkd").
+   */
+  verbatim(text: string | Uint8Array, format = "txt"): this {
+    if (!/^[\x21-\x39\x3b-\x7e]{3}$/.test(format)) {
+      throw new RangeError(`RESP verbatim format must be 3 characters, got '${format}'`);
+    }
+    if (this.protocol === 2) {
+      return typeof text === "string"
+        ? this.bulkString(text)
+        : this.bulkSlice(text, 0, text.length);
+    }
+    const n = typeof text === "string" ? Buffer.byteLength(text, "utf8") : text.length;
+    this.reserve(MAX_HEADER + 4 + n + 2);
+    this.header(EQUALS, n + 4);
+    this.len += this.buf.write(format, this.len, "latin1");
+    this.buf[this.len++] = 58; // ':'
+    if (typeof text === "string") this.len += this.buf.write(text, this.len, "utf8");
+    else {
+      this.buf.set(text, this.len);
+      this.len += n;
+    }
+    this.crlf();
     return this;
   }
 
@@ -253,18 +377,32 @@ export class RespWriter {
 
   /**
    * Any decoded value, so that a reply can be relayed: strings as simple strings, Buffers as
-   * bulks, RespReplyError as errors, arrays recursively, null as the null bulk.
+   * bulks, RespReplyError as errors, arrays recursively, null as the null bulk; RESP3's maps,
+   * sets, doubles, booleans and verbatim strings in this writer's protocol.
    */
-  value(v: RespValue): this {
+  value(v: Resp3Value): this {
     if (v === null) return this.nullBulk();
     if (typeof v === "string") return this.simple(v);
     if (typeof v === "number" || typeof v === "bigint") return this.integer(v);
+    if (typeof v === "boolean") return this.boolean(v);
     if (v instanceof RespReplyError) return this.error(v.message);
     if (Array.isArray(v)) {
       this.arrayHeader(v.length);
       for (const item of v) this.value(item);
       return this;
     }
+    if (v instanceof RespMap) {
+      this.mapHeader(v.entries.length >>> 1);
+      for (const item of v.entries) this.value(item);
+      return this;
+    }
+    if (v instanceof RespSet) {
+      this.setHeader(v.items.length);
+      for (const item of v.items) this.value(item);
+      return this;
+    }
+    if (v instanceof RespDouble) return this.double(v.value);
+    if (v instanceof RespVerbatim) return this.verbatim(v.text, v.format);
     return this.bulk(v);
   }
 
@@ -304,6 +442,18 @@ export class RespWriter {
   private header(type: number, n: number): void {
     if (this.len + MAX_HEADER > this.buf.length) this.reserve(MAX_HEADER);
     this.len = writeHeader(this.buf, this.len, type, n);
+  }
+
+  /** RESP3's null, `_\r\n`. */
+  private null3(): this {
+    this.reserve(3);
+    const buf = this.buf;
+    const len = this.len;
+    buf[len] = UNDERSCORE;
+    buf[len + 1] = CR;
+    buf[len + 2] = LF;
+    this.len = len + 3;
+    return this;
   }
 
   private crlf(): void {
