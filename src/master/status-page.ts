@@ -81,6 +81,54 @@ function duration(seconds) {
   return Math.floor(seconds / 3600) + " h";
 }
 
+/** Sets a cell's text only when it changed: rows stay the same elements from one refresh to the next. */
+function setText(e, text) {
+  const t = String(text);
+  if (e.textContent !== t) e.textContent = t;
+}
+
+/** One row per node, kept and updated in place (keyed by node id), in the view's order. */
+function renderNodes(nodes) {
+  const body = $("nodes");
+  const existing = new Map([...body.children].map((tr) => [tr.dataset.node, tr]));
+  const rows = nodes.map((n) => {
+    let tr = existing.get(n.id);
+    if (tr === undefined) {
+      tr = el("tr");
+      tr.dataset.node = n.id;
+      const share = el("div", undefined, "share");
+      const bar = el("div", undefined, "bar");
+      bar.append(el("div"));
+      share.append(bar, el("span"));
+      const state = el("span", undefined, "state");
+      const cells = [el("td"), el("td"), el("td"), el("td"), el("td"), el("td"), el("td"), el("td", undefined, "muted")];
+      cells[2].append(state);
+      cells[4].append(share);
+      tr.append(...cells);
+    }
+    if (tr.dataset.state !== n.state) tr.dataset.state = n.state;
+    const td = tr.children;
+    setText(td[0], n.id);
+    setText(td[1], n.host + ":" + n.port);
+    const state = td[2].firstChild;
+    setText(state, n.state);
+    if (state.className !== "state state-" + n.state) state.className = "state state-" + n.state;
+    setText(td[3], n.inRing ? "yes" : "no");
+    const width = Math.round(n.share * 100) + "%";
+    const fill = td[4].querySelector(".bar > div");
+    if (fill.style.width !== width) fill.style.width = width;
+    setText(td[4].querySelector("span"), (n.share * 100).toFixed(1) + "%");
+    setText(td[5], n.failures);
+    setText(td[6], new Date(n.since).toLocaleTimeString());
+    setText(td[7], n.lastError || "");
+    return tr;
+  });
+  rows.forEach((tr, i) => {
+    if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+  });
+  while (body.children.length > rows.length) body.lastChild.remove();
+}
+
 function render(view) {
   $("master").textContent = "master " + view.master.id + " · " + view.master.version + " · up " + duration(view.master.uptimeSeconds);
   $("updated").textContent = "updated " + new Date().toLocaleTimeString();
@@ -105,26 +153,7 @@ function render(view) {
   }
   $("rebalance-bar").style.width = Math.round(done * 100) + "%";
 
-  const rows = view.nodes.map((n) => {
-    const tr = el("tr");
-    tr.dataset.node = n.id;
-    tr.dataset.state = n.state;
-    tr.append(el("td", n.id), el("td", n.host + ":" + n.port));
-    const state = el("td");
-    state.append(el("span", n.state, "state state-" + n.state));
-    tr.append(state, el("td", n.inRing ? "yes" : "no"));
-    const share = el("td");
-    const wrap = el("div", undefined, "share");
-    const bar = el("div", undefined, "bar");
-    const fill = el("div");
-    fill.style.width = Math.round(n.share * 100) + "%";
-    bar.append(fill);
-    wrap.append(bar, el("span", (n.share * 100).toFixed(1) + "%"));
-    share.append(wrap);
-    tr.append(share, el("td", n.failures), el("td", new Date(n.since).toLocaleTimeString()), el("td", n.lastError || "", "muted"));
-    return tr;
-  });
-  $("nodes").replaceChildren(...rows);
+  renderNodes(view.nodes);
   const peers = [el("li", view.master.id + " (this master)" + (view.leader === view.master.id ? " · leader" : ""))];
   for (const p of view.peers) peers.push(el("li", p.id + " · " + p.host + ":" + p.port + (view.leader === p.id ? " · leader" : "")));
   $("peers").replaceChildren(...peers);

@@ -24,6 +24,13 @@ function share(png: Buffer, channel: "r" | "g"): number {
   return hits / (image.data.length / 4);
 }
 
+/** A screenshot of the page cut to one element's box (the page refreshes every second). */
+async function clip(page: Page, selector: string): Promise<Buffer> {
+  const box = await page.locator(selector).boundingBox();
+  assert.ok(box !== null, `${selector} is not on the page`);
+  return page.screenshot({ clip: box });
+}
+
 describe("status page", { skip: skipUnless("chromium") }, () => {
   let cluster: TestCluster;
   let browser: Browser;
@@ -84,12 +91,10 @@ describe("status page", { skip: skipUnless("chromium") }, () => {
     );
 
     const shot = await page.screenshot({ fullPage: true });
-    const down = await page.locator(`#nodes tr[data-node="${victim.id}"] .state`).screenshot();
+    const down = await clip(page, `#nodes tr[data-node="${victim.id}"] .state`);
     assert.ok(share(down, "r") > 0.3, "the down node's state is not shown in red");
     assert.equal(share(down, "g"), 0);
-    const up = await page
-      .locator(`#nodes tr[data-node="${cluster.aux(0).id}"] .state`)
-      .screenshot();
+    const up = await clip(page, `#nodes tr[data-node="${cluster.aux(0).id}"] .state`);
     assert.ok(share(up, "g") > 0.3, "an up node's state is not shown in green");
     assert.equal(share(up, "r"), 0);
     // The whole page holds both colours: the screenshot shows the state, not only the DOM.
