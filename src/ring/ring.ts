@@ -271,6 +271,32 @@ export class Ring {
     return n;
   }
 
+  /**
+   * Splits the hashes [start, end) (0 <= start < end <= 2^32) where their owners change: writes
+   * into `out` the hashes inside (start, end) at which a new arc begins (a point's position + 1),
+   * ascending, and returns how many. Every hash of [start, b0), [b0, b1) … [bn, end) has the
+   * owners of that piece's first hash. Allocates nothing once `out` has grown.
+   */
+  boundariesIn(start: number, end: number, out: number[]): number {
+    const positions = this.#positions;
+    const total = positions.length;
+    if (total === 0) return 0;
+    // The first point at or after `start`: it ends the arc `start` is in.
+    let lo = this.#bucket[start >>> this.#shift]!;
+    while (lo < total && positions[lo]! < start) lo++;
+    let n = 0;
+    let last = start;
+    for (let i = lo; i < total; i++) {
+      const boundary = positions[i]! + 1;
+      if (boundary >= end) break;
+      if (boundary > last) {
+        out[n++] = boundary;
+        last = boundary;
+      }
+    }
+    return n;
+  }
+
   /** The sorted point positions (ties: lower member id first). A copy. */
   positions(): Uint32Array {
     return this.#positions.slice();

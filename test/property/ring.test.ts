@@ -404,3 +404,43 @@ describe("hash tags: placement", () => {
     );
   });
 });
+
+describe("ring: boundaries of a hash range", () => {
+  it("cuts [start, end) into pieces whose hashes each have one owner list", () => {
+    fc.assert(
+      fc.property(
+        ids(1, 6),
+        fc.integer({ min: 1, max: 40 }),
+        fc.boolean(),
+        uint32,
+        fc.integer({ min: 1, max: 2 ** 32 }),
+        (members, vnodes, coarse, a, span) => {
+          const ring = Ring.of(
+            members.map((id) => ({ id })),
+            options(vnodes, coarse),
+          );
+          const start = a;
+          const end = Math.min(2 ** 32, start + span);
+          const out: number[] = [];
+          const n = ring.boundariesIn(start, end, out);
+          const cuts = [start, ...out.slice(0, n), end];
+          for (let i = 0; i + 1 < cuts.length; i++) {
+            const lo = cuts[i]!;
+            const hi = cuts[i + 1]!;
+            assert.ok(lo < hi, `pieces ascend: ${lo} < ${hi}`);
+            const owners = ring.ownersOfHash(lo, 3);
+            for (const h of [hi - 1, Math.floor((lo + hi) / 2)]) {
+              assert.deepEqual(ring.ownersOfHash(h, 3), owners, `${h} in [${lo}, ${hi})`);
+            }
+          }
+          // Every point inside the range starts a piece after it.
+          for (const p of ring.positions()) {
+            if (p + 1 > start && p + 1 < end)
+              assert.ok(out.slice(0, n).includes(p + 1), `point ${p}`);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
