@@ -55,10 +55,12 @@ async function walk(
           ranges === null ? -1 : ranges.length / 2,
         ),
       ),
+      options.tombs,
     );
     calls++;
     assert.ok(reply.next > at && reply.next <= to, `next ${reply.next} after ${at}`);
-    for (let i = 0; i < reply.flat.length; i += 2) {
+    const step = options.tombs ? 2 : 1;
+    for (let i = 0; i < reply.flat.length; i += step) {
       const key = reply.flat[i] as Buffer;
       const b = bucketOf(key);
       assert.ok(
@@ -66,7 +68,8 @@ async function walk(
         `${key.toString()} in bucket ${b}, not in [${at}, ${reply.next})`,
       );
       assert.ok(!keys.has(key.toString("latin1")), `${key.toString()} twice`);
-      keys.set(key.toString("latin1"), reply.flat[i + 1] as number);
+      // Without TOMBS no versions come: 0 stands for "live".
+      keys.set(key.toString("latin1"), options.tombs ? (reply.flat[i + 1] as number) : 0);
     }
     at = reply.next;
   }
@@ -76,6 +79,9 @@ async function walk(
 describe("auxiliary node: RC.KEYSCAN", () => {
   let node: AuxiliaryHandle;
   let c: RespTestClient;
+  /** Every key written, with its version. */
+  const versions = new Map<string, number>();
+  /** The same keys as a walk without TOMBS reports them (no versions: 0). */
   const all = new Map<string, number>();
 
   before(async () => {
@@ -86,7 +92,8 @@ describe("auxiliary node: RC.KEYSCAN", () => {
     for (let i = 0; i < 3000; i++) {
       const key = i % 10 === 0 ? `{tag${i % 7}}:k${i}` : `key:${i}`;
       encodePut(w, Buffer.from(key), Buffer.from(`v${i}`), 1000 + i, 0);
-      all.set(key, 1000 + i);
+      versions.set(key, 1000 + i);
+      all.set(key, 0);
       n++;
     }
     encodeDel(w, Buffer.from("gone"), 99);
@@ -98,7 +105,7 @@ describe("auxiliary node: RC.KEYSCAN", () => {
     await node.destroy();
   });
 
-  it("walks every live key once, in bucket order, with its version, for any count", async () => {
+  it("walks every live key once, in bucket order, for any count", async () => {
     for (const count of [1, 7, 100, 5000]) {
       const { keys, calls } = await walk(c, PLAIN, count, null);
       assert.deepEqual(keys, all, `count ${count}`);
@@ -159,8 +166,7 @@ describe("auxiliary node: RC.KEYSCAN", () => {
     assert.equal(hashes.keys.size, 0);
     assert.equal(hashes.calls, 1);
     const withTombs = await walk(c, { tombs: true, type: null, match: null }, 5000, null);
-    assert.equal(withTombs.keys.get("gone"), -99);
-    assert.equal(withTombs.keys.size, all.size + 1);
+    assert.deepEqual(withTombs.keys, new Map([...versions, ["gone", -99]]));
   });
 
   it("answers bad arguments with an error and keeps serving", async () => {

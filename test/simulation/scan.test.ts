@@ -59,10 +59,17 @@ async function scanSeed(seed: number): Promise<ScanRun> {
   const preload: string[] = [];
   for (let i = 0; i < 240; i++) preload.push(i % 3 === 0 ? `{t${i % 5}}:p${i}` : `p${i}`);
   for (let i = 0; i < preload.length; i += 24) {
-    await cluster.settle(
-      Promise.all(preload.slice(i, i + 24).map((k) => writer.set(k, Buffer.from(`v${k}`)))),
+    const batch = Promise.all(
+      preload.slice(i, i + 24).map((k) => writer.set(k, Buffer.from(`v${k}`))),
+    );
+    const failed = await cluster.settle(
+      batch.then(
+        () => null,
+        (err: Error) => err,
+      ),
       100 * config.requestTimeoutMs,
     );
+    if (failed !== null) throw failed;
   }
   /** Keys a delete was sent for: they may or may not come back. */
   const disturbed = new Set<string>();
@@ -132,7 +139,9 @@ async function scanSeed(seed: number): Promise<ScanRun> {
       clients.lost(m.id);
       cluster.killMaster(m.id);
       after(heal, () => {
-        void cluster.restartMaster(m.id);
+        cluster.restartMaster(m.id).catch((err: unknown) => {
+          cluster.note(`master ${m.id} did not start again: ${String(err)}`);
+        });
         busy = false;
       });
     } else {
@@ -148,12 +157,17 @@ async function scanSeed(seed: number): Promise<ScanRun> {
   const problems: string[] = [];
   do {
     if (random() < 0.3) fault();
+    // settle() runs the simulation before it hands the promise back: one that may reject is
+    // turned into an outcome first, so no rejection goes unhandled meanwhile.
+    const outcome = scanner.scan(cursor, 1 + Math.floor(random() * 12)).then(
+      (page): { page: ScanPage } | { error: Error } => ({ page }),
+      (error: Error) => ({ error }),
+    );
     let page: ScanPage;
     try {
-      page = await cluster.settle(
-        scanner.scan(cursor, 1 + Math.floor(random() * 12)),
-        100 * config.requestTimeoutMs,
-      );
+      const result = await cluster.settle(outcome, 100 * config.requestTimeoutMs);
+      if ("error" in result) throw result.error;
+      page = result.page;
     } catch (err) {
       // A call that could not be answered now (an owner being taken down, a master lost): the
       // same cursor again later. It holds no state anywhere but in the cursor.

@@ -30,6 +30,7 @@ import {
   KEYSCAN_MAX_COUNT,
   readKeyScanReply,
   type KeyScanOptions,
+  type KeyScanReply,
 } from "../../protocol/internal/index.js";
 import { RespWriter, type RespValue } from "../../protocol/resp/index.js";
 import { hashKey } from "../../ring/hash.js";
@@ -46,8 +47,25 @@ const BUCKET_SHIFT = 16;
 const BUCKET_SPAN = 0x10000;
 /** The widest window of one round: its arcs (about 0.2 per bucket and member) stay few. */
 export const MAX_WINDOW = 4096;
-/** The window of a walk's first round, without a hint. */
-const FIRST_WINDOW = 1;
+/**
+ * What a master learnt of the keys per scan bucket from its last rounds: it sizes the first
+ * window of a walk whose cursor carries no hint (a fresh walk, or SCAN from a cursor a client
+ * made up). Only a guess: a wrong one costs another round, never a key.
+ */
+export class WalkEstimate {
+  /** Entries per bucket across the cluster, smoothed; 0 until a round has seen some. */
+  perBucket = 0;
+
+  /** Takes in a round's entries per bucket. */
+  note(perBucket: number): void {
+    this.perBucket = this.perBucket === 0 ? perBucket : 0.8 * this.perBucket + 0.2 * perBucket;
+  }
+
+  /** A window likely to hold about `want` entries. */
+  window(want: number): number {
+    return this.perBucket > 0 ? windowOf(want / this.perBucket) : 1;
+  }
+}
 /** Entries each node looks at per round for KEYS, and for RANDOMKEY. */
 const KEYS_COUNT = 4096;
 const RANDOM_COUNT = 32;
@@ -71,6 +89,10 @@ interface Ask {
   done: boolean;
   failed: boolean;
   next: number;
+  /** Entries the node looked at. */
+  examined: number;
+  /** Its keys went straight into the reply (the round's only ask, see onNodeReply). */
+  direct: boolean;
   /** The keys answered (copies) and their versions (negative: tombstones). */
   readonly keys: Buffer[];
   readonly versions: number[];
@@ -83,12 +105,17 @@ export class ScanOp<C> implements ReplyTarget {
   readonly ctx: C;
   readonly startedAt: number;
   readonly affinity: number;
-  /** SCAN's COUNT: the walk stops once it has this many keys (whole buckets, so maybe more). */
+  /**
+   * SCAN's COUNT: the call ends once the nodes looked at this many entries (whole buckets, so
+   * maybe more), as Redis's COUNT counts work; with MATCH fewer keys come back.
+   */
   readonly count: number;
+  /** Entries the nodes looked at in this call's rounds. */
+  examined = 0;
   options: KeyScanOptions;
   error: RingcacheError | null = null;
   /** The keys found, as RESP bulks (SCAN, KEYS). */
-  readonly body = new RespWriter();
+  readonly body = new RespWriter(1024);
   keys = 0;
   /** Where the walk goes on from; WALK_BUCKETS once it is done. */
   at: number;
@@ -116,9 +143,7 @@ export class ScanOp<C> implements ReplyTarget {
   private lastError: RingcacheError | null = null;
   private allTimeouts = true;
   /** During a move: each key's highest version so far in the round (negative: tombstone). */
-  private merged = new Map<string, number>();
-  private readonly ids: string[] = [];
-  private readonly bounds: number[] = [];
+  private merged: Map<string, number> | null = null;
 
   /**
    * `from` is the bucket to start at, `window` the first round's width (a cursor's hint), and
@@ -141,7 +166,10 @@ export class ScanOp<C> implements ReplyTarget {
     this.ctx = ctx;
     this.at = from;
     this.randomStart = from;
-    this.window = clampWindow(window > 0 ? window : FIRST_WINDOW);
+    this.window =
+      window > 0
+        ? windowOf(window)
+        : router.walks.window(kind === "scan" ? count : kind === "keys" ? KEYS_COUNT : 16);
     this.count = count;
     this.options = { tombs: false, type, match };
     this.startedAt = performance.now();
@@ -166,7 +194,7 @@ export class ScanOp<C> implements ReplyTarget {
     this.merge = sources.length > 0;
     this.phases = this.merge ? [...sources, t.ring] : [t.ring];
     this.phase = 0;
-    this.merged.clear();
+    this.merged = null;
     this.lastError = null;
     this.allTimeouts = true;
     this.startPhase();
@@ -180,16 +208,16 @@ export class ScanOp<C> implements ReplyTarget {
     const r = Math.min(t.options.replicas, ring.size);
     const start = this.at * BUCKET_SPAN;
     const end = this.roundEnd * BUCKET_SPAN;
-    const bounds = this.bounds;
+    const bounds = BOUNDS;
     const n = ring.boundariesIn(start, end, bounds);
     const arcs: Arc[] = [];
     for (let i = 0; i <= n; i++) {
       const s = i === 0 ? start : (bounds[i - 1] as number);
       const e = i === n ? end : (bounds[i] as number);
-      const count = ring.ownerIdsInto(s, r, this.ids);
+      const count = ring.ownerIdsInto(s, r, IDS);
       const owners: NodeClient[] = [];
       for (let j = 0; j < count; j++) {
-        const id = this.ids[j] as string;
+        const id = IDS[j] as string;
         const client = current ? t.clients.get(id) : t.membership.get(id)?.client;
         if (client !== undefined) owners.push(client);
       }
@@ -200,63 +228,71 @@ export class ScanOp<C> implements ReplyTarget {
     this.pending = 0;
     const all: number[] = [];
     for (let i = 0; i < arcs.length; i++) all.push(i);
-    this.options = { tombs: this.merge, type: this.options.type, match: this.options.match };
+    if (this.options.tombs !== this.merge) {
+      this.options = { tombs: this.merge, type: this.options.type, match: this.options.match };
+    }
     if (this.merge) this.askEvery(all);
     else this.askNext(all, null);
   }
 
-  /** "First" policy: asks each arc's next owner that is up (after the one that failed). */
+  /**
+   * "First" policy: asks one owner of each arc that is up and has not failed this round. Any
+   * owner will do without a move (every owner that is up applied every acknowledged write):
+   * an arc goes to the owner chosen for the arc before it when that one owns it too, else to
+   * its first usable owner, so a small window costs one request, not one per arc.
+   */
   private askNext(arcIndexes: readonly number[], failed: NodeClient | null): void {
-    const groups = new Map<NodeClient, number[]>();
+    const groups: Group[] = [];
+    let previous: NodeClient | null = null;
     for (const i of arcIndexes) {
       const arc = this.arcs[i] as Arc;
-      let k = arc.asked + 1;
-      while (k < arc.owners.length && !usable(arc.owners[k] as NodeClient, failed, this.asks)) {
-        k++;
+      const owners = arc.owners;
+      let k = -1;
+      if (previous !== null) k = owners.indexOf(previous);
+      if (k < 0) {
+        k = 0;
+        while (k < owners.length && !usable(owners[k] as NodeClient, failed, this.asks)) k++;
       }
-      if (k >= arc.owners.length) {
+      if (k >= owners.length) {
         this.fail(unreachable(this.lastError, this.allTimeouts && this.lastError !== null));
         return;
       }
       arc.asked = k;
-      const client = arc.owners[k] as NodeClient;
-      let group = groups.get(client);
-      if (group === undefined) groups.set(client, (group = []));
-      group.push(i);
+      previous = owners[k] as NodeClient;
+      addTo(groups, previous, i);
     }
     this.send(groups);
   }
 
   /** "All" policy (during a move): asks every owner of every arc that is up. */
   private askEvery(arcIndexes: readonly number[]): void {
-    const groups = new Map<NodeClient, number[]>();
+    const groups: Group[] = [];
     for (const i of arcIndexes) {
       for (const client of (this.arcs[i] as Arc).owners) {
-        if (!client.accepting) continue;
-        let group = groups.get(client);
-        if (group === undefined) groups.set(client, (group = []));
-        group.push(i);
+        if (client.accepting) addTo(groups, client, i);
       }
     }
-    if (groups.size === 0) return this.endPhase();
+    if (groups.length === 0) return this.endPhase();
     this.send(groups);
   }
 
-  private send(groups: Map<NodeClient, number[]>): void {
+  private send(groups: readonly Group[]): void {
     const count =
       this.kind === "keys"
         ? KEYS_COUNT
         : this.kind === "random"
           ? RANDOM_COUNT
-          : Math.min(KEYSCAN_MAX_COUNT, Math.max(1, this.count - this.keys));
+          : Math.min(KEYSCAN_MAX_COUNT, Math.max(1, this.count - this.examined));
     const unsent: Ask[] = [];
-    for (const [client, arcIndexes] of groups) {
+    for (const { client, arcs: arcIndexes } of groups) {
       const ask: Ask = {
         client,
         arcs: arcIndexes,
         done: false,
         failed: false,
         next: 0,
+        examined: 0,
+        direct: false,
         keys: [],
         versions: [],
       };
@@ -268,7 +304,7 @@ export class ScanOp<C> implements ReplyTarget {
         unsent.push(ask);
         continue;
       }
-      const flat = this.bounds;
+      const flat = FLAT;
       let pairs = 0;
       for (const i of arcIndexes) {
         const arc = this.arcs[i] as Arc;
@@ -280,7 +316,18 @@ export class ScanOp<C> implements ReplyTarget {
           pairs++;
         }
       }
-      encodeKeyScan(conn.writer(), this.at, this.roundEnd, count, this.options, flat, pairs);
+      // One range that is the whole window: no RANGES (the node keeps to [at, roundEnd) anyway).
+      const whole =
+        pairs === 1 && flat[0] === this.at * BUCKET_SPAN && flat[1] === this.roundEnd * BUCKET_SPAN;
+      encodeKeyScan(
+        conn.writer(),
+        this.at,
+        this.roundEnd,
+        count,
+        this.options,
+        flat,
+        whole ? -1 : pairs,
+      );
       conn.expect(this, token);
     }
     for (const ask of unsent) this.onAskFailed(ask, ask.client.downError);
@@ -290,17 +337,31 @@ export class ScanOp<C> implements ReplyTarget {
     const ask = this.asks[token];
     if (ask === undefined || ask.done) return;
     let next: number;
+    let answer: KeyScanReply;
     try {
-      const answer = readKeyScanReply(reply);
+      answer = readKeyScanReply(reply, this.merge);
       next = answer.next;
       if (!(next > this.at && next <= this.roundEnd)) {
         throw new RingcacheError("INTERNAL", "unexpected reply from an auxiliary node");
       }
       const flat = answer.flat;
-      for (let i = 0; i < flat.length; i += 2) {
-        // The reply's bulks are valid only during this call.
-        ask.keys.push(Buffer.from(flat[i] as Buffer));
-        ask.versions.push(flat[i + 1] as number);
+      if (!this.merge && this.asks.length === 1) {
+        // The round's only ask: the round ends at its `next`, so every key it answered is
+        // kept, and goes into the reply uncopied (the bulks are views valid during this call).
+        ask.direct = true;
+        if (this.kind !== "random") {
+          for (let i = 0; i < flat.length; i++) this.emit(flat[i] as Buffer);
+        } else if (flat.length > 0) {
+          ask.keys.push(Buffer.from(flat[Math.floor(Math.random() * flat.length)] as Buffer));
+        }
+      } else if (this.merge) {
+        for (let i = 0; i < flat.length; i += 2) {
+          // The reply's bulks are valid only during this call.
+          ask.keys.push(Buffer.from(flat[i] as Buffer));
+          ask.versions.push(flat[i + 1] as number);
+        }
+      } else {
+        for (let i = 0; i < flat.length; i++) ask.keys.push(Buffer.from(flat[i] as Buffer));
       }
     } catch (err) {
       this.onAskFailed(ask, err as RingcacheError, false);
@@ -308,6 +369,7 @@ export class ScanOp<C> implements ReplyTarget {
     }
     ask.done = true;
     ask.next = next;
+    ask.examined = answer.examined;
     for (const i of ask.arcs) (this.arcs[i] as Arc).answered = true;
     if (--this.pending === 0) this.endPhase();
   }
@@ -350,13 +412,14 @@ export class ScanOp<C> implements ReplyTarget {
       if (ask.failed) continue;
       if (ask.next < this.roundEnd) this.roundEnd = ask.next;
       if (this.merge) {
+        const merged = (this.merged ??= new Map<string, number>());
         for (let i = 0; i < ask.keys.length; i++) {
           const name = (ask.keys[i] as Buffer).toString("latin1");
           const v = ask.versions[i] as number;
-          const held = this.merged.get(name);
+          const held = merged.get(name);
           // The higher version wins; at equal versions a tombstone (an eviction's) hides.
           if (held === undefined || Math.abs(v) > Math.abs(held) || (v < 0 && -v === held)) {
-            this.merged.set(name, v);
+            merged.set(name, v);
           }
         }
       }
@@ -372,44 +435,55 @@ export class ScanOp<C> implements ReplyTarget {
     this.inRound = false;
     this.router.topology.writeEnded(this.generation);
     const end = this.roundEnd;
+    const covered = end - this.at;
+    const random = this.kind === "random";
     const candidates: Buffer[] = [];
-    let found = 0;
-    const take = (key: Buffer): void => {
-      found++;
-      if (this.kind === "random") candidates.push(key);
-      else {
-        this.body.bulk(key);
-        this.keys++;
-      }
-    };
+    /** Entries per bucket the round saw across the cluster (its arcs partition the window). */
+    let density = 0;
+    let examined = 0;
     if (this.merge) {
-      for (const [name, v] of this.merged) {
-        if (v <= 0) continue;
+      for (const [name, v] of this.merged ?? []) {
         const key = Buffer.from(name, "latin1");
-        if (hashKey(key) >>> BUCKET_SHIFT < end) take(key);
+        if (hashKey(key) >>> BUCKET_SHIFT >= end) continue;
+        examined++;
+        if (v <= 0) continue;
+        if (random) candidates.push(key);
+        else this.emit(key);
       }
-      this.merged.clear();
+      this.merged = null;
+      density = examined / covered;
     } else {
       for (const ask of this.asks) {
         if (ask.failed) continue;
+        examined += ask.examined;
+        density += ask.examined / (ask.next - this.at);
         let n = ask.keys.length;
         // Keys come in bucket order: those past the round's end are at the tail.
-        if (ask.next > end) {
+        if (ask.next > end && !ask.direct) {
           while (n > 0 && hashKey(ask.keys[n - 1] as Buffer) >>> BUCKET_SHIFT >= end) n--;
         }
-        for (let i = 0; i < n; i++) take(ask.keys[i] as Buffer);
+        for (let i = 0; i < n; i++) {
+          if (random) candidates.push(ask.keys[i] as Buffer);
+          else this.emit(ask.keys[i] as Buffer);
+        }
       }
+      this.router.walks.note(density);
     }
     this.asks = [];
     this.arcs = [];
-    const covered = end - this.at;
+    this.examined += examined;
     this.at = end;
-    // The next window, from this one's density: about `want` keys.
-    const want = this.kind === "scan" ? this.count : this.kind === "keys" ? KEYS_COUNT : 1;
-    const estimate = found > 0 ? (want * covered) / found : covered * 32;
-    this.window = clampWindow(estimate);
-    this.hint = Math.log2(clampWindow(estimate)) + 1;
-    if (this.kind === "random") {
+    // The next window, from this one's density: about `want` entries.
+    const want =
+      this.kind === "scan"
+        ? Math.max(1, this.count - this.examined)
+        : this.kind === "keys"
+          ? KEYS_COUNT
+          : 16;
+    this.window = windowOf(density > 0 ? want / density : covered * 32);
+    // The next call's hint: a window of about COUNT entries, as a power of two.
+    this.hint = Math.log2(clampWindow(density > 0 ? this.count / density : covered * 32)) + 1;
+    if (random) {
       if (candidates.length > 0) {
         this.chosen = candidates[Math.floor(Math.random() * candidates.length)] as Buffer;
         return this.done();
@@ -423,8 +497,16 @@ export class ScanOp<C> implements ReplyTarget {
       return this.startRound();
     }
     if (this.at >= WALK_BUCKETS) return this.done();
-    if (this.kind === "scan" && this.keys >= this.count) return this.done();
+    // COUNT is a hint, as in Redis: a call ends once half of it was looked at, so that a window
+    // sized for about COUNT rarely needs a second round.
+    if (this.kind === "scan" && this.examined * 2 >= this.count) return this.done();
     this.startRound();
+  }
+
+  /** Adds a key to the reply. */
+  private emit(key: Buffer): void {
+    this.body.bulk(key);
+    this.keys++;
   }
 
   private fail(error: RingcacheError): void {
@@ -440,6 +522,33 @@ export class ScanOp<C> implements ReplyTarget {
     this.phases = [];
     this.sink.opDone(this);
   }
+}
+
+/** The arcs one node is asked for. */
+interface Group {
+  readonly client: NodeClient;
+  readonly arcs: number[];
+}
+
+function addTo(groups: Group[], client: NodeClient, arc: number): void {
+  for (const g of groups) {
+    if (g.client === client) {
+      g.arcs.push(arc);
+      return;
+    }
+  }
+  groups.push({ client, arcs: [arc] });
+}
+
+/** Scratch of one synchronous call (planning a phase, encoding its asks). */
+const IDS: string[] = [];
+const BOUNDS: number[] = [];
+const FLAT: number[] = [];
+
+/** A window width: whole buckets in [1, MAX_WINDOW]. */
+function windowOf(buckets: number): number {
+  if (!(buckets > 1)) return 1;
+  return Math.min(MAX_WINDOW, Math.ceil(buckets));
 }
 
 /** A window width: a power of two in [1, MAX_WINDOW]. */

@@ -28,7 +28,7 @@
 //                                           tombstone as RC.DEL; the page is checked whole first
 // RC.CDELPAGE page                          :n removed (RC.CDEL of each entry's key and version)
 // RC.KEYSCAN from to count [TOMBS] [TYPE t] [MATCH p] [RANGES s e ...]
-//                                           *2 [next *2n[key version]]: the keys of whole scan
+//                                           *3 [next examined *2n[key version]]: keys of whole scan
 //                                           buckets (hashKey >>> 16) from `from`, see keyscan.ts
 // RC.STATS                                  $json of the store's counters and limits
 // RC.FLUSH version                          :1 everything at or below `version` is gone, and

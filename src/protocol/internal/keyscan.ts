@@ -3,15 +3,19 @@
 // a key's ring hash, so the order does not depend on which nodes are in the ring.
 //
 //   RC.KEYSCAN from to count [TOMBS] [TYPE type] [MATCH pattern] [RANGES s e ...]
-//   ─► *2 [:next *2n [key :version]…]
+//   ─► *3 [:next :examined *n [key …]]                without TOMBS: live keys only
+//   ─► *3 [:next :examined *2n [key :version …]]      with TOMBS
 //
 // - Buckets [from, to), 0 <= from < to <= 65536, in order; each one answered whole.
 // - RANGES: only keys whose ring hash is in one of the half-open ranges (none: every key).
 // - count (1..100000): the node stops after the bucket in which it has looked at `count`
 //   entries of the ranges (MATCH and TYPE apply after, so a reply may hold fewer, even none).
-// - next: the bucket to go on from; `to` when the node got there.
-// - TOMBS: tombstones too, their versions negated (a master merging several owners needs them
-//   to hide an older live copy); without it only live keys come.
+// - next: the bucket to go on from; `to` when the node got there. examined: the entries of the
+//   ranges it looked at (live and tombstones, before MATCH and TYPE): the master sizes its
+//   windows by it, and SCAN's COUNT counts it, as Redis's COUNT counts work, not matches.
+// - TOMBS: every key with its version, tombstones too with theirs negated (a master merging
+//   several owners needs them to hide an older live copy); without it only live keys come, no
+//   versions: the reply is the keys alone.
 // - MATCH: Redis's glob (redis/pattern.ts); TYPE: Redis's type names, case-insensitive (every
 //   value here is a string).
 import { RingcacheError } from "../../errors.js";
@@ -107,17 +111,17 @@ export function parseKeyScan(args: Buffer[]): KeyScanArgs {
   let ranges: number[] | null = null;
   let i = 4;
   while (i < args.length) {
-    const word = (args[i] as Buffer).toString("latin1").toUpperCase();
-    if (word === "TOMBS") {
+    const word = args[i] as Buffer;
+    if (isWord(word, TOMBS)) {
       tombs = true;
       i++;
-    } else if (word === "TYPE" && i + 1 < args.length) {
+    } else if (isWord(word, TYPE) && i + 1 < args.length) {
       type = args[i + 1] as Buffer;
       i += 2;
-    } else if (word === "MATCH" && i + 1 < args.length) {
+    } else if (isWord(word, MATCH) && i + 1 < args.length) {
       match = args[i + 1] as Buffer;
       i += 2;
-    } else if (word === "RANGES" && (args.length - i - 1) % 2 === 0) {
+    } else if (isWord(word, RANGES) && (args.length - i - 1) % 2 === 0) {
       ranges = [];
       for (let j = i + 1; j < args.length; j++) {
         const bound = parseUint(args[j], "range bound");
@@ -132,23 +136,46 @@ export function parseKeyScan(args: Buffer[]): KeyScanArgs {
   return { from, to, count, tombs, type, match, ranges };
 }
 
+/** Whether `arg` is the upper-case `word`, in any case (no string made). */
+function isWord(arg: Buffer, word: Buffer): boolean {
+  if (arg.length !== word.length) return false;
+  for (let i = 0; i < arg.length; i++) {
+    let c = arg[i] as number;
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    if (c !== word[i]) return false;
+  }
+  return true;
+}
+
 /** What RC.KEYSCAN answered: views into the reply, valid during the reply's callback only. */
 export interface KeyScanReply {
   readonly next: number;
-  /** key, version, key, version … (a negative version: a tombstone). */
+  readonly examined: number;
+  /** Without TOMBS the keys; with it key, version, key, version … (negative: a tombstone). */
   readonly flat: readonly RespValue[];
 }
 
-/** Reads RC.KEYSCAN's reply; throws on anything else (an error reply included). */
-export function readKeyScanReply(reply: RespValue): KeyScanReply {
+/**
+ * Reads RC.KEYSCAN's reply (`tombs`: it was asked with TOMBS); throws on anything else, an
+ * error reply included.
+ */
+export function readKeyScanReply(reply: RespValue, tombs: boolean): KeyScanReply {
   const items = unwrap(reply);
-  if (!Array.isArray(items) || items.length !== 2) throw unexpected(reply);
-  const [next, flat] = items;
-  if (typeof next !== "number" || !Array.isArray(flat) || flat.length % 2 !== 0) {
+  if (!Array.isArray(items) || items.length !== 3) throw unexpected(reply);
+  const [next, examined, flat] = items;
+  if (
+    typeof next !== "number" ||
+    typeof examined !== "number" ||
+    !Array.isArray(flat) ||
+    (tombs && flat.length % 2 !== 0)
+  ) {
     throw unexpected(reply);
   }
-  for (let i = 0; i < flat.length; i += 2) {
-    if (!Buffer.isBuffer(flat[i]) || typeof flat[i + 1] !== "number") throw unexpected(reply);
+  const step = tombs ? 2 : 1;
+  for (let i = 0; i < flat.length; i += step) {
+    if (!Buffer.isBuffer(flat[i]) || (tombs && typeof flat[i + 1] !== "number")) {
+      throw unexpected(reply);
+    }
   }
-  return { next, flat };
+  return { next, examined, flat };
 }
