@@ -11,8 +11,9 @@
 //   round end = min(next_i); keys of buckets < end kept; at = end; the next round, or reply
 //
 // Which owners a round asks:
-//   no move under way  one phase: each arc's first owner that is up; on an error or a timeout
-//                      its arcs go to their next owner (as a read fails over)
+//   no move under way  one phase: one owner of each arc that is up (the one chosen for the arc
+//                      before it when it owns this one too); on an error or a timeout its arcs
+//                      go to another owner (as a read fails over)
 //   during a move      one phase per source ring, oldest first, then the current ring: every
 //                      owner of each arc that is up, with tombstones; the keys merge by
 //                      version (a tombstone hides an older live copy). A key a move takes from
