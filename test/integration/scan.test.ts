@@ -1,7 +1,7 @@
-// SCAN, KEYS, RANDOMKEY and FLUSHDB through real masters (docs/design.md, "SCAN, KEYS and
-// RANDOMKEY"): replies byte for byte as redis-server 7.0's where they are deterministic (an
-// empty or one-key database, every error), and the clients people use: redis-cli --scan,
-// ioredis's scanStream.
+// SCAN, KEYS, RANDOMKEY and FLUSHDB through real masters: replies byte for byte as redis-server
+// 7.0's where they are deterministic (an empty or one-key database, every error), and the
+// clients people use: redis-cli --scan, ioredis's scanStream.
+// docs/design.md, "SCAN, KEYS and RANDOMKEY"
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
