@@ -3,8 +3,9 @@
 // (`^` first negates, `a-z` ranges, `\x` a literal x), `\x` the literal x, anything else itself.
 // docs/design.md, "SCAN, KEYS and RANDOMKEY".
 //
-// The pattern is compiled once into tokens, each set into a 256-entry table, so matching a key
-// is a loop over bytes with no allocation. Every token but `*` takes exactly one byte, so the
+// The pattern is compiled once into tokens, each set into a 256-bit table, so matching a key is
+// a loop over bytes with no allocation. A pattern is at most MAX_PATTERN bytes, so compiling
+// one costs at most a few MB, whatever a client sends. Every token but `*` takes exactly one byte, so the
 // classic two-pointer walk (on a mismatch, let the last `*` take one more byte) decides what
 // Redis's recursion decides, in O(pattern x key) at worst instead of exponential time.
 //
@@ -13,6 +14,16 @@
 // range reads the byte after `-` even when it is `]` (`[a-]` is the range a..`]`, and the set
 // goes on); range ends compare as signed chars, as C's `char` does here; a `\` that ends the
 // pattern is a literal `\`; the empty key matches only the empty pattern and `*` alone.
+
+import { RingcacheError } from "../errors.js";
+
+/** The longest pattern accepted: a quarter of a MiB (four times the default max-key-size). */
+export const MAX_PATTERN = 256 * 1024;
+
+/** The error for a longer pattern. */
+export function patternTooLong(): RingcacheError {
+  return new RingcacheError("BAD_REQUEST", `pattern is longer than ${MAX_PATTERN} bytes`);
+}
 
 const STAR = -1;
 const ANY = -2;
@@ -24,35 +35,44 @@ export class KeyPattern {
   /** The pattern is `*`, which matches every key: a scan can skip matching. */
   readonly matchesAll: boolean;
   private readonly tokens: Int32Array;
-  private readonly sets: Uint8Array[];
+  /** Set k is the 256 bits sets[8k .. 8k + 8). */
+  private readonly sets: Uint32Array;
 
+  /** Throws patternTooLong() past MAX_PATTERN bytes. */
   constructor(pattern: Uint8Array) {
-    const tokens: number[] = [];
-    const sets: Uint8Array[] = [];
     const n = pattern.length;
+    if (n > MAX_PATTERN) throw patternTooLong();
+    const tokens = new Int32Array(n);
+    let m = 0;
+    let setCount = 0;
+    for (let i = 0; i < n; i++) if (pattern[i] === 0x5b) setCount++;
+    const sets = new Uint32Array(8 * setCount);
+    const set = new Uint8Array(256);
+    setCount = 0;
     let i = 0;
     while (i < n) {
       const c = pattern[i]!;
       if (c === 0x2a) {
-        if (tokens[tokens.length - 1] !== STAR) tokens.push(STAR);
+        if (m === 0 || tokens[m - 1] !== STAR) tokens[m++] = STAR;
         i++;
       } else if (c === 0x3f) {
-        tokens.push(ANY);
+        tokens[m++] = ANY;
         i++;
       } else if (c === 0x5b) {
-        const set = new Uint8Array(256);
+        set.fill(0);
         i = parseSet(pattern, i + 1, set);
-        tokens.push(SET_BASE - sets.length);
-        sets.push(set);
+        for (let b = 0; b < 256; b++)
+          if (set[b] === 1) sets[8 * setCount + (b >>> 5)]! |= 1 << (b & 31);
+        tokens[m++] = SET_BASE - setCount++;
       } else if (c === 0x5c && i + 1 < n) {
-        tokens.push(pattern[i + 1]!);
+        tokens[m++] = pattern[i + 1]!;
         i += 2;
       } else {
-        tokens.push(c);
+        tokens[m++] = c;
         i++;
       }
     }
-    this.tokens = Int32Array.from(tokens);
+    this.tokens = tokens.slice(0, m);
     this.sets = sets;
     this.matchesAll = n === 1 && pattern[0] === 0x2a;
   }
@@ -92,7 +112,7 @@ export class KeyPattern {
   private takes(token: number, b: number): boolean {
     if (token >= 0) return token === b;
     if (token === ANY) return true;
-    return this.sets[SET_BASE - token]![b] === 1;
+    return ((this.sets[8 * (SET_BASE - token) + (b >>> 5)]! >>> (b & 31)) & 1) === 1;
   }
 }
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { KeyPattern } from "../../src/redis/pattern.js";
+import { KeyPattern, MAX_PATTERN } from "../../src/redis/pattern.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { skipUnless } from "../helpers/tools.js";
@@ -66,6 +66,14 @@ describe("KeyPattern against redis-server's KEYS", { skip: skipUnless("redis-ser
     assert.equal(new KeyPattern(Buffer.from("**")).matches(buf, 0, 0), false);
     assert.equal(new KeyPattern(Buffer.from("*")).matches(buf, 0, 0), true);
     assert.equal(new KeyPattern(Buffer.from("*a")).matchesAll, false);
+  });
+
+  it("refuses a pattern past MAX_PATTERN bytes, and compiles one of that size", () => {
+    assert.throws(() => new KeyPattern(Buffer.alloc(MAX_PATTERN + 1, 0x5b)), /pattern is longer/);
+    const n = Math.floor(MAX_PATTERN / 3);
+    const sets = new KeyPattern(Buffer.from("[a]".repeat(n)));
+    assert.equal(sets.matches(Buffer.alloc(n, 0x61), 0, n), true);
+    assert.equal(sets.matches(Buffer.alloc(n, 0x62), 0, n), false);
   });
 
   it("takes linear-ish time on a pattern that makes naive recursion explode", () => {

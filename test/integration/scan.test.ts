@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
+import { RespReplyError } from "../../src/protocol/resp/index.js";
 import { TestCluster } from "../helpers/cluster.js";
 import { diffReplies, rawReplies } from "../helpers/raw-resp.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
@@ -210,6 +211,19 @@ describe("SCAN, KEYS, RANDOMKEY and FLUSHDB through masters", () => {
       } finally {
         redis.disconnect();
       }
+    });
+
+    it("refuses a pattern too long to compile cheaply, and keeps serving", async () => {
+      const long = Buffer.alloc(256 * 1024 + 1, 0x2a);
+      for (const command of [
+        ["SCAN", "0", "MATCH", long],
+        ["KEYS", long],
+      ]) {
+        const reply = await c.call(...command);
+        assert.ok(reply instanceof RespReplyError, String(reply));
+        assert.match(reply.message, /^ERR pattern is longer than 262144 bytes/);
+      }
+      assert.equal(await c.call("PING"), "PONG");
     });
 
     it("empties the database with FLUSHDB, as FLUSHALL does", async () => {

@@ -4,6 +4,7 @@
 import { RespWriter } from "../../protocol/resp/index.js";
 import { copy } from "../../redis/bytes.js";
 import { checkFlushAllArgs } from "../../redis/flushall.js";
+import { MAX_PATTERN, patternTooLong } from "../../redis/pattern.js";
 import { REPLIES_LATER, WRITES, type CommandRegistry } from "../../redis/registry.js";
 import {
   SCAN_CURSOR_BUCKETS,
@@ -64,6 +65,7 @@ function hintWindow(hint: number): number {
 
 const scan: MasterHandler = (m, conn, args, id) => {
   const q = parseScanArgs(args);
+  if (q.match !== null && q.match.length > MAX_PATTERN) throw patternTooLong();
   const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks };
   const match = q.match === null ? null : copy(q.match);
   const type = q.type === null ? null : copy(q.type);
@@ -88,6 +90,7 @@ const scan: MasterHandler = (m, conn, args, id) => {
 };
 
 const keys: MasterHandler = (m, conn, args, id) => {
+  if ((args[1] as Buffer).length > MAX_PATTERN) throw patternTooLong();
   const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks };
   const pattern = copy(args[1] as Buffer);
   new ScanOp(m.router, "keys", 0, 64, 0, pattern, null, keysSink, ctx).start();
