@@ -9,12 +9,14 @@
 //   ops/incr.ts         INCRBY on one owner, copied to the others
 //   ops/gather.ts       MGET, MSET, DEL and EXISTS of several keys
 //   ops/broadcast.ts    FLUSHALL, DBSIZE: every node
+//   ops/scan.ts         SCAN, KEYS, RANDOMKEY: walks of every node's keys in ring-hash order
 //
 // Each operation is built with its router, its arguments, a sink and the caller's context,
 // then start()ed once; it reports exactly once (ops/op.ts).
 import type { HybridClock } from "../clock/hlc.js";
 import { hashKey } from "../ring/hash.js";
 import { WriteHolds, type HoldOptions } from "./ops/hold.js";
+import { WalkEstimate } from "./ops/scan.js";
 import { NO_OWNERS } from "./ops/op.js";
 import type { NodeClient } from "./pool.js";
 import type { Topology } from "./topology.js";
@@ -51,6 +53,8 @@ export class Router {
   readonly maxStaleRetries: number;
   /** Writes waiting for an owner that has not applied them (ops/hold.ts). */
   readonly holds: WriteHolds;
+  /** The keys per scan bucket this master's walks saw (ops/scan.ts). */
+  readonly walks = new WalkEstimate();
   /**
    * Which of a node's connections new operations use: the dispatcher sets it to the client
    * connection's id before starting a command's operations (see NodeClient.connection).

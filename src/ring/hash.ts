@@ -5,6 +5,12 @@
 // that does not hold it. Changing it is a data migration, not a refactor: the known-answer
 // tests in test/unit/ring-hash.test.ts pin it.
 //
+// Hash tags (docs/design.md, "Ring and replication"): a key that holds `{…}` is placed by the
+// tag alone, Redis Cluster's rule exactly: the first `{`, the first `}` after it, and at least
+// one byte between them; otherwise the whole key. So `{user:1}:name` and `{user:1}:mail` share
+// owners. Every part that places keys (routing, scans by range, moves, the store's scan index)
+// calls hashKey or hashKeyAt, never murmur3_32 on a key.
+//
 // Three candidates, written from their published algorithm descriptions and checked against
 // the reference implementations' outputs:
 //   fnv1a32     FNV-1a, 32-bit: one xor and one multiply per byte.
@@ -26,14 +32,41 @@
 //     bytes) when the first long key arrives (`--trace-deopt` shows the bailout) and the
 //     result varies. FNV-1a, a byte at a time, only keeps up at 8 bytes.
 
-/** The key hash every part of ringcache routes by. Returns a uint32. */
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * The key hash every part of ringcache places keys by: murmur3_32 (seed 0) of the key's hash
+ * tag when it has one, else of the whole key. Returns a uint32.
+ */
 export function hashKey(key: Uint8Array): number {
-  return murmur3_32(key, 0);
+  return hashKeyAt(key, 0, key.length);
 }
 
-/** hashKey of the key lying in `bytes[offset, offset + length)`. */
+/** hashKey of the key lying in `bytes[offset, offset + length)`, with no view made. */
 export function hashKeyAt(bytes: Uint8Array, offset: number, length: number): number {
+  const end = offset + length;
+  let open = offset;
+  while (open < end && bytes[open] !== OPEN_BRACE) open++;
+  if (open < end) {
+    let close = open + 1;
+    while (close < end && bytes[close] !== CLOSE_BRACE) close++;
+    if (close < end && close > open + 1) return murmur3_32At(bytes, open + 1, close - open - 1, 0);
+  }
   return murmur3_32At(bytes, offset, length, 0);
+}
+
+/**
+ * Where the bytes that place a key lie: `[start, end)` within `key` (its hash tag, or the whole
+ * key). hashKey(key) is murmur3_32 of exactly these bytes.
+ */
+export function placedPart(key: Uint8Array): { start: number; end: number } {
+  const open = key.indexOf(OPEN_BRACE);
+  if (open >= 0) {
+    const close = key.indexOf(CLOSE_BRACE, open + 1);
+    if (close > open + 1) return { start: open + 1, end: close };
+  }
+  return { start: 0, end: key.length };
 }
 
 /** FNV-1a, 32-bit (offset basis 0x811c9dc5, prime 0x01000193). Returns a uint32. */

@@ -6,8 +6,10 @@
 //                └──► owners(h, 2) = [b, a]: the first 2 DISTINCT nodes at or after h,
 //                     wrapping past 2^32-1 back to 0.
 //
-// Each member places `vnodes x weight` points at hash("<id>#<i>"). A hash h belongs to the
-// first point at or after it (clockwise), so a point owns the arc (previous point, point].
+// Each member places `vnodes x weight` points at murmur3_32("<id>#<i>"); a key sits at
+// hashKey(key), which hashes only its `{tag}` when it has one (ring/hash.ts). A hash h belongs
+// to the first point at or after it (clockwise), so a point owns the arc (previous point,
+// point]. The points hash their whole string: a member id may hold braces.
 //
 // The ring is a pure function of its member set: members are put in a canonical order (by
 // id), points are sorted by (position, member), so equal positions are broken by member id and
@@ -31,7 +33,7 @@
 // The ring's part in routing and replication: docs/design.md, "Ring and replication".
 
 import { createHash } from "node:crypto";
-import { hashKey } from "./hash.js";
+import { hashKey, murmur3_32 } from "./hash.js";
 
 export interface Member {
   readonly id: string;
@@ -42,7 +44,10 @@ export interface Member {
 export interface RingOptions {
   /** Points per member of weight 1 (a member gets max(1, round(vnodes x weight))). */
   readonly vnodes?: number;
-  /** Hash of key bytes to uint32, used for keys and for vnode positions. Default `hashKey`. */
+  /**
+   * Hash of bytes to uint32, used for keys and for vnode positions (tests inject one to place
+   * points by hand). Default: `hashKey` for keys, murmur3_32 of the whole string for points.
+   */
   readonly hash?: (bytes: Uint8Array) => number;
 }
 
@@ -100,6 +105,7 @@ export class Ring {
     }
     const canonical = canonicalMembers(members);
     const hash = options.hash ?? hashKey;
+    const pointHash = options.hash ?? murmur3_32;
     const counts = canonical.map((m) => Math.max(1, Math.round(vnodes * m.weight)));
     const total = counts.reduce((a, b) => a + b, 0);
     if (total > MAX_POINTS) {
@@ -119,7 +125,7 @@ export class Ring {
       buf[idBytes.length] = 0x23; // '#'
       for (let i = 0; i < counts[m]!; i++) {
         const end = writeDecimal(buf, idBytes.length + 1, i);
-        keys[k++] = (hash(buf.subarray(0, end)) >>> 0) * MAX_MEMBERS + m;
+        keys[k++] = (pointHash(buf.subarray(0, end)) >>> 0) * MAX_MEMBERS + m;
       }
     }
     keys.sort();
@@ -261,6 +267,32 @@ export class Ring {
         }
       }
       if (!dup) seen[n++] = owner;
+    }
+    return n;
+  }
+
+  /**
+   * Splits the hashes [start, end) (0 <= start < end <= 2^32) where their owners change: writes
+   * into `out` the hashes inside (start, end) at which a new arc begins (a point's position + 1),
+   * ascending, and returns how many. Every hash of [start, b0), [b0, b1) … [bn, end) has the
+   * owners of that piece's first hash. Allocates nothing once `out` has grown.
+   */
+  boundariesIn(start: number, end: number, out: number[]): number {
+    const positions = this.#positions;
+    const total = positions.length;
+    if (total === 0) return 0;
+    // The first point at or after `start`: it ends the arc `start` is in.
+    let lo = this.#bucket[start >>> this.#shift]!;
+    while (lo < total && positions[lo]! < start) lo++;
+    let n = 0;
+    let last = start;
+    for (let i = lo; i < total; i++) {
+      const boundary = positions[i]! + 1;
+      if (boundary >= end) break;
+      if (boundary > last) {
+        out[n++] = boundary;
+        last = boundary;
+      }
     }
     return n;
   }

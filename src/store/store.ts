@@ -1,6 +1,6 @@
 // The store: an LRU of binary keys and values with versions, expiries and tombstones.
 //
-// Nothing on the hot path is a JS object per entry. An entry is a *slot*: a 40-byte record in
+// Nothing on the hot path is a JS object per entry. An entry is a *slot*: a 48-byte record in
 // one ArrayBuffer, read through a Float64Array and a Uint32Array view of the same memory, so a
 // lookup touches one or two cache lines instead of one per field:
 //
@@ -8,6 +8,7 @@
 //   u32 [4]  next         u32 [5]  prev          (LRU list, or the tombstone list)
 //   u32 [6]  hash         u32 [7]  chunk address (see slab.ts)
 //   u32 [8]  state << 24 | key length            u32 [9]  value length
+//   u32 [10] bucket next  u32 [11] bucket prev   (the scan index, below)
 //
 // Slots 0 and 1 are the sentinels of two circular lists, so linking never tests for ends:
 //
@@ -25,6 +26,16 @@
 // cursor be a slot index (see scan). Free slots are chained through their `next` word. Key and
 // value bytes live in slab chunks the store owns (slab.ts).
 //
+// The scan index: every slot in the table (live or tombstone) is on the chain of its *scan
+// bucket*, the top 16 bits of the key's ring hash (hashKey in ring/hash.ts, the hash that
+// places keys). A master's SCAN walks the cluster in that order, so each node answers a bucket
+// whole by walking one chain (scanBucket) instead of its whole store:
+//
+//   heads[b] ─► slot ◄─► slot ◄─► slot ─► 0        b = hashKey(key) >>> 16
+//
+// A chain is doubly linked so a removal is O(1); the first slot's prev word is HEAD_LINK | b.
+// Cost: 8 bytes per slot, 256 KiB of heads, and one ring hash per new key.
+//
 // Memory: `stats.bytes` charges each entry its chunk's share of a slab page plus
 // ENTRY_OVERHEAD, and stays within maxBytes (tombstones likewise within maxTombstoneBytes). The
 // slab keeps its pages within those two budgets plus a few pages per size class (slab.ts), so
@@ -36,15 +47,20 @@
 // bytes and age, and the oldest go first. See docs/design.md, "Versions" and "Tombstones".
 
 import { RingcacheError } from "../errors.js";
+import { hashKey as ringHash } from "../ring/hash.js";
 import { packWords, xxhash32Words } from "./hash.js";
 import { CHUNK_HEADER, OFFSET_BITS, OFFSET_MASK, Slab } from "./slab.js";
 
 /**
- * Bytes charged per entry (and per tombstone) on top of its chunk: the 40-byte slot record and
+ * Bytes charged per entry (and per tombstone) on top of its chunk: the 48-byte slot record and
  * the slot's share of the hash table (8 bytes per bucket at a load of 0.35-0.7: 11-23 bytes),
  * plus part of the headroom that growing the slot array by 1.5x leaves.
  */
-export const ENTRY_OVERHEAD = 72;
+export const ENTRY_OVERHEAD = 80;
+
+/** Scan buckets: a key's bucket is the top SCAN_BUCKET_BITS of its ring hash. */
+export const SCAN_BUCKET_BITS = 16;
+export const SCAN_BUCKETS = 1 << SCAN_BUCKET_BITS;
 
 /** Longest key, in bytes (its length shares a word with the slot state). */
 export const MAX_KEY_LENGTH = 0xffffff;
@@ -122,6 +138,19 @@ export type ScanVisitor = (
 ) => void;
 
 /**
+ * Receives one entry of a bucket scan (Store.scanBucket), with nothing allocated: the key lies
+ * in `bytes[offset, offset + length)`, valid during the call only; the visitor must not mutate
+ * the store. An expired entry comes as the tombstone it becomes.
+ */
+export type BucketVisitor = (
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  version: number,
+  isTombstone: boolean,
+) => void;
+
+/**
  * Chooses which keys a scan visits, from the key's bytes `bytes[offset, offset + length)`,
  * before any view of the entry is made (valid during the call only).
  */
@@ -143,14 +172,18 @@ const FREE = 0;
 const LIVE = 1;
 const TOMB = 2;
 
-const WORDS = 10;
-const F64S = 5;
+const WORDS = 12;
+const F64S = 6;
 const W_NEXT = 4;
 const W_PREV = 5;
 const W_HASH = 6;
 const W_ADDR = 7;
 const W_KEY = 8;
 const W_VALUE = 9;
+const W_BNEXT = 10;
+const W_BPREV = 11;
+/** A bucket prev word with this bit is the chain's head: the low bits are the bucket. */
+const HEAD_LINK = 0x80000000;
 const KEY_MASK = 0xffffff;
 const HASH_MASK = 0x3fffffff;
 const SLOT_MASK = 0x3ffffff;
@@ -305,6 +338,8 @@ export class Store {
   /** The key of the latest hashKey call, packed in words: find and write read it. */
   private keyWords = new Int32Array(64);
   private valueScratch = Buffer.alloc(256);
+  /** The scan index: the first slot of each scan bucket's chain, 0 when empty. */
+  private readonly heads = new Uint32Array(SCAN_BUCKETS);
 
   constructor(options: StoreOptions = {}) {
     this.maxBytes = integerOption("maxBytes", options.maxBytes, 256 * 1024 * 1024, 1024, MAX_BYTES);
@@ -382,13 +417,17 @@ export class Store {
     return this.slab.charge(CHUNK_HEADER + keyLength + valueLength) + ENTRY_OVERHEAD;
   }
 
-  /** Bytes the store really holds: slab pages, large values' Buffers, slot records, table. */
+  /**
+   * Bytes the store really holds: slab pages, large values' Buffers, slot records, table, scan
+   * index heads.
+   */
   memoryBytes(): number {
     return (
       this.slab.allocatedBytes +
       this.f64.byteLength +
       this.table.byteLength +
-      (this.nextTable?.byteLength ?? 0)
+      (this.nextTable?.byteLength ?? 0) +
+      this.heads.byteLength
     );
   }
 
@@ -619,6 +658,48 @@ export class Store {
   }
 
   /**
+   * Visits the live entries and tombstones of one scan bucket (the keys whose ring hash's top
+   * 16 bits are `bucket`), in no particular order, and returns how many it visited. An expired
+   * entry is visited as the tombstone it becomes; dead tombstones are skipped. Read-only. A
+   * bucket is visited whole in one call, so a walk by buckets sees every entry present
+   * throughout it exactly once, whatever happens between calls.
+   */
+  scanBucket(bucket: number, visitor: BucketVisitor): number {
+    if (!(bucket >= 0 && bucket < SCAN_BUCKETS) || Math.floor(bucket) !== bucket) {
+      throw new RangeError(`bad scan bucket ${bucket}`);
+    }
+    let s = this.heads[bucket]!;
+    if (s === 0) return 0;
+    const now = this.now();
+    const w = this.w;
+    const f64 = this.f64;
+    const pages = this.pages;
+    let visited = 0;
+    for (; s !== 0; s = w[s * WORDS + W_BNEXT]!) {
+      const version = f64[s * F64S]!;
+      const expiresAt = f64[s * F64S + 1]!;
+      let tomb = w[s * WORDS + W_KEY]! >>> 24 === TOMB;
+      if (expiresAt !== 0 && expiresAt <= now) {
+        if (tomb || expiresAt + this.tombstoneTtlMs <= now) continue;
+        tomb = true;
+      }
+      const addr = w[s * WORDS + W_ADDR]!;
+      const start = ((addr & OFFSET_MASK) << 3) + CHUNK_HEADER;
+      visitor(pages[addr >>> OFFSET_BITS]!, start, w[s * WORDS + W_KEY]! & KEY_MASK, version, tomb);
+      visited++;
+    }
+    return visited;
+  }
+
+  /**
+   * Whether scan bucket `bucket` holds any slot (live, tombstone or expired): a walk skips an
+   * empty bucket with one read.
+   */
+  bucketUsed(bucket: number): boolean {
+    return this.heads[bucket] !== 0;
+  }
+
+  /**
    * Reclaims expired memory with bounded work, like Redis's active expiry: drops dead
    * tombstones from the old end, then checks up to `maxChecks` slots (in rounds of 20,
    * continuing from where the last sweep stopped) and turns expired entries into tombstones,
@@ -671,6 +752,7 @@ export class Store {
     this.freeSlot = 0;
     this.table = new Uint32Array(Math.min(this.table.length, 4096));
     this.mask = this.table.length / 2 - 1;
+    this.heads.fill(0);
     this.tableCount = 0;
     this.nextTable = null;
     this.expiring = 0;
@@ -747,6 +829,20 @@ export class Store {
     if (inTable !== this.tableCount || inTable !== live + tombs) {
       fail(`table holds ${inTable}, count ${this.tableCount}, listed ${live + tombs}`);
     }
+    // The scan index: every slot of the table on its bucket's chain, once, and nothing else.
+    let chained = 0;
+    for (let bucket = 0; bucket < SCAN_BUCKETS; bucket++) {
+      let prev = (HEAD_LINK | bucket) >>> 0;
+      for (let s = this.heads[bucket]!; s !== 0; prev = s, s = w[s * WORDS + W_BNEXT]!) {
+        if (w[s * WORDS + W_BPREV] !== prev) fail(`scan chain prev link of slot ${s}`);
+        if (w[s * WORDS + W_KEY]! >>> 24 === FREE) fail(`free slot ${s} on a scan chain`);
+        if (ringHash(this.keyView(s)) >>> (32 - SCAN_BUCKET_BITS) !== bucket) {
+          fail(`slot ${s} is on scan chain ${bucket}, not its key's`);
+        }
+        if (++chained > this.used) fail("a scan chain has a cycle");
+      }
+    }
+    if (chained !== inTable) fail(`scan chains hold ${chained} slots, the table ${inTable}`);
     const next = this.nextTable;
     if (next !== null) {
       // The successor holds exactly the table's slots below `built`, each where probing finds it.
@@ -930,8 +1026,11 @@ export class Store {
         );
       }
     }
-    // The value may be a view of this store's memory, which evictions and chunk moves below may
-    // overwrite: take it aside first. (The key is already aside, packed in keyWords.)
+    // A new slot joins its scan bucket's chain: hash the key now, before evictions below may
+    // overwrite it (it may be a view of this store's memory).
+    const bucket = s === 0 ? ringHash(key) >>> (32 - SCAN_BUCKET_BITS) : 0;
+    // The value may be such a view too: take it aside first. (The key is already aside, packed
+    // in keyWords.)
     value = this.outside(value);
     let oldSize = 0;
     if (s !== 0) {
@@ -954,6 +1053,7 @@ export class Store {
       this.w[s * WORDS + W_HASH] = h;
       this.w[s * WORDS + W_ADDR] = addr;
       this.insert(s, h, addr);
+      this.linkBucket(s, bucket);
     } else if (this.slab.sameChunk(oldSize, size)) {
       addr = this.w[s * WORDS + W_ADDR]!;
     } else {
@@ -1077,12 +1177,14 @@ export class Store {
     ) {
       this.dropOldestTombstone();
     }
+    const bucket = ringHash(key) >>> (32 - SCAN_BUCKET_BITS);
     const s = this.newSlot();
     const addr = this.slab.alloc(size, s);
     const b = s * WORDS;
     this.w[b + W_HASH] = h;
     this.w[b + W_ADDR] = addr;
     this.insert(s, h, addr);
+    this.linkBucket(s, bucket);
     this.w[b + W_KEY] = (TOMB << 24) | key.length;
     this.w[b + W_VALUE] = 0;
     this.f64[s * F64S] = version;
@@ -1133,11 +1235,12 @@ export class Store {
     if (this.f64[s * F64S + 1] !== 0) this.expiring--;
   }
 
-  /** Frees a slot (already out of its list and counters): chunk, table bucket, slot. */
+  /** Frees a slot (already out of its list and counters): chunk, table bucket, scan chain, slot. */
   private dropSlot(s: number): void {
     const b = s * WORDS;
     this.slab.free(this.w[b + W_ADDR]!);
     this.remove(s);
+    this.unlinkBucket(s);
     this.w[b + W_KEY] = FREE << 24;
     this.w[b + W_NEXT] = this.freeSlot;
     this.freeSlot = s;
@@ -1176,6 +1279,28 @@ export class Store {
       this.w[head * WORDS + W_NEXT] = head;
       this.w[head * WORDS + W_PREV] = head;
     }
+  }
+
+  // ---- the scan index -----------------------------------------------------------------------
+
+  /** Puts slot `s` first on the chain of scan bucket `bucket`. */
+  private linkBucket(s: number, bucket: number): void {
+    const w = this.w;
+    const first = this.heads[bucket]!;
+    w[s * WORDS + W_BNEXT] = first;
+    w[s * WORDS + W_BPREV] = HEAD_LINK | bucket;
+    if (first !== 0) w[first * WORDS + W_BPREV] = s;
+    this.heads[bucket] = s;
+  }
+
+  /** Takes slot `s` off its scan bucket's chain. */
+  private unlinkBucket(s: number): void {
+    const w = this.w;
+    const next = w[s * WORDS + W_BNEXT]!;
+    const prev = w[s * WORDS + W_BPREV]!;
+    if ((prev & HEAD_LINK) !== 0) this.heads[prev & ~HEAD_LINK] = next;
+    else w[prev * WORDS + W_BNEXT] = next;
+    if (next !== 0) w[next * WORDS + W_BPREV] = prev;
   }
 
   // ---- slots and the table ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { hashKey } from "../../src/ring/hash.js";
+import { hashKey, murmur3_32, placedPart } from "../../src/ring/hash.js";
 import {
   incoming,
   outgoing,
@@ -341,6 +341,106 @@ describe("plan: agrees with the rings it compares", () => {
         }
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+/** Redis Cluster's hash-tag rule, written as its description reads, over a string of bytes. */
+function tagOf(key: string): string {
+  const open = key.indexOf("{");
+  if (open === -1) return key;
+  const close = key.indexOf("}", open + 1);
+  if (close === -1 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+/** Bytes drawn mostly from a small alphabet with braces, so tags of every shape come up. */
+const braceBytes = fc
+  .array(fc.constantFrom(0x7b, 0x7d, 0x61, 0x62, 0x3a, 0x00, 0xff), { maxLength: 16 })
+  .map((a) => Buffer.from(a));
+
+describe("hash tags: placement", () => {
+  it("hashes a key as murmur3_32 of its tag by the rule as written", () => {
+    fc.assert(
+      fc.property(braceBytes, (key) => {
+        const tag = Buffer.from(tagOf(key.toString("latin1")), "latin1");
+        assert.equal(hashKey(key), murmur3_32(tag));
+        const { start, end } = placedPart(key);
+        assert.deepEqual(key.subarray(start, end), tag);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("gives keys that share a tag the same owners on random rings", () => {
+    fc.assert(
+      fc.property(
+        ids(1, 8),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.uint8Array({ minLength: 1, maxLength: 12 }).filter((t) => !t.includes(0x7d)),
+        fc.array(fc.tuple(braceBytes, braceBytes), { minLength: 1, maxLength: 8 }),
+        (members, vnodes, r, tag, wraps) => {
+          const ring = Ring.of(
+            members.map((id) => ({ id })),
+            { vnodes },
+          );
+          // The first `{` of each key opens the tag: the prefix holds none.
+          const keys = wraps.map(([before, after]) =>
+            Buffer.concat([
+              before.filter((b) => b !== 0x7b),
+              Buffer.from([0x7b]),
+              tag,
+              Buffer.from([0x7d]),
+              after,
+            ]),
+          );
+          const owners = ring.owners(keys[0]!, r);
+          for (const key of keys) assert.deepEqual(ring.owners(key, r), owners);
+          assert.deepEqual(owners, ring.owners(tag, r));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("ring: boundaries of a hash range", () => {
+  it("cuts [start, end) into pieces whose hashes each have one owner list", () => {
+    fc.assert(
+      fc.property(
+        ids(1, 6),
+        fc.integer({ min: 1, max: 40 }),
+        fc.boolean(),
+        uint32,
+        fc.integer({ min: 1, max: 2 ** 32 }),
+        (members, vnodes, coarse, a, span) => {
+          const ring = Ring.of(
+            members.map((id) => ({ id })),
+            options(vnodes, coarse),
+          );
+          const start = a;
+          const end = Math.min(2 ** 32, start + span);
+          const out: number[] = [];
+          const n = ring.boundariesIn(start, end, out);
+          const cuts = [start, ...out.slice(0, n), end];
+          for (let i = 0; i + 1 < cuts.length; i++) {
+            const lo = cuts[i]!;
+            const hi = cuts[i + 1]!;
+            assert.ok(lo < hi, `pieces ascend: ${lo} < ${hi}`);
+            const owners = ring.ownersOfHash(lo, 3);
+            for (const h of [hi - 1, Math.floor((lo + hi) / 2)]) {
+              assert.deepEqual(ring.ownersOfHash(h, 3), owners, `${h} in [${lo}, ${hi})`);
+            }
+          }
+          // Every point inside the range starts a piece after it.
+          for (const p of ring.positions()) {
+            if (p + 1 > start && p + 1 < end)
+              assert.ok(out.slice(0, n).includes(p + 1), `point ${p}`);
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -337,6 +337,153 @@ describe("Store scan while mutating", () => {
   });
 });
 
+describe("Store scan by buckets (the scan index)", () => {
+  /** Plain keys and keys of four hash tags, so some buckets hold many keys. */
+  const k = (i: number): Buffer => Buffer.from(i % 3 === 0 ? `{g${i % 4}}key-${i}` : `key-${i}`);
+  const bucketOf = (key: Uint8Array): number => hashKey(key) >>> 16;
+  /** Every bucket a key of the test may be in, ascending: the walk's order. */
+  const buckets = [...new Set(Array.from({ length: 260 }, (_, i) => bucketOf(k(i))))].sort(
+    (a, b) => a - b,
+  );
+
+  it("walks every entry present for the whole walk exactly once, each in its own bucket", () => {
+    const scanOp = fc.record({
+      op: fc.constantFrom("set", "delete", "get", "evict", "advance", "sweep", "walk", "walk"),
+      key: fc.integer({ min: 0, max: 199 }),
+      n: fc.integer({ min: 0, max: 400 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 5, max: 150 }),
+        fc.array(scanOp, { minLength: 1, maxLength: 150, size: "max" }),
+        fc.integer({ min: 1, max: 20 }),
+        (maxEntries, ops, step) => {
+          let now = 1_000_000;
+          const store = new Store({
+            maxEntries,
+            maxTombstones: 40,
+            tombstoneTtlMs: 50,
+            initialCapacity: 0,
+            now: () => now,
+          });
+          for (let i = 0; i < maxEntries; i++)
+            store.set(k(i), valueOf(i % 50, i), 1, i % 7 === 0 ? now + 100 : 0);
+          const meta = new EntryMeta();
+          const presentNow = (): Set<string> => {
+            const out = new Set<string>();
+            for (let i = 0; i < 260; i++) if (store.meta(k(i), meta)) out.add(k(i).toString());
+            return out;
+          };
+          let throughout = presentNow();
+          const visits = new Map<string, number>();
+          let at = 0;
+          const walk = (): void => {
+            for (const end = Math.min(buckets.length, at + step); at < end; at++) {
+              const bucket = buckets[at]!;
+              let n = 0;
+              const visited = store.scanBucket(bucket, (bytes, offset, length) => {
+                const key = Buffer.from(bytes.subarray(offset, offset + length));
+                assert.equal(bucketOf(key), bucket, `${key.toString()} in bucket ${bucket}`);
+                visits.set(key.toString(), (visits.get(key.toString()) ?? 0) + 1);
+                n++;
+              });
+              assert.equal(visited, n);
+            }
+          };
+          for (const o of ops) {
+            switch (o.op) {
+              case "set":
+                store.set(k(o.key), valueOf(o.n, o.key), o.n + 2, o.n % 5 === 0 ? now + o.n : 0);
+                break;
+              case "delete":
+                store.delete(k(o.key), o.n + 2);
+                break;
+              case "get":
+                store.get(k(o.key));
+                break;
+              case "evict":
+                for (let i = 0; i < o.n % 30; i++)
+                  store.set(k(200 + ((i + o.key) % 60)), valueOf(8, i), 1, 0);
+                break;
+              case "advance":
+                now += o.n % 60;
+                break;
+              case "sweep":
+                store.sweepExpired(o.n);
+                break;
+              case "walk":
+                walk();
+                break;
+            }
+            const present = presentNow();
+            throughout = new Set([...throughout].filter((x) => present.has(x)));
+            if (at === buckets.length) break;
+          }
+          while (at < buckets.length) walk();
+          for (const name of throughout) {
+            assert.equal(
+              visits.get(name),
+              1,
+              `${name} present throughout, visited ${visits.get(name) ?? 0}`,
+            );
+          }
+          for (const [name, n] of visits) assert.equal(n, 1, `${name} visited ${n} times`);
+          store.checkIntegrity();
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("visits, over all buckets, exactly what a scan by slots visits", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => {
+        let now = 1_000_000;
+        const store = new Store({ tombstoneTtlMs: 50, initialCapacity: 0, now: () => now });
+        ops.forEach((o, step) => {
+          if (o.op === "set" || o.op === "put") {
+            store.set(KEYS[o.key]!, valueOf(o.size, step), o.version, o.ttl && now + o.ttl);
+          } else if (o.op === "delete") store.delete(KEYS[o.key]!, o.version);
+          else if (o.op === "deleteIfVersion") store.deleteIfVersion(KEYS[o.key]!, o.version);
+          else if (o.op === "advance") now += o.ms;
+        });
+        const bySlots: string[] = [];
+        let cursor = 0;
+        do {
+          cursor = store.scan(cursor, 7, (key, _v, version, _e, tomb) => {
+            bySlots.push(`${Buffer.from(key).toString("hex")} ${version} ${tomb}`);
+          });
+        } while (cursor !== 0);
+        const byBuckets: string[] = [];
+        for (const key of KEYS) {
+          const bucket = bucketOf(key);
+          if (!store.bucketUsed(bucket)) continue;
+          store.scanBucket(bucket, (bytes, offset, length, version, tomb) => {
+            if (!Buffer.from(bytes.subarray(offset, offset + length)).equals(key)) return;
+            byBuckets.push(`${Buffer.from(key).toString("hex")} ${version} ${tomb}`);
+          });
+        }
+        assert.deepEqual(byBuckets.sort(), bySlots.sort());
+        store.checkIntegrity();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("empties every bucket on flushAll", () => {
+    const store = new Store();
+    for (let i = 0; i < 500; i++) store.set(k(i), valueOf(10, i), 1, 0);
+    store.flushAll();
+    for (const bucket of buckets) assert.equal(store.bucketUsed(bucket), false);
+    store.set(k(1), valueOf(1, 1), 2, 0);
+    assert.equal(
+      store.scanBucket(bucketOf(k(1)), () => {}),
+      1,
+    );
+    store.checkIntegrity();
+  });
+});
+
 describe("Store growth", () => {
   it("finds every key while its table grows in steps, through writes, deletes and evictions", () => {
     // Hundreds of keys from an empty store: the table doubles several times, and between a

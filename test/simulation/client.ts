@@ -4,6 +4,8 @@
 import { RingcacheError } from "../../src/errors.js";
 import type { OpSink } from "../../src/master/ops/op.js";
 import { ReadOp } from "../../src/master/ops/read.js";
+import { ScanOp } from "../../src/master/ops/scan.js";
+import { formatScanCursor, parseScanCursor } from "../../src/redis/scan.js";
 import { WriteOp } from "../../src/master/ops/write.js";
 import type { KvClient } from "../helpers/checker.js";
 import type { SimCluster, SimMaster } from "./cluster.js";
@@ -100,6 +102,28 @@ const WRITE_SINK: OpSink<WriteOp<Pending<number>>> = {
   },
 };
 
+/** One SCAN call's answer: the next cursor ("0" at the end) and the keys. */
+export interface ScanPage {
+  readonly cursor: string;
+  readonly keys: string[];
+}
+
+const SCAN_SINK: OpSink<ScanOp<Pending<ScanPage>>> = {
+  opDone(op) {
+    const p = op.ctx;
+    const keys: string[] = [];
+    // The op's body holds the keys as RESP bulks: $n, the key, CRLF.
+    const body = op.body.take();
+    for (let at = 0; at < body.length;) {
+      const eol = body.indexOf("\r\n", at);
+      const n = Number(body.subarray(at + 1, eol).toString("latin1"));
+      keys.push(body.subarray(eol + 2, eol + 2 + n).toString("latin1"));
+      at = eol + 2 + n + 2;
+    }
+    p.registry.end(p, op.error, { cursor: formatScanCursor(op.at, op.hint), keys });
+  },
+};
+
 export class SimClient implements KvClient {
   private readonly registry: SimClients;
   /** The master it sticks to (-1: any live one, per request). */
@@ -124,6 +148,15 @@ export class SimClient implements KvClient {
   get(key: string): Promise<Buffer | null> {
     return this.registry.submit<Buffer | null>(this.preferred, this.affinity, (m, p) => {
       new ReadOp(m.core.router, Buffer.from(key), "value", VALUE_SINK, p).start();
+    });
+  }
+
+  /** SCAN cursor COUNT count, through a live master as NGINX would pick it. */
+  scan(cursor: string, count: number): Promise<ScanPage> {
+    const c = parseScanCursor(Buffer.from(cursor));
+    const window = c.hint === 0 ? 0 : 2 ** (c.hint - 1);
+    return this.registry.submit<ScanPage>(this.preferred, this.affinity, (m, p) => {
+      new ScanOp(m.core.router, "scan", c.bucket, window, count, null, null, SCAN_SINK, p).start();
     });
   }
 

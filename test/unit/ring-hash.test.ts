@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fnv1a32, hashKey, hashKeyAt, murmur3_32, xxhash32 } from "../../src/ring/hash.js";
+import {
+  fnv1a32,
+  hashKey,
+  hashKeyAt,
+  murmur3_32,
+  placedPart,
+  xxhash32,
+} from "../../src/ring/hash.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bytes = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
@@ -18,8 +25,9 @@ const FORTY = text("0123456789abcdef0123456789abcdef01234567");
 // python-xxhash binding of libxxhash) and agree with this code.
 
 describe("hashKey (the routing contract)", () => {
-  // hashKey is MurmurHash3_x86_32 with seed 0. If one of these changes, every key in every
-  // deployed cluster moves: that is a migration, not a refactor.
+  // hashKey is MurmurHash3_x86_32 with seed 0 (of the key's hash tag, when it has one). If one
+  // of these changes, every key in every deployed cluster moves: that is a migration, not a
+  // refactor. None of these keys has a tag.
   const vectors: readonly (readonly [string, Uint8Array, number])[] = [
     ["empty (published)", new Uint8Array(0), 0x00000000],
     ['"a"', text("a"), 0x3c2569b2],
@@ -39,7 +47,6 @@ describe("hashKey (the routing contract)", () => {
     ["17 bytes", text("0123456789abcdefg"), 0xe2ad6669],
     ["40 bytes", FORTY, 0x4d77b063],
     ["35 high bytes", HIGH, 0xef2c4c31],
-    ["1000 bytes", LONG, 0x1785b9d8],
     ['vnode "a1#0"', text("a1#0"), 0xfa222bbb],
   ];
   for (const [name, input, expected] of vectors) {
@@ -47,6 +54,12 @@ describe("hashKey (the routing contract)", () => {
       assert.equal(hashKey(input), expected);
     });
   }
+
+  it("hashes 1000 bytes with murmur3_32 (the key itself holds a tag: bytes 13 to 202)", () => {
+    assert.equal(murmur3_32(LONG), 0x1785b9d8);
+    assert.equal(hashKey(LONG), 0xce541338);
+    assert.equal(hashKey(LONG), murmur3_32(LONG.subarray(13, 202)));
+  });
 
   it("is murmur3_32 with seed 0", () => {
     for (const [, input] of vectors) assert.equal(hashKey(input), murmur3_32(input, 0));
@@ -60,7 +73,7 @@ describe("hashKey (the routing contract)", () => {
   it("reads a view at any offset of a larger buffer (a slice of a socket chunk)", () => {
     const chunk = new Uint8Array(1100);
     chunk.set(LONG, 3);
-    assert.equal(hashKey(chunk.subarray(3, 1003)), 0x1785b9d8);
+    assert.equal(hashKey(chunk.subarray(3, 1003)), 0xce541338);
     const buf = Buffer.from("xxabcxx");
     assert.equal(hashKey(buf.subarray(2, 5)), 0xb3dd93fa);
   });
@@ -72,13 +85,55 @@ describe("hashKey (the routing contract)", () => {
         assert.equal(hashKeyAt(LONG, offset, n), hashKey(view), `offset ${offset}, ${n} bytes`);
       }
     }
-    assert.equal(hashKeyAt(LONG, 0, LONG.length), 0x1785b9d8);
+    assert.equal(hashKeyAt(LONG, 0, LONG.length), 0xce541338);
+    const tagged = text("..{user1000}.following..");
+    assert.equal(hashKeyAt(tagged, 2, tagged.length - 4), 0x899d6f93);
+    // The tag is looked for within the key only, never in the bytes around it.
+    const around = text("{a}xyz{b}");
+    assert.equal(hashKeyAt(around, 3, 3), murmur3_32(text("xyz")));
+    assert.equal(hashKeyAt(text("x{ab}"), 0, 4), murmur3_32(text("x{ab")));
   });
 
   it("returns a uint32", () => {
     for (let n = 0; n < 64; n++) {
       const h = hashKey(fill(n, 0xff));
       assert.ok(Number.isInteger(h) && h >= 0 && h <= 0xffffffff, `length ${n}: ${h}`);
+    }
+  });
+});
+
+describe("hash tags (Redis Cluster's rule)", () => {
+  // [key, the bytes that place it, hashKey]: the first `{`, the first `}` after it, and at
+  // least one byte between; otherwise the whole key.
+  const vectors: readonly (readonly [string, string, number])[] = [
+    ["{user1000}.following", "user1000", 0x899d6f93],
+    ["{user1000}.followers", "user1000", 0x899d6f93],
+    ["user1000", "user1000", 0x899d6f93],
+    ["foo{}{bar}", "foo{}{bar}", 0x35364c97],
+    ["foo{{bar}}zap", "{bar", 0x7186ca27],
+    ["foo{bar}{zap}", "bar", 0x450e998d],
+    ["{}", "{}", 0x8a082ec8],
+    ["{", "{", 0xcdfb52b1],
+    ["}{a}", "a", 0x3c2569b2],
+    ["{a}b}", "a", 0x3c2569b2],
+    ["a{b", "a{b", 0x71eeec71],
+    ["a{b}c", "b", 0x95de7e03],
+    ["x{\u00e9}y", "\u00e9", 0x10110787],
+  ];
+  for (const [key, part, expected] of vectors) {
+    it(`places ${JSON.stringify(key)} by ${JSON.stringify(part)}`, () => {
+      const bytes = text(key);
+      assert.equal(hashKey(bytes), expected);
+      assert.equal(hashKey(bytes), murmur3_32(text(part)));
+      const { start, end } = placedPart(bytes);
+      assert.deepEqual(Buffer.from(bytes.subarray(start, end)), Buffer.from(text(part)));
+    });
+  }
+
+  it("places keys that share a tag together, whatever surrounds it", () => {
+    const h = hashKey(text("{tag}"));
+    for (const key of ["{tag}", "a{tag}", "{tag}b", "x{tag}}", "{tag}{other}", "}{tag}"]) {
+      assert.equal(hashKey(text(key)), h, key);
     }
   });
 });

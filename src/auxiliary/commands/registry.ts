@@ -6,6 +6,7 @@ import { CommandRegistry } from "../../redis/registry.js";
 import { connectionCommands } from "../../server/common-commands.js";
 import type { AuxiliaryCommands, AuxiliaryHandler } from "./dispatcher.js";
 import { internalCommands } from "./internal.js";
+import { keyScanCommands } from "./keyscan.js";
 import { keyspaceCommands } from "./keyspace.js";
 import { serverCommands } from "./server.js";
 import { stringCommands } from "./strings.js";
@@ -22,5 +23,6 @@ export function auxiliaryRegistry(): CommandRegistry<AuxiliaryHandler> {
     .include(stringCommands)
     .include(keyspaceCommands)
     .include(serverCommands)
-    .include(internalCommands);
+    .include(internalCommands)
+    .include(keyScanCommands);
 }

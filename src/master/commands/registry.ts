@@ -4,6 +4,7 @@ import { unknownCommand } from "../../redis/errors.js";
 import { CommandRegistry } from "../../redis/registry.js";
 import { connectionCommands } from "../../server/common-commands.js";
 import type { MasterContext, MasterHandler } from "./context.js";
+import { keysCommands } from "./keys.js";
 import { keyspaceCommands } from "./keyspace.js";
 import { serverCommands } from "./server.js";
 import { stringCommands } from "./strings.js";
@@ -19,5 +20,6 @@ export function masterRegistry(): CommandRegistry<MasterHandler> {
     .include(stringCommands)
     .include(keyspaceCommands)
     .include(serverCommands)
+    .include(keysCommands)
     .include(connectionCommands<MasterContext>);
 }

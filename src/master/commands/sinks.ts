@@ -56,6 +56,14 @@ export class MasterSinks {
     slot.complete(bytes);
   }
 
+  /**
+   * Completes `slot` with a reply a family's own sink built (the walks of keys.ts), recording
+   * the command like every sink here.
+   */
+  done(slot: DeferredReply, id: number, startedAt: number, bytes: Buffer): void {
+    this.complete(slot, id, startedAt, bytes);
+  }
+
   /** Completes `slot` with the error's reply. */
   fail(slot: DeferredReply, id: number, startedAt: number, err: RingcacheError): void {
     this.host.record(id, false, startedAt);

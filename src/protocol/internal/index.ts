@@ -27,6 +27,9 @@
 // RC.PUTPAGE page                           :n applied; each entry as RC.PUT would apply it, a
 //                                           tombstone as RC.DEL; the page is checked whole first
 // RC.CDELPAGE page                          :n removed (RC.CDEL of each entry's key and version)
+// RC.KEYSCAN from to count [TOMBS] [TYPE t] [MATCH p] [RANGES s e ...]
+//                                           *3 [next examined *2n[key version]]: keys of whole scan
+//                                           buckets (hashKey >>> 16) from `from`, see keyscan.ts
 // RC.STATS                                  $json of the store's counters and limits
 // RC.FLUSH version                          :1 everything at or below `version` is gone, and
 //                                           writes at or below it are refused (a floor)
@@ -43,7 +46,9 @@
 // read as :0. A write at or below the flush floor is refused with the floor as the held version.
 //
 // One place for the contract: wire.ts (names, numbers, the write status), entries.ts (commands on
-// one entry and on the whole node), scan.ts (streams of entries and the pages of a move).
+// one entry and on the whole node), scan.ts (streams of entries and the pages of a move),
+// keyscan.ts (the keys of scan buckets, for SCAN, KEYS and RANDOMKEY).
 export * from "./entries.js";
+export * from "./keyscan.js";
 export * from "./scan.js";
 export * from "./wire.js";

@@ -210,7 +210,31 @@ export class RangeSet {
     }
     return lo > 0 && hash < (this.ends[lo - 1] as number);
   }
+
+  /**
+   * How the hashes [start, end) lie against the ranges: OUTSIDE none is in a range, INSIDE all
+   * are, PARTLY some are (a bucket scan then checks each key's hash).
+   */
+  coverage(start: number, end: number): number {
+    const starts = this.starts;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((starts[mid] as number) <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && start < (this.ends[lo - 1] as number)) {
+      return end <= (this.ends[lo - 1] as number) ? RANGES_INSIDE : RANGES_PARTLY;
+    }
+    return lo < starts.length && (starts[lo] as number) < end ? RANGES_PARTLY : RANGES_OUTSIDE;
+  }
 }
+
+/** RangeSet.coverage's answers. */
+export const RANGES_OUTSIDE = 0;
+export const RANGES_PARTLY = 1;
+export const RANGES_INSIDE = 2;
 
 /** How many lists of ranges a node keeps for RANGESID (moves from a few masters at once). */
 const KEPT_RANGE_SETS = 8;
