@@ -2,7 +2,7 @@
 // KEEPTTL and one of EX, PX, EXAT, PXAT; the syntax first, then the expiry's value, with
 // Redis's texts (docs/design.md, "Client interfaces"). GETEX reads the same expiries, or
 // PERSIST, and SETEX and PSETEX an expiry of their own.
-import { INT64_MAX, notInteger, parseInt64 } from "./integers.js";
+import { INT64_MAX, notInteger, parseInt64, parseSmallInt } from "./integers.js";
 import { invalidExpire, toExpiryMs } from "./expire.js";
 import { lower, syntaxError } from "./errors.js";
 
@@ -73,6 +73,15 @@ export function parseSetOptions(args: readonly Buffer[], now: number): SetOption
  * Redis's checks and texts: a positive integer whose time in ms fits 64 bits.
  */
 export function parseExpiry(arg: Buffer, unit: number, now: number, command: string): number {
+  // The common case, up to 12 digits: exact in doubles, and far below every limit.
+  if (arg.length <= 12) {
+    const small = parseSmallInt(arg);
+    if (small !== null) {
+      if (small <= 0) throw invalidExpire(command);
+      const ms = unit === UNIT_EX || unit === UNIT_EXAT ? small * 1000 : small;
+      return unit === UNIT_EX || unit === UNIT_PX ? ms + now : ms;
+    }
+  }
   const value = parseInt64(arg);
   if (value === null) throw notInteger();
   const seconds = unit === UNIT_EX || unit === UNIT_EXAT;
