@@ -441,6 +441,45 @@ describe("master string and keyspace commands", () => {
     }
   });
 
+  it("hands every value on once: GETSET and GETDEL of many clients on two masters", async () => {
+    const clients = Array.from(
+      { length: 8 },
+      (_, i) =>
+        new Redis({ port: cluster.master(i % 2).port, host: "127.0.0.1", maxRetriesPerRequest: 1 }),
+    );
+    try {
+      await clients[0]?.del("race:getset");
+      const returned: (string | null)[] = [];
+      const written: string[] = [];
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let r = 0; r < 100; r++) {
+            const p = c.pipeline();
+            const token = `${i}.${r}`;
+            written.push(token);
+            p.getset("race:getset", token);
+            // Now and then a GETDEL takes the value out instead of the next GETSET.
+            if (r % 10 === 9) p.getdel("race:getset");
+            for (const [err, v] of (await p.exec()) ?? []) {
+              assert.equal(err, null);
+              returned.push(v as string | null);
+            }
+          }
+        }),
+      );
+      const last = await clients[0]?.get("race:getset");
+      const seen = [...returned.filter((v) => v !== null), ...(last === null ? [] : [last])];
+      const counts = new Map<string, number>();
+      for (const v of seen) counts.set(v as string, (counts.get(v as string) ?? 0) + 1);
+      for (const [v, n] of counts) assert.equal(n, 1, `${v} handed on ${n} times`);
+      // Every value written comes back exactly once: from the GETSET or GETDEL after it,
+      // whichever client sent that, or as the last value.
+      assert.deepEqual([...counts.keys()].sort(), [...written].sort());
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
   /** What each auxiliary node holds for `key` (RC.GET), for the nodes that hold it. */
   async function ownersOf(
     key: string,

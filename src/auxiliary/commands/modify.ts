@@ -102,8 +102,9 @@ export function modify(
       return put(a, key, version, Buffer.from(mod.value), 0, old);
     }
     case "GETDEL": {
-      if (current === null) return none(null);
-      const old = Buffer.from(current);
+      const old = current === null ? null : Buffer.from(current);
+      // A tombstone even for no key, as RC.DEL leaves: masters send GETDEL to every owner at
+      // once, and an older copy still on its way to this one must be refused.
       a.store.delete(key, version);
       a.changes++;
       return { effect: EFFECT_DEL, value: null, expiresAt: 0, answer: old };

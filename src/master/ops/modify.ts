@@ -8,14 +8,22 @@
 //                                               ─► RC.PUT / RC.DEL to the other owners
 //                                                    └─ some did not apply it ─► held (hold.ts)
 //
+// GETDEL and GETSET leave the same on every owner whatever it held (a tombstone, the new
+// value): they go to every owner at once, one round trip, and the first owner's answer (the
+// old value) is the client's.
+//
+//   GETDEL / GETSET ─► RC.MODIFY on every owner ─► the first owner refused: again, newer version
+//                                               └─ some did not apply it ─► held (hold.ts)
+//
 // What must stay true: the first owner serialises the modifications of a key (one computes on
 // what the one before left), and every copy carries the version the first owner applied, so a
 // copy never overwrites a newer write on another owner.
 import { performance } from "node:perf_hooks";
-import type { RingcacheError } from "../../errors.js";
+import { RingcacheError } from "../../errors.js";
 import {
   EFFECT_DEL,
   EFFECT_NONE,
+  EFFECT_PUT,
   StaleVersionError,
   encodeDel,
   encodeModify,
@@ -75,6 +83,12 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
   private generation = 0;
   /** The sink heard answered(). */
   private answered = false;
+  /** GETDEL and GETSET: sent to every owner at once (tokens are owner indexes). */
+  private readonly parallel: boolean;
+  /** Parallel: the highest version an owner refused the first owner's attempt with. */
+  private staleMax = 0;
+  /** Parallel: why the first owner did not answer (the modification may have been applied). */
+  private primaryError: RingcacheError | null = null;
 
   /** `key` and the modification's bytes must stay unchanged until the op is done. */
   constructor(
@@ -93,6 +107,12 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     this.ctx = ctx;
     this.startedAt = performance.now();
     this.affinity = router.affinity;
+    this.parallel = mod.op === "GETDEL" || mod.op === "GETSET";
+    if (mod.op === "GETDEL") this.effect = EFFECT_DEL;
+    else if (mod.op === "GETSET") {
+      this.effect = EFFECT_PUT;
+      this.value = mod.value;
+    }
   }
 
   start(): this {
@@ -101,6 +121,7 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     this.version = this.router.clock.next();
     this.owners = this.router.ownersOf(this.key);
     this.primary = -1;
+    if (this.parallel) return this.startParallel();
     for (let i = 0; i < this.owners.length; i++) {
       const conn = (this.owners[i] as NodeClient).connection(this.affinity);
       if (conn === null) continue;
@@ -115,7 +136,85 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     return this;
   }
 
+  /** GETDEL, GETSET: RC.MODIFY to every owner; the first reachable one answers the client. */
+  private startParallel(): this {
+    this.unreached = 0;
+    this.pending = 0;
+    this.staleMax = 0;
+    this.primaryError = null;
+    const owners = this.owners;
+    for (let i = 0; i < owners.length; i++) {
+      const client = owners[i] as NodeClient;
+      const conn = client.connection(this.affinity);
+      if (conn === null) {
+        this.unreached |= 1 << i;
+        continue;
+      }
+      if (this.primary < 0) this.primary = i;
+      encodeModify(conn.writer(), this.key, this.version, this.limit, this.mod);
+      conn.expect(this, i);
+      this.pending++;
+    }
+    if (this.primary < 0) {
+      this.error = owners.length === 0 ? noOwners(this.router.topology) : unreachable(null, false);
+      this.end();
+      return this;
+    }
+    for (let i = 0; this.unreached !== 0 && i < owners.length; i++) {
+      if ((this.unreached & (1 << i)) === 0) continue;
+      const unwaited = unwaitedConnection(this.router, owners[i] as NodeClient, this.affinity);
+      if (unwaited !== null) this.copyTo(unwaited, UNWAITED, 0);
+    }
+    return this;
+  }
+
+  private parallelReply(token: number, reply: RespValue): void {
+    try {
+      const result = readModifyReply(reply);
+      if (token === this.primary) {
+        const answer = result.answer;
+        this.answer = Buffer.isBuffer(answer) ? copy(answer) : answer;
+      }
+    } catch (err) {
+      if (err instanceof StaleVersionError) {
+        // Another owner holding a newer version holds something as good; the first owner's
+        // answer must come from an attempt it applied.
+        if (token === this.primary) this.staleMax = err.heldVersion;
+      } else if (token === this.primary) {
+        this.primaryError = err as RingcacheError;
+      } else {
+        this.router.counters.replicationFailures++;
+      }
+    }
+    if (--this.pending === 0) this.parallelDone();
+  }
+
+  private parallelDone(): void {
+    if (this.primaryError !== null) {
+      this.error = this.primaryError;
+      this.end();
+      return;
+    }
+    if (this.staleMax > 0) {
+      this.router.clock.observe(this.staleMax);
+      if (this.attempts <= this.router.maxStaleRetries) {
+        this.router.counters.staleRetries++;
+        this.start();
+        return;
+      }
+      this.error = keptLosing(this.attempts);
+      this.end();
+      return;
+    }
+    this.tellAnswered();
+    this.copied();
+  }
+
   onNodeReply(token: number, reply: RespValue): void {
+    if (this.parallel) {
+      this.parallelReply(token, reply);
+      return;
+    }
     if (token >= 0) {
       // A copy to another owner: applied, or refused because it holds a newer version. An
       // error answer (the owner's memory is full) is a replication failure, as for a write.
@@ -131,10 +230,15 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     try {
       result = readModifyReply(reply);
     } catch (err) {
-      if (err instanceof StaleVersionError && this.attempts <= this.router.maxStaleRetries) {
+      if (err instanceof StaleVersionError) {
         this.router.clock.observe(err.heldVersion);
-        this.router.counters.staleRetries++;
-        this.start();
+        if (this.attempts <= this.router.maxStaleRetries) {
+          this.router.counters.staleRetries++;
+          this.start();
+          return;
+        }
+        this.error = keptLosing(this.attempts);
+        this.end();
         return;
       }
       this.error = err as RingcacheError;
@@ -216,6 +320,12 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
   }
 
   onNodeError(token: number, error: RingcacheError): void {
+    if (this.parallel) {
+      if (token === this.primary) this.primaryError = error;
+      else this.unreached |= 1 << token;
+      if (--this.pending === 0) this.parallelDone();
+      return;
+    }
     if (token >= 0) {
       this.unreached |= 1 << token;
       if (--this.pending === 0) this.copied();
@@ -225,4 +335,11 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     this.error = error;
     this.end();
   }
+}
+
+function keptLosing(attempts: number): RingcacheError {
+  return new RingcacheError(
+    "STALE_VERSION",
+    `modification kept losing to newer versions after ${attempts} attempts`,
+  );
 }
