@@ -49,8 +49,17 @@ interface Hold {
 }
 
 function holdsKey(hold: Hold, key: Uint8Array): boolean {
-  for (const k of hold.keys) if (k.equals(key)) return true;
+  const keys = hold.keys;
+  for (let i = 0; i < keys.length; i++) if (sameBytes(keys[i] as Buffer, key)) return true;
   return false;
+}
+
+/** Byte equality in JS, last byte first: keys tend to share their prefix, and most are short. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (b.length !== n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Whether a command on `key` (null: several keys or none) must wait for `hold`. */

@@ -9,11 +9,12 @@
 //                                                    └─ some did not apply it ─► held (hold.ts)
 //
 // GETDEL and GETSET leave the same on every owner whatever it held (a tombstone, the new
-// value): they go to every owner at once, one round trip, and the first owner's answer (the
-// old value) is the client's.
+// value): the copies (RC.DEL, RC.PUT) leave with RC.MODIFY to the first owner, one round trip,
+// and the first owner's answer (the old value) is the client's.
 //
-//   GETDEL / GETSET ─► RC.MODIFY on every owner ─► the first owner refused: again, newer version
-//                                               └─ some did not apply it ─► held (hold.ts)
+//   GETDEL / GETSET ─► RC.MODIFY on the first owner, the copies to the others, at once
+//                        ├─ the first owner refused: again, all of it, with a newer version
+//                        └─ some did not apply it ─► held (hold.ts)
 //
 // What must stay true: the first owner serialises the modifications of a key (one computes on
 // what the one before left), and every copy carries the version the first owner applied, so a
@@ -83,9 +84,9 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
   private generation = 0;
   /** The sink heard answered(). */
   private answered = false;
-  /** GETDEL and GETSET: sent to every owner at once (tokens are owner indexes). */
+  /** GETDEL and GETSET: the copies leave with RC.MODIFY (tokens are owner indexes). */
   private readonly parallel: boolean;
-  /** Parallel: the highest version an owner refused the first owner's attempt with. */
+  /** Parallel: the version the first owner refused the attempt with (0: none). */
   private staleMax = 0;
   /** Parallel: why the first owner did not answer (the modification may have been applied). */
   private primaryError: RingcacheError | null = null;
@@ -136,7 +137,7 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     return this;
   }
 
-  /** GETDEL, GETSET: RC.MODIFY to every owner; the first reachable one answers the client. */
+  /** GETDEL, GETSET: RC.MODIFY to the first reachable owner, which answers, the copies to the rest. */
   private startParallel(): this {
     this.unreached = 0;
     this.pending = 0;
@@ -150,9 +151,14 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
         this.unreached |= 1 << i;
         continue;
       }
-      if (this.primary < 0) this.primary = i;
-      encodeModify(conn.writer(), this.key, this.version, this.limit, this.mod);
-      conn.expect(this, i);
+      if (this.primary < 0) {
+        this.primary = i;
+        encodeModify(conn.writer(), this.key, this.version, this.limit, this.mod);
+        conn.expect(this, i);
+      } else {
+        // What the first owner will do, with the same version: no need to wait for it.
+        this.copyTo(conn, this, i);
+      }
       this.pending++;
     }
     if (this.primary < 0) {
@@ -169,21 +175,22 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
   }
 
   private parallelReply(token: number, reply: RespValue): void {
-    try {
-      const result = readModifyReply(reply);
-      if (token === this.primary) {
-        const answer = result.answer;
-        this.answer = Buffer.isBuffer(answer) ? copy(answer) : answer;
-      }
-    } catch (err) {
-      if (err instanceof StaleVersionError) {
-        // Another owner holding a newer version holds something as good; the first owner's
-        // answer must come from an attempt it applied.
-        if (token === this.primary) this.staleMax = err.heldVersion;
-      } else if (token === this.primary) {
-        this.primaryError = err as RingcacheError;
-      } else {
+    if (token !== this.primary) {
+      // A copy: applied, or refused because the owner holds a newer version, as good. An
+      // error answer (the owner's memory is full) is a replication failure, as for a write.
+      try {
+        readWriteOutcome(reply);
+      } catch {
         this.router.counters.replicationFailures++;
+      }
+    } else {
+      try {
+        const answer = readModifyReply(reply).answer;
+        this.answer = Buffer.isBuffer(answer) ? copy(answer) : answer;
+      } catch (err) {
+        // The answer must come from an attempt the first owner applied.
+        if (err instanceof StaleVersionError) this.staleMax = err.heldVersion;
+        else this.primaryError = err as RingcacheError;
       }
     }
     if (--this.pending === 0) this.parallelDone();

@@ -117,17 +117,31 @@ function wrongArity(): RingcacheError {
   return new RingcacheError("BAD_REQUEST", "wrong number of arguments for 'rc.modify' command");
 }
 
+const OP_NAMES = Object.keys(OP_BULKS) as ModifyOpName[];
+
+/** The operation `name` spells in any case, without making a string; null for none. */
+function opNamed(name: Buffer): ModifyOpName | null {
+  for (const op of OP_NAMES) {
+    const known = OP_BULKS[op];
+    if (known.length !== name.length) continue;
+    let i = 0;
+    while (i < known.length && ((name[i] as number) & 0xdf) === known[i]) i++;
+    if (i === known.length) return op;
+  }
+  return null;
+}
+
 /** Server side: args are views valid during the call. */
 export function parseModify(args: Buffer[]): ModifyArgs {
   if (args.length < 5) throw wrongArity();
   const key = args[1] as Buffer;
   const version = parseVersion(args[2]);
   const limit = parseUint(args[3], "limit");
-  const name = (args[4] as Buffer).toString("latin1").toUpperCase();
-  if (!Object.hasOwn(OP_ARGS, name)) {
-    throw new RingcacheError("BAD_REQUEST", `unknown RC.MODIFY operation '${name.slice(0, 32)}'`);
+  const op = opNamed(args[4] as Buffer);
+  if (op === null) {
+    const name = (args[4] as Buffer).toString("latin1").toUpperCase().slice(0, 32);
+    throw new RingcacheError("BAD_REQUEST", `unknown RC.MODIFY operation '${name}'`);
   }
-  const op = name as ModifyOpName;
   const rest = args.length - 5;
   let mod: Modification;
   if (op === "GETEX") {
