@@ -137,7 +137,7 @@ export class ModifyOp<C> implements ReplyTarget, HoldOwner {
     return this;
   }
 
-  /** GETDEL, GETSET: RC.MODIFY to the first reachable owner, which answers, the copies to the rest. */
+  /** GETDEL, GETSET: RC.MODIFY to the first reachable owner (it answers), copies to the rest. */
   private startParallel(): this {
     this.unreached = 0;
     this.pending = 0;
