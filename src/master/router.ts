@@ -6,7 +6,7 @@
 //   ops/write.ts        SET, DEL, EXPIRE as versioned writes to every owner
 //   ops/hold.ts         writes held until every owner the ring counts has applied them
 //   ops/conditional.ts  SET NX|XX|GET|KEEPTTL, EXPIRE NX|XX|GT|LT, PERSIST: read, then write
-//   ops/incr.ts         INCRBY on one owner, copied to the others
+//   ops/modify.ts       INCRBY, APPEND, GETDEL …: computed on one owner, copied to the others
 //   ops/gather.ts       MGET, MSET, DEL and EXISTS of several keys
 //   ops/broadcast.ts    FLUSHALL, DBSIZE: every node
 //   ops/scan.ts         SCAN, KEYS, RANDOMKEY: walks of every node's keys in ring-hash order

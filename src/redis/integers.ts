@@ -33,3 +33,27 @@ export function parseInt64(b: Uint8Array): bigint | null {
   const value = BigInt(Buffer.from(b.buffer, b.byteOffset, n).toString("latin1"));
   return value < INT64_MIN || value > INT64_MAX ? null : value;
 }
+
+/**
+ * The integer `b` spells as parseInt64 reads it, as a number, when it has at most 15 digits
+ * (exact in a double); null otherwise, or when it is not an integer. No BigInt is made.
+ */
+export function parseSmallInt(b: Uint8Array): number | null {
+  const n = b.length;
+  if (n === 0 || n > 16) return null;
+  let i = 0;
+  const negative = b[0] === 0x2d;
+  if (negative) {
+    i = 1;
+    if (n === 1) return null;
+  }
+  if (n - i > 15) return null;
+  if (b[i] === 0x30) return n === 1 ? 0 : null;
+  let value = 0;
+  for (let j = i; j < n; j++) {
+    const d = (b[j] as number) - 0x30;
+    if (d < 0 || d > 9) return null;
+    value = value * 10 + d;
+  }
+  return negative ? -value : value;
+}

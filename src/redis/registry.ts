@@ -14,6 +14,8 @@
 export const REPLIES_LATER = 1;
 /** The command changes data. */
 export const WRITES = 2;
+/** The command's only key is args[1]: it need not wait behind commands on other keys. */
+export const ONE_KEY = 4;
 
 /** Name, arity and flags of a command; its handler is the node's to define. */
 export interface CommandSpec<H> {

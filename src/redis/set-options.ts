@@ -1,7 +1,8 @@
 // SET's options as Redis 7 reads them (parseExtendedStringArgumentsOrReply): NX, XX, GET,
 // KEEPTTL and one of EX, PX, EXAT, PXAT; the syntax first, then the expiry's value, with
-// Redis's texts (docs/design.md, "Client interfaces").
-import { INT64_MAX, notInteger, parseInt64 } from "./integers.js";
+// Redis's texts (docs/design.md, "Client interfaces"). GETEX reads the same expiries, or
+// PERSIST, and SETEX and PSETEX an expiry of their own.
+import { INT64_MAX, notInteger, parseInt64, parseSmallInt } from "./integers.js";
 import { invalidExpire, toExpiryMs } from "./expire.js";
 import { lower, syntaxError } from "./errors.js";
 
@@ -21,10 +22,11 @@ export interface SetOptions {
 /** A SET with no options (argc 3): nothing to parse, nothing to allocate. */
 export const PLAIN_SET: SetOptions = { flags: 0, expiresAt: 0 };
 
-const UNIT_EX = 1;
-const UNIT_PX = 2;
-const UNIT_EXAT = 3;
-const UNIT_PXAT = 4;
+/** Expiry units: seconds or ms, from now or from the epoch. */
+export const UNIT_EX = 1;
+export const UNIT_PX = 2;
+export const UNIT_EXAT = 3;
+export const UNIT_PXAT = 4;
 const EXPIRY_UNITS = new Map([
   ["ex", UNIT_EX],
   ["px", UNIT_PX],
@@ -63,12 +65,63 @@ export function parseSetOptions(args: readonly Buffer[], now: number): SetOption
     }
   }
   if (expire === undefined) return { flags, expiresAt: 0 };
-  const value = parseInt64(expire);
+  return { flags, expiresAt: parseExpiry(expire, unit, now, "set") };
+}
+
+/**
+ * The absolute expiry (Unix ms) that `arg` asks for in `unit` (UNIT_EX … UNIT_PXAT), with
+ * Redis's checks and texts: a positive integer whose time in ms fits 64 bits.
+ */
+export function parseExpiry(arg: Buffer, unit: number, now: number, command: string): number {
+  // The common case, up to 12 digits: exact in doubles, and far below every limit.
+  if (arg.length <= 12) {
+    const small = parseSmallInt(arg);
+    if (small !== null) {
+      if (small <= 0) throw invalidExpire(command);
+      const ms = unit === UNIT_EX || unit === UNIT_EXAT ? small * 1000 : small;
+      return unit === UNIT_EX || unit === UNIT_PX ? ms + now : ms;
+    }
+  }
+  const value = parseInt64(arg);
   if (value === null) throw notInteger();
   const seconds = unit === UNIT_EX || unit === UNIT_EXAT;
-  if (value <= 0n || (seconds && value > INT64_MAX / 1000n)) throw invalidExpire("set");
+  if (value <= 0n || (seconds && value > INT64_MAX / 1000n)) throw invalidExpire(command);
   let ms = seconds ? value * 1000n : value;
   if (unit === UNIT_EX || unit === UNIT_PX) ms += BigInt(now);
-  if (ms > INT64_MAX) throw invalidExpire("set");
-  return { flags, expiresAt: toExpiryMs(ms) };
+  if (ms > INT64_MAX) throw invalidExpire(command);
+  return toExpiryMs(ms);
+}
+
+/** GETEX's options: none (a plain read), PERSIST, or an expiry still to be read. */
+export interface GetExOptions {
+  readonly persist: boolean;
+  /** UNIT_EX … UNIT_PXAT, or 0 with no expiry. */
+  readonly unit: number;
+  /** The expiry's argument (read only once the key is known to exist, as Redis does). */
+  readonly expire: Buffer | null;
+}
+
+/**
+ * The syntax of `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]` from args[2] on: a unit may
+ * repeat (the last value wins) but not change, and PERSIST excludes any unit; anything else,
+ * SET's own options included, is a syntax error.
+ */
+export function parseGetExOptions(args: readonly Buffer[]): GetExOptions {
+  let persist = false;
+  let unit = 0;
+  let expire: Buffer | null = null;
+  for (let j = 2; j < args.length; j++) {
+    const opt = lower(args[j] as Buffer);
+    const next = args[j + 1];
+    const optUnit = EXPIRY_UNITS.get(opt) ?? 0;
+    if (opt === "persist" && unit === 0) persist = true;
+    else if (optUnit !== 0 && !persist && (unit === 0 || unit === optUnit) && next !== undefined) {
+      unit = optUnit;
+      expire = next;
+      j++;
+    } else {
+      throw syntaxError();
+    }
+  }
+  return { persist, unit, expire };
 }

@@ -1,5 +1,6 @@
 // Hostile keys and values through a master: binary keys, the key and value limits, EXPIRE with
-// huge, negative and non-integer times, INCR on non-numbers and at the 64-bit edges. Where Redis
+// huge, negative and non-integer times, INCR on non-numbers and at the 64-bit edges, string
+// edits (SETRANGE, GETRANGE, INCRBYFLOAT, GETEX …) at theirs. Where Redis
 // defines the answer, the master's replies are compared byte for byte with a real redis-server
 // given the same commands in the same order.
 import assert from "node:assert/strict";
@@ -76,6 +77,45 @@ const COMMANDS: readonly Arg[][] = [
   ["INCR", FF],
 ];
 
+const LONG_NUMBER = `${"0".repeat(5118)}1`;
+const BIN_KEY = Buffer.from([0xfe, 0x00, 0xff, 0x0d, 0x0a]);
+
+/** String edits at their edges: offsets, indexes and numbers of every size. */
+const STRING_EDITS: readonly Arg[][] = [
+  ["DEL", "s", "f", BIN_KEY],
+  ["SET", "s", "hello"],
+  ["SETRANGE", "s", I64_MAX, "x"],
+  ["SETRANGE", "s", "536870912", "x"],
+  ["SETRANGE", "s", "99999999999999999999", "x"],
+  ["SETRANGE", "s", "-1", "x"],
+  ["SETRANGE", "s", I64_MAX, ""],
+  ["SETRANGE", "s", "2", FF],
+  ["GETRANGE", "s", I64_MIN, I64_MAX],
+  ["GETRANGE", "s", I64_MAX, I64_MIN],
+  ["GETRANGE", "s", "99999999999999999999", "1"],
+  ["SUBSTR", "s", "-1", I64_MIN],
+  ["STRLEN", "s"],
+  ["APPEND", "s", FF],
+  ["INCRBYFLOAT", "f", LONG_NUMBER],
+  ["INCRBYFLOAT", "f", `0${LONG_NUMBER}`],
+  ["INCRBYFLOAT", "f", "1e4932"],
+  ["INCRBYFLOAT", "f", "-1e4932"],
+  ["INCRBYFLOAT", "f", "1e-4951"],
+  ["INCRBYFLOAT", "f", "1e9999999999999999999999"],
+  ["INCRBYFLOAT", "f", "0x1p99999999999999"],
+  ["INCRBYFLOAT", "f", "\0"],
+  ["INCRBYFLOAT", "f", FF],
+  ["SET", "f", LONG_NUMBER],
+  ["INCRBYFLOAT", "f", "1"],
+  ["GETEX", "s", "EXAT", I64_MAX],
+  ["GETEX", "s", "PXAT", I64_MIN],
+  ["GETEX", "s", "PX", "-9223372036854775809"],
+  ["GETDEL", BIN_KEY],
+  ["GETSET", BIN_KEY, FF],
+  ["GETDEL", BIN_KEY],
+  ["EXPIRETIME", BIN_KEY],
+];
+
 /** Sends every command in one write, then QUIT; returns the reply bytes before QUIT's +OK. */
 async function replay(port: number, commands: readonly Arg[][]): Promise<Buffer> {
   const w = new RespWriter();
@@ -141,6 +181,62 @@ describe("hostile keys and values through a master", () => {
       await guard.check("keys and values compared with redis-server");
     },
   );
+
+  it(
+    "answers string edits at their edges byte for byte as redis-server does",
+    { skip: skipUnless("redis-server") },
+    async () => {
+      let redis: RedisServer | undefined;
+      try {
+        redis = await startRedisServer();
+        const expected = splitReplies(await replay(redis.port, STRING_EDITS));
+        const got = splitReplies(await replay(guard.master.port, STRING_EDITS));
+        assert.equal(got.length, STRING_EDITS.length);
+        STRING_EDITS.forEach((c, i) => {
+          const shown = c.map((a) => JSON.stringify(a.toString("latin1").slice(0, 40))).join(" ");
+          assert.equal(got[i], expected[i], `reply to ${shown}`);
+        });
+      } finally {
+        await redis?.stop();
+      }
+      await guard.check("string edits compared with redis-server");
+    },
+  );
+
+  it("grows strings to max-value-size and no further, many clients at once", async () => {
+    const max = 1024 * 1024;
+    const replies = splitReplies(
+      await replay(guard.master.port, [
+        ["SETRANGE", "grown", String(max - 1), "x"],
+        ["APPEND", "grown", "y"],
+        ["SETRANGE", "grown", String(max), "y"],
+        ["SETRANGE", "grown2", String(max), "y"],
+        ["STRLEN", "grown"],
+        ["EXISTS", "grown2"],
+        ["DEL", "grown"],
+      ]),
+    );
+    const tooLong = "-ERR string exceeds maximum allowed size (max-value-size, 1048576 bytes)\r\n";
+    assert.deepEqual(replies, [
+      `:${max}\r\n`,
+      tooLong,
+      tooLong,
+      tooLong,
+      `:${max}\r\n`,
+      ":0\r\n",
+      ":1\r\n",
+    ]);
+    // Many clients appending to one key up to the limit: every reply an answer, nothing more.
+    const appends = Array.from({ length: 64 }, () => ["APPEND", "heap", "z".repeat(64 * 1024)]);
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => replay(guard.master.port, appends.slice(0, 16))),
+    );
+    const all = results.flatMap((r) => splitReplies(r));
+    assert.equal(all.filter((r) => r.startsWith(":")).length, 16);
+    assert.equal(all.filter((r) => r === tooLong).length, 48);
+    await replay(guard.master.port, [["DEL", "heap"]]);
+    await guard.check("strings grown to the value limit");
+  });
 
   it("takes a key of max-key-size and refuses max+1 and over-limit values with clear errors", async () => {
     const max = 64 * 1024;

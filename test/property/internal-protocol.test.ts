@@ -11,6 +11,7 @@ import {
   encodeFlush,
   encodeGet,
   encodeIncrBy,
+  encodeModify,
   encodeMPut,
   encodePut,
   encodeScan,
@@ -21,7 +22,9 @@ import {
   parseExpire,
   parseFlush,
   parseGet,
+  parseGetCommand,
   parseIncrBy,
+  parseModify,
   parseKeyVersion,
   parseMCDelCount,
   parseMCDelEntry,
@@ -30,10 +33,13 @@ import {
   parsePut,
   parseScan,
   readGetReply,
+  readModifyReply,
   readWriteOutcome,
   ScanParser,
   writeGetReply,
+  writeModifyReply,
   writeStatus,
+  type Modification,
   type PutArgs,
 } from "../../src/protocol/internal/index.js";
 import { RingcacheError } from "../../src/errors.js";
@@ -288,5 +294,65 @@ describe("internal protocol", () => {
       { numRuns: 300 },
     );
     assert.equal(readGetReply(reply((w) => w.nullArray())), undefined);
+  });
+
+  it("RC.MODIFY and RC.GET WITHEXPIRY round-trip, and so do their replies", () => {
+    const modification: fc.Arbitrary<Modification> = fc.oneof(
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((delta) => ({
+        op: "INCRBY" as const,
+        delta,
+      })),
+      bytes.map((incr) => ({ op: "INCRBYFLOAT" as const, incr })),
+      fc.tuple(fc.constantFrom("APPEND" as const, "GETSET" as const), bytes).map(([op, value]) => ({
+        op,
+        value,
+      })),
+      fc
+        .tuple(fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }), bytes)
+        .map(([offset, value]) => ({ op: "SETRANGE" as const, offset, value })),
+      fc.constant({ op: "GETDEL" as const }),
+      expiry.map((expiresAt) => ({ op: "GETEX" as const, expiresAt })),
+    );
+    fc.assert(
+      fc.property(bytes, version, expiry, modification, (key, v, limit, mod) => {
+        const parsed = parseModify(roundTrip((w) => encodeModify(w, key, v, limit, mod)));
+        assert.deepEqual(parsed, { key, version: v, limit, mod });
+        assert.deepEqual(parseGetCommand(roundTrip((w) => encodeGet(w, key, true))), {
+          key,
+          withExpiry: true,
+        });
+      }),
+      { numRuns: 500 },
+    );
+    const answer = fc.oneof(
+      fc.constant(null),
+      bytes,
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 1, 2),
+        bytes,
+        expiry,
+        answer,
+        version,
+        (effect, value, e, a, held) => {
+          const got = readModifyReply(
+            reply((w) => writeModifyReply(w, effect, effect === 1 ? value : null, e, a)),
+          );
+          assert.equal(got.effect, effect);
+          assert.deepEqual(got.value, effect === 1 ? value : null);
+          assert.equal(got.expiresAt, e);
+          // Integers come back as numbers where they are safe, bigints beyond.
+          const expected =
+            typeof a === "bigint" && a >= -(2n ** 53n) + 1n && a <= 2n ** 53n - 1n ? Number(a) : a;
+          assert.deepEqual(got.answer, expected);
+          const withExpiry = readGetReply(reply((w) => writeGetReply(w, value, held, 5, e)));
+          assert.deepEqual(withExpiry, { value, version: held, pttl: 5, expiresAt: e });
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { INT64_MAX, INT64_MIN, parseInt64 } from "../../src/redis/integers.js";
+import { INT64_MAX, INT64_MIN, parseInt64, parseSmallInt } from "../../src/redis/integers.js";
 
 /** The definition: canonical decimal text (what BigInt prints) of an int64. */
 function expected(text: string): bigint | null {
@@ -42,6 +42,25 @@ describe("parseInt64 (property)", () => {
         assert.equal(parse(text), expected(text), JSON.stringify(text));
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it("reads the same short integers as numbers (parseSmallInt), and nothing longer", () => {
+    const char = fc.constantFrom(..."0123456789-+ .x".split(""));
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 18 }), (chars) => {
+        const text = chars.join("");
+        const big = expected(text);
+        const digits = text.replace(/^-/, "").length;
+        const want = big === null || digits > 15 ? null : Number(big);
+        assert.equal(parseSmallInt(Buffer.from(text, "latin1")), want, JSON.stringify(text));
+      }),
+      { numRuns: 5000 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: -(10 ** 15) + 1, max: 10 ** 15 - 1 }), (n) => {
+        assert.equal(parseSmallInt(Buffer.from(String(n))), n);
+      }),
     );
   });
 

@@ -6,8 +6,7 @@ import { RingcacheError } from "../../errors.js";
 import {
   parseExpire,
   parseFlush,
-  parseGet,
-  parseIncrBy,
+  parseGetCommand,
   parseKeyVersion,
   parseMCDelCount,
   parseMCDelEntry,
@@ -24,9 +23,9 @@ import {
 } from "../../protocol/internal/index.js";
 import { checkPage } from "../../protocol/page.js";
 import type { RespWriter } from "../../protocol/resp/index.js";
-import { INT64_MAX, INT64_MIN, notInteger, parseInt64 } from "../../redis/integers.js";
 import { WRITES, type CommandRegistry } from "../../redis/registry.js";
 import type { AuxiliaryCommands, AuxiliaryHandler } from "./dispatcher.js";
+import { rcIncrBy, rcModify } from "./modify.js";
 
 function rcPut(a: AuxiliaryCommands, out: RespWriter, put: PutArgs): void {
   a.clock.observe(put.version);
@@ -55,7 +54,8 @@ function rcMPut(a: AuxiliaryCommands, out: RespWriter, args: Buffer[]): void {
   }
 }
 
-function rcGet(a: AuxiliaryCommands, out: RespWriter, key: Buffer): void {
+/** RC.GET; with WITHEXPIRY the reply adds the absolute expiry (0 for none or a tombstone). */
+function rcGet(a: AuxiliaryCommands, out: RespWriter, key: Buffer, withExpiry: boolean): void {
   const ref = a.ref;
   const meta = a.meta;
   if (a.store.getRef(key, ref)) {
@@ -66,9 +66,10 @@ function rcGet(a: AuxiliaryCommands, out: RespWriter, key: Buffer): void {
       ref.length,
       ref.version,
       ref.expiresAt === 0 ? -1 : Math.max(0, ref.expiresAt - a.now()),
+      withExpiry ? ref.expiresAt : -1,
     );
   } else if (a.store.meta(key, meta) && meta.isTombstone) {
-    writeGetReply(out, null, meta.version, -2);
+    writeGetReply(out, null, meta.version, -2, withExpiry ? 0 : -1);
   } else {
     out.nullArray();
   }
@@ -98,33 +99,6 @@ function rcExpire(a: AuxiliaryCommands, out: RespWriter, args: Buffer[]): void {
   const applied = a.store.setExpiry(key, Math.min(expiresAt, Number.MAX_SAFE_INTEGER), version);
   if (applied) a.changes++;
   out.integer(applied ? 1 : 0);
-}
-
-function rcIncrBy(a: AuxiliaryCommands, out: RespWriter, args: Buffer[]): void {
-  const { key, delta, version } = parseIncrBy(args);
-  a.clock.observe(version);
-  const held = a.blocking(key, version);
-  if (held >= 0) throw new RingcacheError("STALE_VERSION", String(held));
-  const current = a.store.get(key);
-  let value = 0n;
-  let expiresAt = 0;
-  if (current !== undefined) {
-    const parsed = parseInt64(current);
-    if (parsed === null) throw notInteger();
-    value = parsed;
-    a.store.meta(key, a.meta);
-    expiresAt = a.meta.expiresAt;
-  }
-  const next = value + delta;
-  if (next < INT64_MIN || next > INT64_MAX) {
-    throw new RingcacheError("BAD_REQUEST", "increment or decrement would overflow");
-  }
-  const bytes = Buffer.from(next.toString(), "latin1");
-  a.store.set(key, bytes, version, expiresAt);
-  a.changes++;
-  out.arrayHeader(2);
-  out.bulk(bytes);
-  out.integer(expiresAt);
 }
 
 /**
@@ -210,12 +184,16 @@ export function internalCommands(registry: CommandRegistry<AuxiliaryHandler>): v
   };
   add("rc.put", WRITES, (a, conn, args) => rcPut(a, conn.out, parsePut(args, a.put)));
   add("rc.mput", WRITES, (a, conn, args) => rcMPut(a, conn.out, args));
-  add("rc.get", 0, (a, conn, args) => rcGet(a, conn.out, parseGet(args)));
+  add("rc.get", 0, (a, conn, args) => {
+    const { key, withExpiry } = parseGetCommand(args);
+    rcGet(a, conn.out, key, withExpiry);
+  });
   add("rc.del", WRITES, (a, conn, args) => rcDel(a, conn.out, args));
   add("rc.cdel", WRITES, (a, conn, args) => rcCDel(a, conn.out, args));
   add("rc.mcdel", WRITES, (a, conn, args) => rcMCDel(a, conn.out, args));
   add("rc.expire", WRITES, (a, conn, args) => rcExpire(a, conn.out, args));
   add("rc.incrby", WRITES, (a, conn, args) => rcIncrBy(a, conn.out, args));
+  add("rc.modify", WRITES, (a, conn, args) => rcModify(a, conn.out, args));
   add("rc.scan", 0, (a, conn, args) => a.scan.scan(conn.out, args));
   // A move's steps: each carries its leader's term, and a step of an ended term is refused.
   add("rc.scanpage", 0, (a, conn, args) => {

@@ -1,5 +1,5 @@
-// An auxiliary node's plain keyspace commands: DEL, EXISTS, TTL and PTTL as Redis 7 answers
-// them (docs/design.md, "Master ↔ auxiliary protocol").
+// An auxiliary node's plain keyspace commands: DEL, EXISTS, TOUCH, TTL and PTTL as Redis 7
+// answers them (docs/design.md, "Master ↔ auxiliary protocol").
 import { WRITES, type CommandRegistry } from "../../redis/registry.js";
 import type { AuxiliaryHandler } from "./dispatcher.js";
 
@@ -15,6 +15,13 @@ const del: AuxiliaryHandler = (a, conn, args) => {
 const exists: AuxiliaryHandler = (a, conn, args) => {
   let n = 0;
   for (let i = 1; i < args.length; i++) if (a.store.has(args[i] as Buffer)) n++;
+  conn.out.integer(n);
+};
+
+/** TOUCH: like EXISTS, but each key found becomes the most recently used. */
+const touch: AuxiliaryHandler = (a, conn, args) => {
+  let n = 0;
+  for (let i = 1; i < args.length; i++) if (a.store.getRef(args[i] as Buffer, a.ref)) n++;
   conn.out.integer(n);
 };
 
@@ -39,6 +46,7 @@ function ttl(seconds: boolean): AuxiliaryHandler {
 export function keyspaceCommands(registry: CommandRegistry<AuxiliaryHandler>): void {
   registry.add({ name: "del", arity: -2, flags: WRITES, handler: del });
   registry.add({ name: "exists", arity: -2, flags: 0, handler: exists });
+  registry.add({ name: "touch", arity: -2, flags: 0, handler: touch });
   registry.add({ name: "ttl", arity: 2, flags: 0, handler: ttl(true) });
   registry.add({ name: "pttl", arity: 2, flags: 0, handler: ttl(false) });
 }

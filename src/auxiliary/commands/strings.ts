@@ -1,6 +1,7 @@
 // An auxiliary node's plain string commands (docs/design.md, "Master ↔ auxiliary protocol"):
-// GET and SET as Redis 7 answers them, so redis-cli can inspect a node. A plain write takes a
-// version from the node's own clock.
+// GET, SET and STRLEN as Redis 7 answers them, so redis-cli can inspect a node (and a master
+// asks STRLEN rather than fetch the value). A plain write takes a version from the node's own
+// clock.
 import type { RespWriter } from "../../protocol/resp/index.js";
 import type { CommandRegistry } from "../../redis/registry.js";
 import { WRITES } from "../../redis/registry.js";
@@ -51,8 +52,14 @@ function setWithOptions(a: AuxiliaryCommands, out: RespWriter, args: Buffer[]): 
   else out.simple("OK");
 }
 
+const strlen: AuxiliaryHandler = (a, conn, args) => {
+  const ref = a.ref;
+  conn.out.integer(a.store.getRef(args[1] as Buffer, ref) ? ref.length : 0);
+};
+
 /** The string family of an auxiliary node's registry. */
 export function stringCommands(registry: CommandRegistry<AuxiliaryHandler>): void {
   registry.add({ name: "get", arity: 2, flags: 0, handler: get });
   registry.add({ name: "set", arity: -3, flags: WRITES, handler: set });
+  registry.add({ name: "strlen", arity: 2, flags: 0, handler: strlen });
 }

@@ -1,6 +1,7 @@
 // What the master's command families see of their dispatcher: the router to start operations
 // on, the sinks their replies come back through, an ordered reply slot, and the hold a
 // multi-step command puts on its connection (docs/design.md, "Client interfaces").
+import type { RingcacheError } from "../../errors.js";
 import type { CommandFn, ConnectionNode } from "../../server/common-commands.js";
 import type { ClientConnection, DeferredReply } from "../../server/resp-server.js";
 import type { AuthLimiter } from "../../server/auth-limiter.js";
@@ -36,6 +37,11 @@ export interface MasterContext extends ConnectionNode {
   slot(conn: ClientConnection): DeferredReply;
   /** Holds `conn`'s later data commands until the sink of the command being run releases it. */
   hold(conn: ClientConnection): void;
+  /**
+   * Holds `conn`'s later commands on `key` (and on several keys) until the read-modify-write
+   * being started releases it (releaseKey with the same Buffer).
+   */
+  holdKey(conn: ClientConnection, key: Buffer): void;
 }
 
 /** A master command's handler. */
@@ -47,4 +53,15 @@ export interface Pending {
   readonly id: number;
   /** Set when the command holds its connection (released when it is done). */
   readonly conn?: ClientConnection | null;
+}
+
+/** GETRANGE's and SUBSTR's indexes, with the reply slot. */
+export interface RangePending extends Pending {
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/** An error Redis reports only once the key is known to exist (GETEX's expiry). */
+export interface ErrorPending extends Pending {
+  readonly error: RingcacheError;
 }

@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 import type { RingcacheError } from "../../errors.js";
 import { arityError } from "../../redis/errors.js";
-import { REPLIES_LATER, type CommandRegistry } from "../../redis/registry.js";
+import { ONE_KEY, REPLIES_LATER, type CommandRegistry } from "../../redis/registry.js";
 import { AuthLimiter } from "../../server/auth-limiter.js";
 import type { CommonContext } from "../../server/common-commands.js";
 import type {
@@ -64,8 +64,12 @@ export class MasterCommands implements CommandDispatcher, MasterContext, SinkHos
   dispatch(conn: ClientConnection, args: Buffer[]): void {
     const id = this.registry.lookup(args[0] as Buffer);
     this.commandsProcessed++;
-    const later = (this.registry.flags(id) & REPLIES_LATER) !== 0;
-    if (later && this.holds.count > 0 && this.holds.enqueue(conn, id, args)) return;
+    const flags = this.registry.flags(id);
+    const later = (flags & REPLIES_LATER) !== 0;
+    if (later && this.holds.count > 0) {
+      const key = (flags & ONE_KEY) !== 0 && args.length > 1 ? (args[1] as Buffer) : null;
+      if (this.holds.enqueue(conn, id, args, key)) return;
+    }
     this.router.affinity = conn.id;
     // Commands that reply later are timed by their operation, from its creation.
     const startedAt = later ? 0 : performance.now();
@@ -100,6 +104,10 @@ export class MasterCommands implements CommandDispatcher, MasterContext, SinkHos
     this.holds.hold(conn);
   }
 
+  holdKey(conn: ClientConnection, key: Buffer): void {
+    this.holds.holdKey(conn, key);
+  }
+
   // --- SinkHost and HeldRunner ---------------------------------------------------------------
 
   record(id: number, ok: boolean, startedAt: number): void {
@@ -108,6 +116,10 @@ export class MasterCommands implements CommandDispatcher, MasterContext, SinkHos
 
   release(conn: ClientConnection): void {
     this.holds.release(conn);
+  }
+
+  releaseKey(conn: ClientConnection, key: Buffer): void {
+    this.holds.releaseKey(conn, key);
   }
 
   runHeld(conn: ClientConnection, id: number, args: Buffer[]): void {

@@ -5,6 +5,16 @@
 // it is done, so that a pipeline runs as if one command at a time, as Redis runs it. One-step
 // commands need no hold: a client's requests to a node share one node connection, which
 // keeps their order.
+//
+// A read-modify-write (INCRBY, APPEND, GETDEL …) holds only its key, until its first owner has
+// answered and the copies to the other owners are written: a later write to that key would
+// otherwise reach another owner before the copy. Later commands of the client on other keys
+// (commands whose one key is args[1]) go on at once; one on a held key, or on several keys,
+// waits, and so does everything after it.
+//
+//   held: active (two-step command)    ─► every later data command waits
+//         keys [k1, k2] (modifications) ─► a later command on k3 runs, one on k1 waits
+//   queue: the waiting commands, run in order as soon as the head may run
 import { toRingcacheError, type RingcacheError } from "../../errors.js";
 import { copy } from "../../redis/bytes.js";
 import type { ClientConnection, DeferredReply } from "../../server/resp-server.js";
@@ -26,12 +36,36 @@ interface HeldCommand {
   /** Copies: the socket's views are gone by the time it runs. */
   readonly args: Buffer[];
   readonly slot: DeferredReply;
+  /** The command's one key (args[1]), or null for a command on several keys or none. */
+  readonly key: Buffer | null;
 }
 
 interface Hold {
   /** A multi-step command of this connection is in flight. */
   active: boolean;
+  /** The keys of this connection's read-modify-writes whose first owner has not answered. */
+  readonly keys: Buffer[];
   readonly queue: HeldCommand[];
+}
+
+function holdsKey(hold: Hold, key: Uint8Array): boolean {
+  const keys = hold.keys;
+  for (let i = 0; i < keys.length; i++) if (sameBytes(keys[i] as Buffer, key)) return true;
+  return false;
+}
+
+/** Byte equality in JS, last byte first: keys tend to share their prefix, and most are short. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (b.length !== n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether a command on `key` (null: several keys or none) must wait for `hold`. */
+function mustWait(hold: Hold, key: Uint8Array | null): boolean {
+  if (hold.active || hold.queue.length > 0) return true;
+  return hold.keys.length > 0 && (key === null || holdsKey(hold, key));
 }
 
 export class Holds {
@@ -46,26 +80,44 @@ export class Holds {
     this.runner = runner;
   }
 
-  /** Queues the command if `conn` is held; false when it is not (run it now). */
-  enqueue(conn: ClientConnection, id: number, args: Buffer[]): boolean {
+  /**
+   * Queues the command if it must wait for what holds `conn`; false when it may run now. `key`
+   * is the command's one key (args[1]), or null when it has several or none.
+   */
+  enqueue(conn: ClientConnection, id: number, args: Buffer[], key: Buffer | null): boolean {
     const hold = this.holds.get(conn);
-    if (hold === undefined) return false;
+    if (hold === undefined || !mustWait(hold, key)) return false;
     if (hold.queue.length >= MAX_HELD_COMMANDS) {
       conn.destroy();
       return true;
     }
-    hold.queue.push({ id, args: args.map(copy), slot: conn.defer() });
+    const copies = args.map(copy);
+    hold.queue.push({
+      id,
+      args: copies,
+      slot: conn.defer(),
+      key: key === null ? null : copies[1]!,
+    });
     return true;
   }
 
-  hold(conn: ClientConnection): void {
-    const hold = this.holds.get(conn);
-    if (hold !== undefined) {
-      hold.active = true;
-      return;
+  private entry(conn: ClientConnection): Hold {
+    let hold = this.holds.get(conn);
+    if (hold === undefined) {
+      hold = { active: false, keys: [], queue: [] };
+      this.holds.set(conn, hold);
+      this.count++;
     }
-    this.holds.set(conn, { active: true, queue: [] });
-    this.count++;
+    return hold;
+  }
+
+  hold(conn: ClientConnection): void {
+    this.entry(conn).active = true;
+  }
+
+  /** A read-modify-write of `key` starts: later commands of `conn` on it wait (releaseKey). */
+  holdKey(conn: ClientConnection, key: Buffer): void {
+    this.entry(conn).keys.push(key);
   }
 
   /** The multi-step command of `conn` is done: run what waited behind it, in order. */
@@ -73,21 +125,39 @@ export class Holds {
     const hold = this.holds.get(conn);
     if (hold === undefined) return;
     hold.active = false;
+    this.drain(conn, hold);
+  }
+
+  /** The read-modify-write holding `key` (the same Buffer holdKey took) has its answer. */
+  releaseKey(conn: ClientConnection, key: Buffer): void {
+    const hold = this.holds.get(conn);
+    if (hold === undefined) return;
+    const at = hold.keys.indexOf(key);
+    if (at >= 0) hold.keys.splice(at, 1);
+    this.drain(conn, hold);
+  }
+
+  /** Runs the waiting commands, in order, while the first of them may run. */
+  private drain(conn: ClientConnection, hold: Hold): void {
     while (hold.queue.length > 0) {
-      const next = hold.queue.shift() as HeldCommand;
-      this.replaySlot = next.slot;
+      const head = hold.queue[0] as HeldCommand;
+      if (hold.active || (hold.keys.length > 0 && (head.key === null || holdsKey(hold, head.key))))
+        return;
+      hold.queue.shift();
+      this.replaySlot = head.slot;
       const startedAt = this.runner.now();
       try {
-        this.runner.runHeld(conn, next.id, next.args);
+        this.runner.runHeld(conn, head.id, head.args);
       } catch (err) {
-        if (this.replaySlot === next.slot)
-          this.runner.fail(next.slot, next.id, startedAt, toRingcacheError(err));
+        if (this.replaySlot === head.slot)
+          this.runner.fail(head.slot, head.id, startedAt, toRingcacheError(err));
       } finally {
         this.replaySlot = null;
       }
-      // The command just run holds the connection again (or a nested release finished the queue).
-      if (hold.active || this.holds.get(conn) !== hold) return;
+      // A nested release may have finished the queue (and dropped the hold).
+      if (this.holds.get(conn) !== hold) return;
     }
+    if (hold.active || hold.keys.length > 0) return;
     this.holds.delete(conn);
     this.count--;
   }

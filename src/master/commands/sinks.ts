@@ -8,26 +8,32 @@
 import type { RingcacheError } from "../../errors.js";
 import { RespWriter } from "../../protocol/resp/index.js";
 import { SET_GET } from "../../redis/set-options.js";
+import { rangeOf } from "../../redis/strings.js";
 import type { ClientConnection, DeferredReply } from "../../server/resp-server.js";
 import type { BroadcastOp } from "../ops/broadcast.js";
 import type { ExpireOp, SetOp } from "../ops/conditional.js";
 import type { GatherOp } from "../ops/gather.js";
-import type { IncrOp } from "../ops/incr.js";
+import type { ModifyOp, ModifySink } from "../ops/modify.js";
 import type { OpSink } from "../ops/op.js";
 import type { ReadOp } from "../ops/read.js";
 import type { WriteOp } from "../ops/write.js";
-import type { Pending } from "./context.js";
+import type { ErrorPending, Pending, RangePending } from "./context.js";
 
 const OK = Buffer.from("+OK\r\n");
 const NIL = Buffer.from("$-1\r\n");
 const ZERO = Buffer.from(":0\r\n");
 const ONE = Buffer.from(":1\r\n");
+const EMPTY = Buffer.from("$0\r\n\r\n");
+const STRING = Buffer.from("+string\r\n");
+const NONE = Buffer.from("+none\r\n");
 
 /** What the sinks report back to the dispatcher. */
 export interface SinkHost {
   record(id: number, ok: boolean, startedAt: number): void;
   /** The multi-step command of `conn` is done: run what waited behind it. */
   release(conn: ClientConnection): void;
+  /** The read-modify-write of `conn` holding `key` has its answer: run what waited for it. */
+  releaseKey(conn: ClientConnection, key: Buffer): void;
 }
 
 export class MasterSinks {
@@ -119,8 +125,8 @@ export class MasterSinks {
     },
   };
 
-  /** MSET and FLUSHALL: +OK. */
-  readonly ok: OpSink<GatherOp<Pending> | BroadcastOp<Pending>> = {
+  /** MSET, FLUSHALL, SETEX and PSETEX: +OK. */
+  readonly ok: OpSink<GatherOp<Pending> | BroadcastOp<Pending> | WriteOp<Pending>> = {
     opDone: (op) => {
       const { slot, id } = op.ctx;
       if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
@@ -128,7 +134,7 @@ export class MasterSinks {
     },
   };
 
-  /** DEL and EXISTS: how many keys. */
+  /** DEL, UNLINK, EXISTS and TOUCH: how many keys. */
   readonly count: OpSink<GatherOp<Pending>> = {
     opDone: (op) => {
       const { slot, id } = op.ctx;
@@ -146,11 +152,24 @@ export class MasterSinks {
     },
   };
 
-  readonly incr: OpSink<IncrOp<Pending>> = {
+  /**
+   * The read-modify-writes (INCRBY, INCRBYFLOAT, APPEND, SETRANGE, GETSET, GETDEL, GETEX with
+   * an option): their answer, an integer, bytes or nil.
+   */
+  readonly modify: ModifySink<ModifyOp<Pending>> = {
+    answered: (op) => {
+      const conn = op.ctx.conn;
+      if (conn !== undefined && conn !== null) this.host.releaseKey(conn, op.key);
+    },
     opDone: (op) => {
       const { slot, id } = op.ctx;
       if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
-      this.complete(slot, id, op.startedAt, this.out(slot).integer(op.result).take());
+      const answer = op.answer;
+      if (answer === null) return this.complete(slot, id, op.startedAt, NIL);
+      const w = this.out(slot);
+      if (Buffer.isBuffer(answer)) w.bulk(answer);
+      else w.integer(answer);
+      this.complete(slot, id, op.startedAt, w.take());
     },
   };
 
@@ -166,6 +185,93 @@ export class MasterSinks {
   /** TTL (seconds, rounded) and PTTL (ms): -2 for no key, -1 for no expiry. */
   readonly ttl = this.ttlSink(true);
   readonly pttl = this.ttlSink(false);
+
+  /** EXPIRETIME (seconds, rounded) and PEXPIRETIME (ms): -2 for no key, -1 for no expiry. */
+  readonly expireTime = this.expireTimeSink(true);
+  readonly pexpireTime = this.expireTimeSink(false);
+
+  /** SETNX: :1 when it set the key, :0 when the key existed. It held its connection. */
+  readonly setnx: OpSink<SetOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id, conn } = op.ctx;
+      if (op.error !== null) this.fail(slot, id, op.startedAt, op.error);
+      else this.complete(slot, id, op.startedAt, op.written ? ONE : ZERO);
+      if (conn !== undefined && conn !== null) this.host.release(conn);
+    },
+  };
+
+  /** GETEX with no option: the value or nil. */
+  readonly value: OpSink<ReadOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      if (op.value === null) return this.complete(slot, id, op.startedAt, NIL);
+      this.complete(slot, id, op.startedAt, this.out(slot).bulk(op.value).take());
+    },
+  };
+
+  /** STRLEN: the value's length, 0 for no key. */
+  readonly strlen: OpSink<ReadOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      this.integer(slot, id, op.startedAt, op.integer);
+    },
+  };
+
+  /** TYPE: every value is a string; none for no key. */
+  readonly type: OpSink<ReadOp<Pending>> = {
+    opDone: (op) => {
+      const { slot, id } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      this.complete(slot, id, op.startedAt, op.exists ? STRING : NONE);
+    },
+  };
+
+  /** GETRANGE and SUBSTR: the bytes of the range, empty for no key. */
+  readonly range: OpSink<ReadOp<RangePending>> = {
+    opDone: (op) => {
+      const { slot, id, start, end } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      const value = op.value;
+      if (value === null) return this.complete(slot, id, op.startedAt, EMPTY);
+      const [from, to] = rangeOf(value.length, start, end);
+      const w = this.out(slot).bulkSlice(value, from, to - from);
+      this.complete(slot, id, op.startedAt, w.take());
+    },
+  };
+
+  /**
+   * A command whose argument Redis checks only once the key exists (GETEX's expiry): nil for
+   * no key, the argument's error for a key.
+   */
+  readonly nilOrError: OpSink<ReadOp<ErrorPending>> = {
+    opDone: (op) => {
+      const { slot, id, error } = op.ctx;
+      if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+      if (!op.exists) return this.complete(slot, id, op.startedAt, NIL);
+      this.fail(slot, id, op.startedAt, error);
+    },
+  };
+
+  private expireTimeSink(seconds: boolean): OpSink<ReadOp<Pending>> {
+    return {
+      opDone: (op) => {
+        const { slot, id } = op.ctx;
+        if (op.error !== null) return this.fail(slot, id, op.startedAt, op.error);
+        const held = op.versioned;
+        let at: number;
+        if (held === undefined || held.value === null || held.pttl === -2) at = -2;
+        else at = held.expiresAt === undefined || held.expiresAt === 0 ? -1 : held.expiresAt;
+        this.integer(
+          slot,
+          id,
+          op.startedAt,
+          at < 0 || !seconds ? at : Math.floor((at + 500) / 1000),
+        );
+      },
+    };
+  }
 
   private ttlSink(seconds: boolean): OpSink<ReadOp<Pending>> {
     return {

@@ -12,7 +12,8 @@ import type { OpSink } from "./op.js";
 import { ReadOp } from "./read.js";
 import { WriteOp } from "./write.js";
 
-export type GatherKind = "mget" | "exists" | "del" | "mset";
+/** TOUCH counts like EXISTS, marking each entry recently used on its owner. */
+export type GatherKind = "mget" | "exists" | "touch" | "del" | "mset";
 
 /** What a gather's per-key operations report into (the gather itself, whatever its C). */
 interface Gathering {
@@ -35,7 +36,7 @@ export class GatherOp<C> implements Gathering {
   private readonly expiries: readonly number[] | null;
   /** MGET: each key's value (copies) or null, in key order. */
   readonly values: (Buffer | null)[];
-  /** EXISTS and DEL: how many keys counted. */
+  /** EXISTS, TOUCH and DEL: how many keys counted. */
   count = 0;
   error: RingcacheError | null = null;
   private remaining: number;
@@ -76,8 +77,8 @@ export class GatherOp<C> implements Gathering {
       const key = copy(keyArgs[i] as Buffer);
       if (kind === "mget") {
         new ReadOp<Gathering>(router, key, "value", GATHER_READ, this, i).start();
-      } else if (kind === "exists") {
-        new ReadOp<Gathering>(router, key, "exists", GATHER_READ, this, i).start();
+      } else if (kind === "exists" || kind === "touch") {
+        new ReadOp<Gathering>(router, key, kind, GATHER_READ, this, i).start();
       } else if (kind === "del") {
         new WriteOp<Gathering>(router, "del", key, null, 0, GATHER_WRITE, this, i).start();
       } else {

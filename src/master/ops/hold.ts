@@ -1,6 +1,6 @@
 // Writes held for an owner that did not apply them (docs/design.md, "Acknowledging a write").
 //
-//   WriteOp / IncrOp: some owners applied, owner X failed ─► HeldWrite (same version)
+//   WriteOp / ModifyOp: some owners applied, owner X failed ─► HeldWrite (same version)
 //       ├─ ask the leader about X (once per resend interval per node)
 //       ├─ every resend interval: send to X again ─► applied, or X holds newer ─► done
 //       ├─ the ring changes: owners it no longer counts drop out; if some remain, the write

@@ -23,12 +23,16 @@ import {
 
 /**
  * What a read asks an owner: "value" a plain GET (the value or null), "exists" a plain EXISTS,
- * "versioned" RC.GET (value, version and remaining TTL).
+ * "touch" a plain TOUCH (EXISTS that marks the entry recently used), "strlen" a plain STRLEN
+ * (the value's length), "versioned" RC.GET (value, version and remaining TTL), "expiry"
+ * RC.GET WITHEXPIRY (the same and the absolute expiry).
  */
-export type ReadMode = "value" | "exists" | "versioned";
+export type ReadMode = "value" | "exists" | "touch" | "strlen" | "versioned" | "expiry";
 
 const GET_PREFIX = Buffer.from("*2\r\n$3\r\nGET\r\n");
 const EXISTS_PREFIX = Buffer.from("*2\r\n$6\r\nEXISTS\r\n");
+const TOUCH_PREFIX = Buffer.from("*2\r\n$5\r\nTOUCH\r\n");
+const STRLEN_PREFIX = Buffer.from("*2\r\n$6\r\nSTRLEN\r\n");
 
 export class ReadOp<C> implements ReplyTarget {
   readonly router: Router;
@@ -45,9 +49,11 @@ export class ReadOp<C> implements ReplyTarget {
   error: RingcacheError | null = null;
   /** "value": the value (a view, valid during opDone only), or null for a miss. */
   value: Buffer | null = null;
-  /** "exists": whether the key exists. */
+  /** "exists" and "touch": whether the key exists. */
   exists = false;
-  /** "versioned": what the owner holds (views valid during opDone only). */
+  /** "exists" and "touch": 1 when the key exists, else 0; "strlen": the value's length. */
+  integer = 0;
+  /** "versioned" and "expiry": what the owner holds (views valid during opDone only). */
   versioned: VersionedValue | undefined = undefined;
   private lastError: RingcacheError | null = null;
   private allTimeouts = true;
@@ -105,8 +111,9 @@ export class ReadOp<C> implements ReplyTarget {
       if (this.mode === "value") {
         if (reply !== null && !Buffer.isBuffer(reply)) throw unexpectedReply();
         this.value = reply;
-      } else if (this.mode === "exists") {
+      } else if (this.mode === "exists" || this.mode === "touch" || this.mode === "strlen") {
         if (typeof reply !== "number") throw unexpectedReply();
+        this.integer = reply;
         this.exists = reply > 0;
       } else {
         this.versioned = readGetReply(reply);
@@ -143,8 +150,14 @@ export class ReadOp<C> implements ReplyTarget {
         } else if (this.mode === "exists") {
           out.raw(EXISTS_PREFIX);
           out.bulk(this.key);
+        } else if (this.mode === "touch") {
+          out.raw(TOUCH_PREFIX);
+          out.bulk(this.key);
+        } else if (this.mode === "strlen") {
+          out.raw(STRLEN_PREFIX);
+          out.bulk(this.key);
         } else {
-          encodeGet(out, this.key);
+          encodeGet(out, this.key, this.mode === "expiry");
         }
         conn.expect(this, this.attempt);
         return;
@@ -198,12 +211,13 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
     // Every current owner, not just the first: one that just joined may not have the entry
     // yet while another (a surviving replica) does.
     this.pending = this.owners.length + this.previous.length;
+    const mode = this.parent.mode === "expiry" ? "expiry" : "versioned";
     for (const owner of this.owners) {
-      new ReadOp(router, this.parent.key, "versioned", this, CURRENT).startWith([owner]);
+      new ReadOp(router, this.parent.key, mode, this, CURRENT).startWith([owner]);
     }
     // Every previous owner too: with several moves under way they may hold different versions.
     for (const owner of this.previous) {
-      new ReadOp(router, this.parent.key, "versioned", this, PREVIOUS).startWith([owner]);
+      new ReadOp(router, this.parent.key, mode, this, PREVIOUS).startWith([owner]);
     }
   }
 
@@ -218,11 +232,11 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
       const v = op.versioned;
       if (v !== undefined && (this.best === undefined || v.version > this.best.version)) {
         // The reply's bulk is valid only during this call.
-        this.best = {
-          value: v.value === null ? null : copy(v.value),
-          version: v.version,
-          pttl: v.pttl,
-        };
+        const value = v.value === null ? null : copy(v.value);
+        this.best =
+          v.expiresAt === undefined
+            ? { value, version: v.version, pttl: v.pttl }
+            : { value, version: v.version, pttl: v.pttl, expiresAt: v.expiresAt };
       }
     }
     if (--this.pending > 0) return;
@@ -240,8 +254,12 @@ class MoveRead<C> implements OpSink<ReadOp<Asked>> {
       parent.error = this.previousError;
     } else {
       const live = best !== undefined && best.value !== null && best.pttl !== -2;
-      if (parent.mode === "value") parent.value = live ? best.value : null;
-      else if (parent.mode === "exists") parent.exists = live;
+      const mode = parent.mode;
+      if (mode === "value") parent.value = live ? best.value : null;
+      else if (mode === "exists" || mode === "touch") {
+        parent.exists = live;
+        parent.integer = live ? 1 : 0;
+      } else if (mode === "strlen") parent.integer = live ? best.value.length : 0;
       else parent.versioned = best;
     }
     parent.sink.opDone(parent);

@@ -131,33 +131,58 @@ export interface VersionedValue {
   readonly version: number;
   /** Remaining time to live in ms; -1 none; -2 for a tombstone. */
   readonly pttl: number;
+  /** Asked WITHEXPIRY: the absolute expiry (Unix ms) the node holds, 0 for none. */
+  readonly expiresAt?: number;
 }
 
-export function encodeGet(out: RespWriter, key: Uint8Array): void {
-  out.arrayHeader(2);
+const WITHEXPIRY = Buffer.from("WITHEXPIRY");
+
+/**
+ * RC.GET key [WITHEXPIRY]: WITHEXPIRY adds the entry's absolute expiry to the reply, which
+ * EXPIRETIME answers exactly (a remaining time would be off by the reply's trip).
+ */
+export function encodeGet(out: RespWriter, key: Uint8Array, withExpiry = false): void {
+  out.arrayHeader(withExpiry ? 3 : 2);
   out.bulk(B.GET);
   out.bulk(key);
+  if (withExpiry) out.bulk(WITHEXPIRY);
+}
+
+/** Server side of RC.GET: the key, and whether WITHEXPIRY was asked. */
+export function parseGetCommand(args: Buffer[]): { key: Buffer; withExpiry: boolean } {
+  if (args.length === 3 && (args[2] as Buffer).toString("latin1").toUpperCase() === "WITHEXPIRY") {
+    return { key: args[1] as Buffer, withExpiry: true };
+  }
+  arity(args, 2, "rc.get");
+  return { key: args[1] as Buffer, withExpiry: false };
 }
 
 export function parseGet(args: Buffer[]): Buffer {
-  arity(args, 2, "rc.get");
-  return args[1] as Buffer;
+  return parseGetCommand(args).key;
 }
 
-/** Server side reply for RC.GET. `value` may be a view: it is copied into `out` at once. */
+/**
+ * Server side reply for RC.GET. `value` may be a view: it is copied into `out` at once. With
+ * `expiresAt` (WITHEXPIRY) the reply has it fourth.
+ */
 export function writeGetReply(
   out: RespWriter,
   value: Uint8Array | null,
   version: number,
   pttl: number,
+  expiresAt = -1,
 ): void {
-  out.arrayHeader(3);
+  out.arrayHeader(expiresAt < 0 ? 3 : 4);
   out.bulk(value);
   out.integer(version);
   out.integer(pttl);
+  if (expiresAt >= 0) out.integer(expiresAt);
 }
 
-/** writeGetReply for a value lying in `source[offset, offset + length)` (a store's page). */
+/**
+ * writeGetReply for a value lying in `source[offset, offset + length)` (a store's page); with
+ * `expiresAt` (WITHEXPIRY) the reply has it fourth.
+ */
 export function writeGetReplySlice(
   out: RespWriter,
   source: Uint8Array,
@@ -165,26 +190,30 @@ export function writeGetReplySlice(
   length: number,
   version: number,
   pttl: number,
+  expiresAt = -1,
 ): void {
-  out.arrayHeader(3);
+  out.arrayHeader(expiresAt < 0 ? 3 : 4);
   out.bulkSlice(source, offset, length);
   out.integer(version);
   out.integer(pttl);
+  if (expiresAt >= 0) out.integer(expiresAt);
 }
 
 /** undefined: the owner holds nothing for the key. */
 export function readGetReply(reply: RespValue): VersionedValue | undefined {
   if (reply === null) return undefined;
   const items = unwrap(reply);
-  if (!Array.isArray(items) || items.length !== 3) throw unexpected(reply);
-  const [value, version, pttl] = items;
+  if (!Array.isArray(items) || (items.length !== 3 && items.length !== 4)) throw unexpected(reply);
+  const [value, version, pttl, expiresAt] = items;
   if (
     (value !== null && !Buffer.isBuffer(value)) ||
     typeof version !== "number" ||
-    typeof pttl !== "number"
+    typeof pttl !== "number" ||
+    (items.length === 4 && typeof expiresAt !== "number")
   ) {
     throw unexpected(reply);
   }
+  if (typeof expiresAt === "number") return { value: value ?? null, version, pttl, expiresAt };
   return { value: value ?? null, version, pttl };
 }
 

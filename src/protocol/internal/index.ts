@@ -9,11 +9,15 @@
 // RC.PUT key value version expiresAt        :1 applied | :-V not applied, V = newer or equal version held
 // RC.MPUT n [key value version expiresAt]×n *n of the RC.PUT replies, in order
 // RC.GET key                                *3 [value version pttl] live | *3 [nil version -2] tombstone | *-1 nothing
+// RC.GET key WITHEXPIRY                     the same with a fourth item, the absolute expiry (0: none)
 // RC.DEL key version                        :1 removed a live entry | :0 no live entry (tombstone kept) | :-V newer held
 // RC.CDEL key version                       :1 removed (its version was exactly `version`) | :0 not
 // RC.MCDEL n [key version]×n                :m the number removed (RC.CDEL of each, one reply)
 // RC.EXPIRE key expiresAt version           :1 applied | :0 no live entry | :-V newer held
 // RC.INCRBY key delta version               *2 [newValue expiresAt] | -ERR not an integer | -STALE V
+//                                           (masters send RC.MODIFY … INCRBY; kept for older ones)
+// RC.MODIFY key version limit op [arg ...]  *4 [effect value expiresAt answer] | -ERR … | -STALE V
+//                                           a read-modify-write on the first owner: modify.ts
 // RC.SCAN cursor count [RANGES s e ...]     *2 [nextCursor *5n[key value version expiresAt tombstone]]
 //                                           ranges: half-open [s, e) of the ring hash of the key
 //                                           count: store slots visited per page, so a page may
@@ -46,9 +50,10 @@
 // read as :0. A write at or below the flush floor is refused with the floor as the held version.
 //
 // One place for the contract: wire.ts (names, numbers, the write status), entries.ts (commands on
-// one entry and on the whole node), scan.ts (streams of entries and the pages of a move),
-// keyscan.ts (the keys of scan buckets, for SCAN, KEYS and RANDOMKEY).
+// one entry and on the whole node), modify.ts (read-modify-writes), scan.ts (streams of entries
+// and the pages of a move), keyscan.ts (the keys of scan buckets, for SCAN, KEYS and RANDOMKEY).
 export * from "./entries.js";
 export * from "./keyscan.js";
+export * from "./modify.js";
 export * from "./scan.js";
 export * from "./wire.js";
