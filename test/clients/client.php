@@ -47,5 +47,22 @@ $out["exists"] = $r->exists($k("a"), $k("a"), $k("missing"));
 $out["del"] = $r->del($k("a"), $k("b"), $k("missing"));
 $out["unknown"] = $error(fn() => $r->rawCommand("NOSUCHCOMMAND", "x"));
 $out["arity"] = $error(fn() => $r->rawCommand("GET"));
+$out["setex"] = [$r->setex($k("s"), 100, "v"), $r->ttl($k("s")) >= 98];
+$out["getdel"] = [$text($r->rawCommand("GETDEL", $k("s"))), $text($r->rawCommand("GETDEL", $k("s")))];
+$out["append"] = [$r->append($k("ap"), "ab"), $r->append($k("ap"), "cd"), $r->get($k("ap")), $r->strlen($k("ap"))];
+$out["incrbyfloat"] = [$r->incrByFloat($k("f"), 0.1), $r->incrByFloat($k("f"), 0.2)];
+$out["getrange"] = $r->getRange($k("ap"), 1, 2);
+$out["type"] = [$r->type($k("ap")), $r->type($k("missing"))];
+$out["unlink"] = $r->unlink($k("ap"), $k("f"), $k("missing"));
+$r->mset(["{" . $prefix . "}a" => "1", "{" . $prefix . "}b" => "2"]);
+$r->setOption(Redis::OPT_SCAN, Redis::SCAN_RETRY);
+$found = [];
+$it = null;
+while (($keys = $r->scan($it, "{" . $prefix . "}*", 100)) !== false) {
+    foreach ($keys as $key) $found[] = $key;
+}
+sort($found);
+$out["scan_tag"] = $found;
+$r->del("{" . $prefix . "}a", "{" . $prefix . "}b");
 ksort($out);
 echo json_encode($out), "\n";

@@ -58,4 +58,15 @@ out["exists"] = r.exists(k("a"), k("a"), k("missing"))
 out["del"] = r.delete(k("a"), k("b"), k("missing"))
 out["unknown"] = error(lambda: r.execute_command("NOSUCHCOMMAND", "x"))
 out["arity"] = error(lambda: r.execute_command("GET"))
+out["setex"] = [r.setex(k("s"), 100, "v"), 98 <= r.ttl(k("s")) <= 100]
+out["getdel"] = [text(r.getdel(k("s"))), r.getdel(k("s"))]
+out["append"] = [r.append(k("ap"), "ab"), r.append(k("ap"), "cd"), text(r.get(k("ap"))), r.strlen(k("ap"))]
+out["incrbyfloat"] = [r.incrbyfloat(k("f"), 0.1), r.incrbyfloat(k("f"), 0.2)]
+out["getrange"] = text(r.getrange(k("ap"), 1, 2))
+out["type"] = [text(r.type(k("ap"))), text(r.type(k("missing")))]
+out["unlink"] = r.unlink(k("ap"), k("f"), k("missing"))
+r.mset({"{%s}a" % prefix: "1", "{%s}b" % prefix: "2"})
+found = sorted(text(key) for key in r.scan_iter(match="{%s}*" % prefix, count=100))
+out["scan_tag"] = found
+r.delete("{%s}a" % prefix, "{%s}b" % prefix)
 print(json.dumps(out, sort_keys=True))

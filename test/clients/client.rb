@@ -42,4 +42,14 @@ out["exists"] = r.exists(k.("a"), k.("a"), k.("missing"))
 out["del"] = r.del(k.("a"), k.("b"), k.("missing"))
 out["unknown"] = error.call { r.call("NOSUCHCOMMAND", "x") }
 out["arity"] = error.call { r.call("GET") }
+out["setex"] = [r.setex(k.("s"), 100, "v"), r.ttl(k.("s")).between?(98, 100)]
+out["getdel"] = [text.(r.getdel(k.("s"))), r.getdel(k.("s"))]
+out["append"] = [r.append(k.("ap"), "ab"), r.append(k.("ap"), "cd"), text.(r.get(k.("ap"))), r.strlen(k.("ap"))]
+out["incrbyfloat"] = [r.incrbyfloat(k.("f"), 0.1), r.incrbyfloat(k.("f"), 0.2)]
+out["getrange"] = text.(r.getrange(k.("ap"), 1, 2))
+out["type"] = [r.type(k.("ap")), r.type(k.("missing"))]
+out["unlink"] = r.unlink(k.("ap"), k.("f"), k.("missing"))
+r.mset("{#{prefix}}a", "1", "{#{prefix}}b", "2")
+out["scan_tag"] = r.scan_each(match: "{#{prefix}}*", count: 100).to_a.sort
+r.del("{#{prefix}}a", "{#{prefix}}b")
 puts JSON.generate(out.sort.to_h)
