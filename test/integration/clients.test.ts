@@ -1,7 +1,7 @@
 // Redis clients of other languages (redis-py, redis-rb, phpredis, as Debian packages them)
 // against two masters behind a real NGINX: each runs one script (test/clients/client.*: the
-// handshake, the string and keyspace commands, hash tags and SCAN, pipelining, errors) against ringcache and
-// against a real redis-server, and both runs must print the same results.
+// handshake, the string and keyspace commands, hash tags and SCAN, pipelining, errors) against
+// ringcache and against a real redis-server, and both runs must print the same results.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
