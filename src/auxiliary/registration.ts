@@ -118,6 +118,13 @@ export class EtcdRegistration {
     this.retry.unref();
   }
 
+  /** The leader's term: the lowest create revision among the election keys. */
+  private reportTerm(): void {
+    let lowest = 0;
+    for (const r of this.election.values()) if (lowest === 0 || r < lowest) lowest = r;
+    if (lowest > 0) this.deps.term(lowest);
+  }
+
   /** Watches the election (the leader's term) and the masters (their addresses). */
   private async watch(): Promise<void> {
     const client = this.client as Etcd3;
@@ -126,7 +133,13 @@ export class EtcdRegistration {
       range_end: rangeEnd(this.keys.prefix),
       keys_only: false,
     });
-    for (const kv of res.kvs) this.apply("put", kv);
+    // The election keys come in key order, not in the order they were made: the term is taken
+    // once all are in, or the first key read would pass for the lowest (and, the node keeping
+    // the highest term it has seen, would fence the real leader's steps for good).
+    this.election.clear();
+    this.masterAddresses.clear();
+    for (const kv of res.kvs) this.apply("put", kv, false);
+    this.reportTerm();
     const watcher = client
       .watch()
       .prefix(this.keys.prefix)
@@ -145,14 +158,13 @@ export class EtcdRegistration {
     this.watcher = watcher;
   }
 
-  private apply(type: "put" | "delete", kv: IKeyValue): void {
+  /** One key as the watch (or the read before it) shows it; `report`: say the term after. */
+  private apply(type: "put" | "delete", kv: IKeyValue, report = true): void {
     const key = kv.key.toString();
     if (key.startsWith(this.keys.election)) {
       if (type === "delete") this.election.delete(key);
       else this.election.set(key, Number(kv.create_revision));
-      let lowest = 0;
-      for (const r of this.election.values()) if (lowest === 0 || r < lowest) lowest = r;
-      if (lowest > 0) this.deps.term(lowest);
+      if (report) this.reportTerm();
       return;
     }
     if (key.startsWith(this.keys.masters)) {

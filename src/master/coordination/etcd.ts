@@ -545,10 +545,14 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
     this.candidates.clear();
     this.masters.clear();
     this.acks.clear();
-    for (const kv of res.kvs) this.apply("put", kv);
+    // Leadership is assessed once every key is in: the election keys come in key order, not in
+    // the order they were made, and a partial set could name a master that does not lead.
+    for (const kv of res.kvs) this.apply("put", kv, false);
     if (this.electionKey !== null && !this.candidates.has(this.electionKey)) {
       // etcd has dropped this master's key (its lease expired while we were away).
       this.dropSession();
+    } else {
+      this.assess();
     }
     const old = this.watcher;
     this.watcher = null;
@@ -589,8 +593,8 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
     }
   }
 
-  /** One key as the watch (or a full read) shows it. */
-  private apply(type: "put" | "delete", kv: IKeyValue): void {
+  /** One key as the watch (or a full read) shows it; `assess`: leadership assessed after it. */
+  private apply(type: "put" | "delete", kv: IKeyValue, assess = true): void {
     const key = kv.key.toString();
     const k = this.keys;
     if (key.startsWith(k.election)) {
@@ -603,7 +607,7 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
         });
       }
       if (key === this.electionKey && type === "delete") this.dropSession();
-      else this.assess();
+      else if (assess) this.assess();
       return;
     }
     if (key.startsWith(k.masters)) {
