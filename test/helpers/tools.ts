@@ -16,6 +16,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   iptables: "iptables",
   etcd: "etcd-server",
   etcdctl: "etcd-client",
+  openssl: "openssl",
 };
 
 const found = new Map<string, string | undefined>();

@@ -1,0 +1,199 @@
+// Coordination through an etcd that checks who connects (docs/design.md, "Coordination through
+// etcd"), against a real local etcd: one that serves its clients over TLS only and asks each for
+// a certificate its CA signed (--client-cert-auth), with certificates made here by openssl; and
+// one with authentication on, whose user may touch only the cluster's prefix. Masters and
+// auxiliary nodes connect with the right settings and the cluster serves; each wrong setting
+// (no client certificate, a CA that did not sign etcd's certificate, a wrong password, a user
+// without a role on the prefix) stops the node at start with exit code 2 and one message that
+// says what to change, and never holds the password.
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { TestCluster } from "../helpers/cluster.js";
+import { EtcdServer, makeCertificates, type TestCertificates } from "../helpers/etcd.js";
+import { freePorts } from "../helpers/ports.js";
+import { runCli, tempDir } from "../helpers/process.js";
+import { recoveryView } from "../helpers/recovery.js";
+import { connectRedis } from "../helpers/redis-client.js";
+import { skipUnless } from "../helpers/tools.js";
+import { waitFor } from "../helpers/wait.js";
+
+const PREFIX = "/ringcache/test";
+const PASSWORD = "s3cret-etcd-pass-7f2a";
+const ROOT_PASSWORD = "s3cret-root-pass-91c4";
+
+/** Two masters and two auxiliary nodes found through `etcd`, each node given `etcdArgs`. */
+function clusterThrough(etcd: EtcdServer, etcdArgs: readonly string[]): Promise<TestCluster> {
+  return TestCluster.start({
+    masters: 2,
+    auxiliary: 2,
+    replicas: 2,
+    coordination: "etcd",
+    discovery: "etcd",
+    healthInterval: "200ms",
+    requestTimeout: "1s",
+    etcd,
+    etcdArgs,
+  });
+}
+
+/**
+ * The masters agree on one leader, both reach etcd, both route by a ring of the two nodes they
+ * found there, and a value written through one master reads back through the other.
+ */
+async function assertServes(cluster: TestCluster): Promise<void> {
+  await waitFor("both masters to reach etcd and agree on a leader", async () => {
+    const [a, b] = await Promise.all(cluster.masters.map((m) => recoveryView(m)));
+    return (
+      a?.coordination?.connected === true &&
+      b?.coordination?.connected === true &&
+      a.leader !== null &&
+      a.leader === b.leader &&
+      a.epoch === b.epoch
+    );
+  });
+  const [m1, m2] = [cluster.master(0), cluster.master(1)];
+  const c1 = connectRedis(m1.port);
+  const c2 = connectRedis(m2.port);
+  try {
+    for (let i = 0; i < 20; i++) assert.equal(await c1.set(`tls:${i}`, `v${i}`), "OK");
+    for (let i = 0; i < 20; i++) assert.equal(await c2.get(`tls:${i}`), `v${i}`);
+  } finally {
+    c1.disconnect();
+    c2.disconnect();
+  }
+}
+
+/** Runs `ringcache <role>` against etcd with `args` and returns its exit and output. */
+async function startNode(
+  role: "master" | "auxiliary",
+  dir: string,
+  endpoint: string,
+  args: readonly string[],
+): Promise<{ code: number | null; output: string; stderr: string }> {
+  const [port, http] = (await freePorts(2)) as [number, number];
+  const run = await runCli([
+    role,
+    ...["--id", role === "master" ? "m9" : "a9", "--port", String(port)],
+    ...["--http-port", String(http), "--data-dir", `${dir}/${role}`],
+    ...["--coordination", "etcd", "--etcd-endpoints", endpoint, "--etcd-prefix", PREFIX],
+    ...args,
+  ]);
+  return { code: run.code, output: run.stdout + run.stderr, stderr: run.stderr };
+}
+
+/** Exit code 2 and one line on stderr, `ringcache: <what to change>`, matching `pattern`. */
+function assertStopped(
+  run: { code: number | null; output: string; stderr: string },
+  pattern: RegExp,
+): void {
+  assert.equal(run.code, 2, run.output);
+  const lines = run.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one message, got:\n${run.stderr}`);
+  assert.match(lines[0] as string, /^ringcache: /);
+  assert.match(lines[0] as string, pattern);
+  console.log(`[coordination-etcd-security] ${lines[0]}`);
+}
+
+describe("etcd over mutual TLS", { skip: skipUnless("etcd", "openssl") }, () => {
+  const dir = tempDir("ringcache-etcd-tls-");
+  let certs: TestCertificates;
+  let etcd: EtcdServer;
+  let cluster: TestCluster | undefined;
+
+  before(async () => {
+    certs = makeCertificates(dir);
+    etcd = await EtcdServer.start({ tls: certs });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await etcd?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("masters and auxiliary nodes connect with the CA, a client certificate and its key", async () => {
+    cluster = await clusterThrough(etcd, [
+      ...["--etcd-ca-file", certs.ca],
+      ...["--etcd-cert-file", certs.clientCert, "--etcd-key-file", certs.clientKey],
+    ]);
+    await assertServes(cluster);
+  });
+
+  it("a node without a client certificate stops at start with exit code 2", async () => {
+    for (const role of ["master", "auxiliary"] as const) {
+      const run = await startNode(role, dir, etcd.endpoint, ["--etcd-ca-file", certs.ca]);
+      assertStopped(run, /etcd at 127\.0\.0\.1:\d+ .*--etcd-cert-file/);
+    }
+  });
+
+  it("a CA that did not sign etcd's certificate stops a node at start with exit code 2", async () => {
+    for (const role of ["master", "auxiliary"] as const) {
+      const run = await startNode(role, dir, etcd.endpoint, [
+        ...["--etcd-ca-file", certs.otherCa],
+        ...["--etcd-cert-file", certs.clientCert, "--etcd-key-file", certs.clientKey],
+      ]);
+      assertStopped(run, /etcd at 127\.0\.0\.1:\d+ .*--etcd-ca-file/);
+    }
+  });
+
+  it("a key that is not the certificate's stops a node at start with exit code 2", async () => {
+    const run = await startNode("master", dir, etcd.endpoint, [
+      ...["--etcd-ca-file", certs.ca],
+      ...["--etcd-cert-file", certs.clientCert, "--etcd-key-file", certs.serverKey],
+    ]);
+    assertStopped(run, /cannot use the TLS files for etcd .*--etcd-key-file/);
+  });
+});
+
+describe("etcd with authentication", { skip: skipUnless("etcd", "etcdctl") }, () => {
+  const dir = tempDir("ringcache-etcd-auth-");
+  let etcd: EtcdServer;
+  let cluster: TestCluster | undefined;
+
+  before(async () => {
+    etcd = await EtcdServer.start();
+    etcd.enableAuth({
+      user: "ringcache",
+      password: PASSWORD,
+      rootPassword: ROOT_PASSWORD,
+      prefix: PREFIX,
+    });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await etcd?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("masters and auxiliary nodes connect as a user whose role holds the prefix", async () => {
+    cluster = await clusterThrough(etcd, [
+      ...["--etcd-username", "ringcache", "--etcd-password", PASSWORD],
+    ]);
+    await assertServes(cluster);
+    // The password is a flag of every node, and none writes it in its log.
+    for (const node of [...cluster.masters, ...cluster.auxiliaries]) {
+      assert.doesNotMatch(node.process.logText(), new RegExp(PASSWORD), node.id);
+    }
+  });
+
+  it("a wrong password stops a node at start with exit code 2, and no password is shown", async () => {
+    for (const role of ["master", "auxiliary"] as const) {
+      const run = await startNode(role, dir, etcd.endpoint, [
+        ...["--etcd-username", "ringcache", "--etcd-password", `${PASSWORD}-wrong`],
+      ]);
+      assertStopped(run, /etcd at 127\.0\.0\.1:\d+ refused user "ringcache".*--etcd-password/);
+      assert.doesNotMatch(run.output, new RegExp(PASSWORD));
+    }
+  });
+
+  it("a user without a role on the prefix stops a node at start with exit code 2", async () => {
+    for (const role of ["master", "auxiliary"] as const) {
+      const run = await startNode(role, dir, etcd.endpoint, [
+        ...["--etcd-username", "ringcache", "--etcd-password", PASSWORD],
+        ...["--etcd-prefix", "/elsewhere"],
+      ]);
+      assertStopped(run, /denied user "ringcache" the keys under \/elsewhere\/.*role/);
+      assert.doesNotMatch(run.output, new RegExp(PASSWORD));
+    }
+  });
+});
