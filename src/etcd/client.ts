@@ -82,7 +82,9 @@ export async function createEtcdClient(
     options.auth = {
       username: config.etcdUsername,
       password: config.etcdPassword,
-      callOptions: () => ({ deadline: Date.now() + callTimeoutMs }),
+      // Logging in is rare (at start, and when etcd lost its tokens) and slow: etcd checks the
+      // password with bcrypt, which takes far longer than a read on a loaded machine.
+      callOptions: () => ({ deadline: Date.now() + START_CHECK_MS }),
     };
   }
   if (tls) {
@@ -253,6 +255,71 @@ function dropIpServerNameWarning(): void {
     emit(warning, ...rest);
   };
   process.emitWarning = filtered;
+}
+
+/** What a watch of a prefix reports (see openPrefixWatch). */
+export interface PrefixWatchEvents {
+  readonly put: (kv: IKeyValue) => void;
+  readonly delete: (kv: IKeyValue) => void;
+  /** The watch runs (again): every change from now on is reported. */
+  readonly connected?: () => void;
+  /** The stream broke; etcd3 opens it again by itself (every `watchRetryMs`). */
+  readonly disconnected?: () => void;
+  /**
+   * etcd cancelled the watch (its history compacted past the revision, or the login behind
+   * the watch forgotten): it is over, and changes may have been missed. Read the prefix again
+   * and open a new watch.
+   */
+  readonly cancelled: (err: Error) => void;
+}
+
+/** A running watch; close() ends it and closes its client. */
+export interface PrefixWatch {
+  close(): void;
+}
+
+/**
+ * Watches every key under `prefix` from revision `from`, on a client of its own.
+ *
+ * Why not on the node's client: etcd3 runs all the watches of a client over one stream, opened
+ * with the login the client holds at the time. An etcd that restarts forgets every login, so
+ * it cancels each watch that stream creates ("invalid auth token"), and once one creation was
+ * cancelled, etcd3 never creates another on that stream. A watch that etcd cancelled is
+ * therefore never opened again on the same client: the caller opens a new PrefixWatch, whose
+ * client logs in afresh. (Unary calls log in again by themselves.)
+ */
+export async function openPrefixWatch(
+  config: CoordinationConfig,
+  callTimeoutMs: number,
+  watchRetryMs: number,
+  prefix: string,
+  from: number,
+  on: PrefixWatchEvents,
+): Promise<PrefixWatch> {
+  const client = await createEtcdClient(config, callTimeoutMs, watchRetryMs);
+  let watcher: Awaited<ReturnType<ReturnType<Etcd3["watch"]>["watcher"]>>;
+  try {
+    watcher = client.watch().prefix(prefix).startRevision(String(from)).watcher();
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  watcher.on("connected", () => on.connected?.());
+  watcher.on("disconnected", () => on.disconnected?.());
+  watcher.on("put", (kv: IKeyValue) => on.put(kv));
+  watcher.on("delete", (kv: IKeyValue) => on.delete(kv));
+  watcher.on("error", (err: Error) => on.cancelled(err));
+  let closed = false;
+  return {
+    close(): void {
+      if (closed) return;
+      closed = true;
+      // Not awaited: etcd3 waits for a cancelled watch to be created before it cancels it, and
+      // one that etcd refused never is. Closing the client ends its stream all the same.
+      void watcher.cancel().catch(() => undefined);
+      client.close();
+    },
+  };
 }
 
 /** A lease id as etcd's own tools print it (hexadecimal). */

@@ -176,6 +176,22 @@ describe("etcd with authentication", { skip: skipUnless("etcd", "etcdctl") }, ()
     }
   });
 
+  it("etcd restarted (its login tokens lost): the nodes log in again and the ring changes", async () => {
+    const c = cluster as TestCluster;
+    await etcd.restart();
+    // Tokens are held in etcd's memory: every node must log in again, streams included.
+    await waitFor("both masters to reach etcd again", async () => {
+      const views = await Promise.all(c.masters.map((m) => recoveryView(m)));
+      return views.every((v) => v.coordination?.connected === true && v.leader !== null);
+    });
+    // The leader still decides through etcd: a node that dies leaves every master's ring.
+    await c.aux(1).kill9();
+    await waitFor("both masters to route without the dead node", async () => {
+      const views = await Promise.all(c.masters.map((m) => recoveryView(m)));
+      return views.every((v) => v.nodes.filter((n) => n.share > 0).length === 1);
+    });
+  });
+
   it("a wrong password stops a node at start with exit code 2, and no password is shown", async () => {
     for (const role of ["master", "auxiliary"] as const) {
       const run = await startNode(role, dir, etcd.endpoint, [

@@ -30,9 +30,11 @@ import {
   describeEndpoints,
   createEtcdClient,
   leaseHex,
+  openPrefixWatch,
   rangeEnd,
   type Etcd3,
   type IKeyValue,
+  type PrefixWatch,
 } from "../../etcd/client.js";
 import type { Logger } from "../../log.js";
 import type { NodeAddress } from "../membership.js";
@@ -128,7 +130,9 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   private electionKey: string | null = null;
   private electionRevision = 0;
   private watchConnected = false;
-  private watcher: { cancel(): Promise<void> } | null = null;
+  private watcher: PrefixWatch | null = null;
+  /** Reads of the whole prefix begun (see resync). */
+  private reads = 0;
   /** What the watch has shown of the prefix. */
   private readonly candidates = new Map<string, Candidate>();
   private readonly masters = new Map<string, MasterRecord>();
@@ -169,7 +173,7 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   async start(): Promise<void> {
     const config = this.options.config;
     const callMs = this.callTimeoutMs();
-    this.client = await createEtcdClient(config, callMs, Math.min(1000, this.options.intervalMs));
+    this.client = await createEtcdClient(config, callMs, this.watchRetryMs());
     await checkEtcd(this.client, config);
     this.running = true;
     try {
@@ -205,7 +209,7 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
     if (client === null) return;
     // Revoking the lease removes this master's keys at once: a successor need not wait a TTL.
     void (async () => {
-      await watcher?.cancel().catch(() => undefined);
+      watcher?.close();
       if (lease !== null) {
         await client.leaseClient
           .leaseRevoke({ ID: lease }, { deadline: Date.now() + 1000 })
@@ -428,6 +432,11 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
       });
   }
 
+  /** How soon a broken watch stream is opened again. */
+  private watchRetryMs(): number {
+    return Math.min(1000, this.options.intervalMs);
+  }
+
   private retryMs(): number {
     return Math.max(100, Math.min(this.options.intervalMs, this.ttlMs / 6));
   }
@@ -538,10 +547,14 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   /** Reads the whole prefix, then watches it from the revision after that read. */
   private async resync(): Promise<void> {
     const client = this.requireClient();
+    // Reads can overlap (a cancelled watch, a new session): only the latest one applies what it
+    // read and keeps its watch, so no older view of the prefix lands after a newer one.
+    const read = ++this.reads;
     const res = await client.kv.range({
       key: Buffer.from(this.keys.prefix),
       range_end: rangeEnd(this.keys.prefix),
     });
+    if (read !== this.reads || !this.running) return;
     this.candidates.clear();
     this.masters.clear();
     this.acks.clear();
@@ -557,33 +570,49 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
     const old = this.watcher;
     this.watcher = null;
     this.watchConnected = false;
-    await old?.cancel().catch(() => undefined);
-    const watcher = client
-      .watch()
-      .prefix(this.keys.prefix)
-      .startRevision(String(Number(res.header.revision) + 1))
-      .watcher();
-    watcher.on("connected", () => {
-      this.watchConnected = true;
-      this.assess();
+    old?.close();
+    const watch = await openPrefixWatch(
+      this.options.config,
+      this.callTimeoutMs(),
+      this.watchRetryMs(),
+      this.keys.prefix,
+      Number(res.header.revision) + 1,
+      {
+        connected: () => {
+          this.watchConnected = true;
+          this.assess();
+        },
+        disconnected: () => {
+          if (!this.watchConnected) return;
+          this.watchConnected = false;
+          this.options.logger.warn("etcd watch interrupted; keeping the current ring");
+          this.assess();
+        },
+        put: (kv) => this.apply("put", kv),
+        delete: (kv) => this.apply("delete", kv),
+        cancelled: (err) => {
+          // Its history compacted past our revision, or its login forgotten: read it all again.
+          this.options.logger.warn({ err: err.message }, "etcd watch cancelled; reading again");
+          this.watchConnected = false;
+          this.assess();
+          this.resyncUntilDone();
+        },
+      },
+    );
+    if (read !== this.reads || !this.running) {
+      watch.close();
+      return;
+    }
+    this.watcher = watch;
+  }
+
+  /** Reads the prefix and watches it again, retrying while etcd does not answer. */
+  private resyncUntilDone(): void {
+    if (!this.running) return;
+    this.resync().catch((err: unknown) => {
+      this.options.logger.debug({ err: (err as Error).message }, "etcd not read again yet");
+      this.later(this.retryMs(), () => this.resyncUntilDone());
     });
-    watcher.on("disconnected", () => {
-      if (!this.watchConnected) return;
-      this.watchConnected = false;
-      this.options.logger.warn("etcd watch interrupted; keeping the current ring");
-      this.assess();
-    });
-    watcher.on("put", (kv: IKeyValue) => this.apply("put", kv));
-    watcher.on("delete", (kv: IKeyValue) => this.apply("delete", kv));
-    watcher.on("error", (err: Error) => {
-      // Cancelled by etcd (its history was compacted past our revision): read it all again.
-      this.options.logger.warn({ err: err.message }, "etcd watch cancelled; reading again");
-      this.watchConnected = false;
-      this.resync().catch(() => {
-        this.later(this.retryMs(), () => void this.resync().catch(() => undefined));
-      });
-    });
-    this.watcher = watcher;
   }
 
   private async waitWatch(timeoutMs: number): Promise<void> {
