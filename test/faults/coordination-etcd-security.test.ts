@@ -1,11 +1,13 @@
-// Coordination through an etcd that checks who connects (docs/design.md, "Coordination through
-// etcd"), against a real local etcd: one that serves its clients over TLS only and asks each for
-// a certificate its CA signed (--client-cert-auth), with certificates made here by openssl; and
-// one with authentication on, whose user may touch only the cluster's prefix. Masters and
-// auxiliary nodes connect with the right settings and the cluster serves; each wrong setting
-// (no client certificate, a CA that did not sign etcd's certificate, a wrong password, a user
-// without a role on the prefix) stops the node at start with exit code 2 and one message that
-// says what to change, and never holds the password.
+// Coordination through an etcd that checks who connects
+// (docs/design.md, "Coordination through etcd"), against a real local etcd: one that serves its
+// clients over TLS only and asks each for a certificate its CA signed (--client-cert-auth),
+// with certificates made here by openssl; and one with authentication on, whose user may
+// touch only the cluster's prefix. Masters and auxiliary nodes connect with the right settings
+// and the cluster serves, also after etcd restarts and forgets every login; each wrong setting
+// (no client certificate, a CA that did not sign etcd's certificate, a key that is not the
+// certificate's, a wrong password, a user without a role on the prefix) stops the node at
+// start with exit code 2 and one message that says what to change, and never holds the
+// password.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
