@@ -7,7 +7,8 @@
 // (no client certificate, a CA that did not sign etcd's certificate, a key that is not the
 // certificate's, a wrong password, a user without a role on the prefix) stops the node at
 // start with exit code 2 and one message that says what to change, and never holds the
-// password.
+// password. A master whose new session etcd refuses halfway (its lease granted, its record
+// refused) gives that lease up and stands for election again once etcd allows it.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
@@ -191,6 +192,65 @@ describe("etcd with authentication", { skip: skipUnless("etcd", "etcdctl") }, ()
     await waitFor("both masters to route without the dead node", async () => {
       const views = await Promise.all(c.masters.map((m) => recoveryView(m)));
       return views.every((v) => v.nodes.filter((n) => n.share > 0).length === 1);
+    });
+  });
+
+  it("a session etcd refuses halfway is given up, and opened whole once etcd allows it", async () => {
+    const c = cluster as TestCluster;
+    const m = c.master(1);
+    const election = `${PREFIX}/election/`;
+    // The election keys as etcd holds them: each key's lease (the key's last part) and master.
+    const candidates = (): { lease: string; id: string }[] => {
+      const lines = etcd.ctl("get", "--prefix", election).trim().split("\n");
+      const out: { lease: string; id: string }[] = [];
+      for (let i = 0; i + 1 < lines.length; i += 2) {
+        out.push({
+          lease: (lines[i] as string).slice(election.length),
+          id: lines[i + 1] as string,
+        });
+      }
+      return out;
+    };
+    const own = await waitFor(`${m.id} to stand for election`, () =>
+      candidates().find((x) => x.id === m.id),
+    );
+    const refusals = (): number =>
+      m.process.logEvents("cannot open an etcd session yet; retrying").length;
+    const refusedBefore = refusals();
+    // The role may still read the prefix and write every key but the masters' records, so that
+    // a new session gets its lease and then has its record refused.
+    etcd.ctl("role", "revoke-permission", "ringcache", "--prefix=true", `${PREFIX}/`);
+    etcd.ctl("role", "grant-permission", "ringcache", "--prefix=true", "read", `${PREFIX}/`);
+    for (const under of ["election/", "acks/", "nodes/"]) {
+      etcd.ctl(
+        "role",
+        "grant-permission",
+        "ringcache",
+        "--prefix=true",
+        "readwrite",
+        `${PREFIX}/${under}`,
+      );
+    }
+    etcd.ctl("role", "grant-permission", "ringcache", "readwrite", `${PREFIX}/membership`);
+    try {
+      // Its lease gone, the master opens another session, and etcd refuses its record.
+      etcd.ctl("lease", "revoke", own.lease);
+      await waitFor(`${m.id} to have a session refused`, () => refusals() > refusedBefore);
+    } finally {
+      etcd.ctl("role", "grant-permission", "ringcache", "--prefix=true", "readwrite", `${PREFIX}/`);
+    }
+    // Allowed again, it opens a whole session: its election key is back (one, under a new
+    // lease), it says it is connected, and both masters name one leader.
+    await waitFor(`${m.id} to stand for election again`, () => {
+      const mine = candidates().filter((x) => x.id === m.id);
+      return mine.length === 1 && mine[0]?.lease !== own.lease;
+    });
+    await waitFor("both masters to reach etcd and name one leader", async () => {
+      const views = await Promise.all(c.masters.map((x) => recoveryView(x)));
+      return views.every(
+        (v) =>
+          v.coordination?.connected === true && v.leader !== null && v.leader === views[0]?.leader,
+      );
     });
   });
 

@@ -103,6 +103,7 @@ export class EtcdServer {
   readonly tls: TestCertificates | undefined;
   private child: ChildProcess | null = null;
   private log: WriteStream | null = null;
+  private rootPassword: string | undefined;
 
   private constructor(
     dir: string,
@@ -194,21 +195,27 @@ export class EtcdServer {
 
   /**
    * Turns etcd's authentication on: a root user (which etcd requires) and a user `user` whose
-   * one role may read and write the keys under `prefix`/ and nothing else. Over plain HTTP.
+   * one role, `ringcache`, may read and write the keys under `prefix`/ and nothing else. Over
+   * plain HTTP.
    */
   enableAuth(o: { user: string; password: string; rootPassword: string; prefix: string }): void {
-    const ctl = (...args: string[]): void => {
-      execFileSync(etcdctl(), ["--endpoints", `http://${this.endpoint}`, ...args], {
-        env: { ...process.env, ETCDCTL_API: "3" },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-    };
-    ctl("user", "add", `root:${o.rootPassword}`);
-    ctl("role", "add", "ringcache");
-    ctl("role", "grant-permission", "ringcache", "--prefix=true", "readwrite", `${o.prefix}/`);
-    ctl("user", "add", `${o.user}:${o.password}`);
-    ctl("user", "grant-role", o.user, "ringcache");
-    ctl("auth", "enable");
+    this.ctl("user", "add", `root:${o.rootPassword}`);
+    this.ctl("role", "add", "ringcache");
+    this.ctl("role", "grant-permission", "ringcache", "--prefix=true", "readwrite", `${o.prefix}/`);
+    this.ctl("user", "add", `${o.user}:${o.password}`);
+    this.ctl("user", "grant-role", o.user, "ringcache");
+    this.ctl("auth", "enable");
+    this.rootPassword = o.rootPassword;
+  }
+
+  /** Runs etcdctl against this etcd (as root once authentication is on); returns its output. */
+  ctl(...args: string[]): string {
+    const user = this.rootPassword === undefined ? [] : ["--user", `root:${this.rootPassword}`];
+    return execFileSync(etcdctl(), ["--endpoints", `http://${this.endpoint}`, ...user, ...args], {
+      env: { ...process.env, ETCDCTL_API: "3" },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 
   /** Writes one key over etcd's v3 HTTP gateway (plain HTTP only); returns its revision. */

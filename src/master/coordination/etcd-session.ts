@@ -5,6 +5,7 @@
 // candidates the watch shows.
 //
 //   open:  grant lease (TTL) ─► put masters/<id> ─► put election/<lease> if absent
+//          (all or nothing: a put that fails revokes the lease, and the next open takes another)
 //   renew: keepalive every TTL/3; "renewed" counts from when the renewal was sent;
 //          TTL 0: the lease is gone, and with it every key it held
 //   leads: the candidate with the lowest create revision; its revision is the term
@@ -15,6 +16,8 @@
 //   be elected.
 // - A key of this master's id that is not its session's own is what a killed process of the
 //   same id left: nobody leads by it until it expires.
+// - The session is open (a lease held and renewed) only while its election key and record were
+//   put under that lease: a lease standing for nothing is never kept.
 import type { HybridClock } from "../../clock/hlc.js";
 import type { CoordinationConfig } from "../../config/schema.js";
 import { leaseHex, type Etcd3, type EtcdKeys } from "../../etcd/client.js";
@@ -96,7 +99,10 @@ export class EtcdSession {
   /**
    * A new lease, this master's registration, and its election key (put only if absent, so that
    * its create revision, the term, stays that of the first put); returns this master's
-   * candidacy.
+   * candidacy. All or nothing: the session counts as open only once every key is in. A lease
+   * whose keys could not all be put is revoked (or left to expire), and the next call takes
+   * another: kept, it would be renewed as if it were a session while this master stood for
+   * nothing, and no later call would put the election key back.
    */
   async open(): Promise<Candidate> {
     const client = this.client;
@@ -104,29 +110,37 @@ export class EtcdSession {
     const sentAt = performance.now();
     const ttlSeconds = Math.ceil(this.options.config.etcdLeaseTtl / 1000);
     const grant = await client.leaseClient.leaseGrant({ TTL: ttlSeconds });
+    const key = `${keys.election}${leaseHex(grant.ID)}`;
+    let revision: number;
+    try {
+      this.lastRecord = "";
+      await this.register(grant.ID);
+      const res = await client.kv.txn({
+        compare: [{ key: Buffer.from(key), target: "Create", result: "Equal", create_revision: 0 }],
+        success: [
+          {
+            request_put: {
+              key: Buffer.from(key),
+              value: Buffer.from(id),
+              lease: grant.ID,
+            },
+          },
+        ],
+        failure: [{ request_range: { key: Buffer.from(key) } }],
+      });
+      revision = res.succeeded
+        ? Number(res.header.revision)
+        : Number(res.responses[0]?.response_range.kvs[0]?.create_revision ?? 0);
+    } catch (err) {
+      void client.leaseClient
+        .leaseRevoke({ ID: grant.ID }, { deadline: Date.now() + this.callTimeoutMs() })
+        .catch(() => undefined);
+      throw err;
+    }
     const granted = Number(grant.TTL);
     if (granted > 0) this.ttlMs = granted * 1000;
     this.leaseId = grant.ID;
     this.renewedAt = sentAt;
-    this.lastRecord = "";
-    await this.register();
-    const key = `${keys.election}${leaseHex(grant.ID)}`;
-    const res = await client.kv.txn({
-      compare: [{ key: Buffer.from(key), target: "Create", result: "Equal", create_revision: 0 }],
-      success: [
-        {
-          request_put: {
-            key: Buffer.from(key),
-            value: Buffer.from(id),
-            lease: grant.ID,
-          },
-        },
-      ],
-      failure: [{ request_range: { key: Buffer.from(key) } }],
-    });
-    const revision = res.succeeded
-      ? Number(res.header.revision)
-      : Number(res.responses[0]?.response_range.kvs[0]?.create_revision ?? 0);
     this.electionKey = key;
     this.electionRevision = revision;
     if (this.acked > 0) this.ackDue = Math.max(this.ackDue, this.acked);
@@ -193,9 +207,12 @@ export class EtcdSession {
       .catch(() => undefined);
   }
 
-  /** Writes masters/<id> when its content changed, or every second for the clock. */
-  async register(): Promise<void> {
-    if (this.leaseId === null) return;
+  /**
+   * Writes masters/<id> when its content changed, or every second for the clock, under
+   * `lease` (default: the session's own).
+   */
+  async register(lease: string | null = this.leaseId): Promise<void> {
+    if (lease === null) return;
     const { id, keys, host, intervalMs } = this.options;
     const nodes = this.options.nodes();
     const view = JSON.stringify(nodes);
@@ -213,7 +230,7 @@ export class EtcdSession {
     await this.client.kv.put({
       key: Buffer.from(`${keys.masters}${id}`),
       value: Buffer.from(JSON.stringify(record)),
-      lease: this.leaseId,
+      lease,
     });
     this.lastRecord = key;
     this.lastRecordAt = now;

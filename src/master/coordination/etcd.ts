@@ -112,6 +112,8 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   /** Woken when acks, masters or leadership change (publications waiting for acks). */
   private readonly ackWaiters = new Set<() => void>();
   private lastAssessedAt = 0;
+  /** Opening a session has failed since the last one opened (said once). */
+  private reopenFailing = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(options: EtcdOptions, deps: EtcdDeps) {
@@ -394,12 +396,23 @@ export class EtcdCoordination extends EventEmitter<CoordinationEvents> implement
   private async renew(): Promise<void> {
     const session = this.requireSession();
     if (!session.isOpen) {
+      const { logger } = this.options;
       try {
         await this.openSession();
-        await this.requireWatch().resync();
       } catch (err) {
-        this.options.logger.debug({ err: (err as Error).message }, "etcd session not reopened yet");
+        // Said once until a session opens (etcd out of reach, or refusing this master's keys).
+        const message = (err as Error).message;
+        if (this.reopenFailing) logger.debug({ err: message }, "etcd session not reopened yet");
+        else logger.warn({ err: message }, "cannot open an etcd session yet; retrying");
+        this.reopenFailing = true;
+        return;
       }
+      this.reopenFailing = false;
+      await this.requireWatch()
+        .resync()
+        .catch((err: unknown) => {
+          logger.debug({ err: (err as Error).message }, "etcd not read again yet");
+        });
       return;
     }
     if ((await session.renew()) === "expired") this.dropSession();
