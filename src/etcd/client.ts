@@ -17,7 +17,7 @@ export type { Etcd3, IKeyValue };
 type WatchBackoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>;
 
 /** Longest the check at start waits for etcd's answer. */
-const START_CHECK_MS = 5000;
+export const START_CHECK_MS = 5000;
 
 /** The keys of one cluster under its prefix (see docs/design.md). */
 export class EtcdKeys {
@@ -136,6 +136,15 @@ export async function checkEtcd(client: Etcd3, config: CoordinationConfig): Prom
   } catch (err) {
     throw new ConfigError(startFailure(err as Error, config));
   }
+}
+
+/**
+ * Whether a failed call may pass by itself (etcd or the way to it slow, a member unreachable,
+ * no quorum for a moment), as opposed to etcd refusing it (credentials, permissions, a bad
+ * request), which trying again cannot change.
+ */
+export function isPassing(err: Error): boolean {
+  return /DeadlineExceeded|Unavailable|Cancelled/.test(err.constructor.name);
 }
 
 /**

@@ -5,8 +5,8 @@
 // touch only the cluster's prefix. Masters and auxiliary nodes connect with the right settings
 // and the cluster serves, also after etcd restarts and forgets every login; each wrong setting
 // (no client certificate, a CA that did not sign etcd's certificate, a key that is not the
-// certificate's, a wrong password, a user without a role on the prefix) stops the node at
-// start with exit code 2 and one message that says what to change, and never holds the
+// certificate's, a wrong password, a user without a role on the prefix, a user who may only
+// read it) stops the node at start with exit code 2 and one message that says what to change, and never holds the
 // password. A master whose new session etcd refuses halfway (its lease granted, its record
 // refused) gives that lease up and stands for election again once etcd allows it.
 import assert from "node:assert/strict";
@@ -272,6 +272,21 @@ describe("etcd with authentication", { skip: skipUnless("etcd", "etcdctl") }, ()
       ]);
       assertStopped(run, /denied user "ringcache" the keys under \/elsewhere\/.*role/);
       assert.doesNotMatch(run.output, new RegExp(PASSWORD));
+    }
+  });
+
+  it("a user who may read the prefix but not write there stops a master at start with exit code 2", async () => {
+    etcd.ctl("role", "revoke-permission", "ringcache", "--prefix=true", `${PREFIX}/`);
+    etcd.ctl("role", "grant-permission", "ringcache", "--prefix=true", "read", `${PREFIX}/`);
+    try {
+      // etcd refuses the keys at once: no retrying within the start's bound.
+      const run = await startNode("master", dir, etcd.endpoint, [
+        ...["--etcd-username", "ringcache", "--etcd-password", PASSWORD],
+      ]);
+      assertStopped(run, /refused this master's keys under \/ringcache\/test\/ .*role/);
+      assert.doesNotMatch(run.output, new RegExp(PASSWORD));
+    } finally {
+      etcd.ctl("role", "grant-permission", "ringcache", "--prefix=true", "readwrite", `${PREFIX}/`);
     }
   });
 });
