@@ -15,9 +15,11 @@ import {
   EtcdKeys,
   checkEtcd,
   createEtcdClient,
+  openPrefixWatch,
   rangeEnd,
   type Etcd3,
   type IKeyValue,
+  type PrefixWatch,
 } from "../etcd/client.js";
 import type { Logger } from "../log.js";
 
@@ -44,7 +46,9 @@ export class EtcdRegistration {
   private lease: Lease | null = null;
   private running = false;
   private retry: NodeJS.Timeout | null = null;
-  private watcher: { cancel(): Promise<void> } | null = null;
+  private watcher: PrefixWatch | null = null;
+  /** Reads of the whole prefix begun (see watch). */
+  private reads = 0;
   /** Election keys and their create revisions: the lowest is the leader's term. */
   private readonly election = new Map<string, number>();
   /** Masters' HTTP addresses, from their registration. */
@@ -62,9 +66,12 @@ export class EtcdRegistration {
     return [...this.masterAddresses.values()];
   }
 
+  private get callMs(): number {
+    return Math.max(200, Math.min(2000, Math.floor(this.config.etcdLeaseTtl / 3)));
+  }
+
   async start(): Promise<void> {
-    const callMs = Math.max(200, Math.min(2000, Math.floor(this.config.etcdLeaseTtl / 3)));
-    this.client = await createEtcdClient(this.config, callMs, 1000);
+    this.client = await createEtcdClient(this.config, this.callMs, 1000);
     await checkEtcd(this.client, this.config);
     this.running = true;
     await this.register();
@@ -81,7 +88,7 @@ export class EtcdRegistration {
     this.watcher = null;
     if (client === null) return;
     void (async () => {
-      await watcher?.cancel().catch(() => undefined);
+      watcher?.close();
       await lease?.revoke({ deadline: Date.now() + 1000 }).catch(() => undefined);
       client.close();
     })();
@@ -118,41 +125,72 @@ export class EtcdRegistration {
     this.retry.unref();
   }
 
-  /** Watches the election (the leader's term) and the masters (their addresses). */
+  /** The leader's term: the lowest create revision among the election keys. */
+  private reportTerm(): void {
+    let lowest = 0;
+    for (const r of this.election.values()) if (lowest === 0 || r < lowest) lowest = r;
+    if (lowest > 0) this.deps.term(lowest);
+  }
+
+  /**
+   * Watches the election (the leader's term) and the masters (their addresses): reads the
+   * prefix, then watches it from the next revision; read again whenever etcd cancels the watch.
+   */
   private async watch(): Promise<void> {
     const client = this.client as Etcd3;
+    const read = ++this.reads;
     const res = await client.kv.range({
       key: Buffer.from(this.keys.prefix),
       range_end: rangeEnd(this.keys.prefix),
       keys_only: false,
     });
-    for (const kv of res.kvs) this.apply("put", kv);
-    const watcher = client
-      .watch()
-      .prefix(this.keys.prefix)
-      .startRevision(String(Number(res.header.revision) + 1))
-      .watcher();
-    watcher.on("put", (kv: IKeyValue) => this.apply("put", kv));
-    watcher.on("delete", (kv: IKeyValue) => this.apply("delete", kv));
-    watcher.on("error", (err: Error) => {
-      this.logger.warn({ err: err.message }, "etcd watch cancelled; reading again");
-      void watcher.cancel().catch(() => undefined);
-      const again = (): void => {
-        if (this.running) this.watch().catch(() => setTimeout(again, 1000).unref());
-      };
-      again();
-    });
-    this.watcher = watcher;
+    if (read !== this.reads || !this.running) return;
+    // The election keys come in key order, not in the order they were made: the term is taken
+    // once all are in, or the first key read would pass for the lowest (and, the node keeping
+    // the highest term it has seen, would fence the real leader's steps for good).
+    this.election.clear();
+    this.masterAddresses.clear();
+    for (const kv of res.kvs) this.apply("put", kv, false);
+    this.reportTerm();
+    this.watcher?.close();
+    this.watcher = null;
+    const watch = await openPrefixWatch(
+      this.config,
+      this.callMs,
+      1000,
+      this.keys.prefix,
+      Number(res.header.revision) + 1,
+      {
+        put: (kv) => this.apply("put", kv),
+        delete: (kv) => this.apply("delete", kv),
+        cancelled: (err) => {
+          this.logger.warn({ err: err.message }, "etcd watch cancelled; reading again");
+          this.watchUntilDone();
+        },
+      },
+    );
+    if (read !== this.reads || !this.running) {
+      watch.close();
+      return;
+    }
+    this.watcher = watch;
   }
 
-  private apply(type: "put" | "delete", kv: IKeyValue): void {
+  private watchUntilDone(): void {
+    if (!this.running) return;
+    this.watch().catch(() => {
+      const timer = setTimeout(() => this.watchUntilDone(), 1000);
+      timer.unref();
+    });
+  }
+
+  /** One key as the watch (or the read before it) shows it; `report`: say the term after. */
+  private apply(type: "put" | "delete", kv: IKeyValue, report = true): void {
     const key = kv.key.toString();
     if (key.startsWith(this.keys.election)) {
       if (type === "delete") this.election.delete(key);
       else this.election.set(key, Number(kv.create_revision));
-      let lowest = 0;
-      for (const r of this.election.values()) if (lowest === 0 || r < lowest) lowest = r;
-      if (lowest > 0) this.deps.term(lowest);
+      if (report) this.reportTerm();
       return;
     }
     if (key.startsWith(this.keys.masters)) {

@@ -7,7 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { hashKey } from "../../src/ring/hash.js";
 import { Ring } from "../../src/ring/ring.js";
+import { startAuxiliary } from "../helpers/auxiliary.js";
 import { TestCluster, type MasterHandle } from "../helpers/cluster.js";
+import { EtcdServer } from "../helpers/etcd.js";
 import { ledAt, median } from "../helpers/leader.js";
 import { freePort } from "../helpers/ports.js";
 import { runCli, tempDir } from "../helpers/process.js";
@@ -287,6 +289,43 @@ describe("etcd: masters and nodes found in etcd", NEEDS_ETCD, () => {
     }
   });
 });
+
+describe("etcd: an auxiliary node learns the leader's term", NEEDS_ETCD, () => {
+  let etcd: EtcdServer;
+  before(async () => {
+    etcd = await EtcdServer.start();
+  });
+  after(async () => {
+    await etcd?.destroy();
+  });
+
+  it("from the oldest election key, whatever order the keys' names come in", async () => {
+    // Two candidates, the older one's key named last: a node that started after both reads
+    // them in key order and must take the older one's create revision for the term, not the
+    // first it read (it keeps the highest term it has seen, so that would fence the leader).
+    const prefix = "/ringcache/term-order";
+    const leaderTerm = await etcd.put(`${prefix}/election/ffff`, "m1");
+    const laterTerm = await etcd.put(`${prefix}/election/0001`, "m2");
+    assert.ok(laterTerm > leaderTerm);
+    const node = await startAuxiliary({ args: etcd.flags(prefix) });
+    try {
+      const stats = JSON.parse(String(await rcStats(node.port))) as { term: number };
+      assert.equal(stats.term, leaderTerm);
+    } finally {
+      await node.stop();
+    }
+  });
+});
+
+/** RC.STATS of the auxiliary node on `port`, as it answers. */
+async function rcStats(port: number): Promise<unknown> {
+  const redis = new Redis({ port, maxRetriesPerRequest: 0 });
+  try {
+    return await redis.call("RC.STATS");
+  } finally {
+    redis.disconnect();
+  }
+}
 
 describe("etcd: bad settings at start", () => {
   const dir = tempDir("ringcache-etcd-config-");

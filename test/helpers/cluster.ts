@@ -62,6 +62,13 @@ export interface ClusterOptions {
   readonly coordination?: "builtin" | "etcd";
   /** The masters' etcd lease TTL (default 2s, etcd's shortest). */
   readonly leaseTtl?: string;
+  /**
+   * With coordination or discovery "etcd": this etcd instead of one of the cluster's own (left
+   * running by stop()), and flags every node gets besides the endpoint and prefix (TLS files,
+   * a user and password).
+   */
+  readonly etcd?: EtcdServer;
+  readonly etcdArgs?: readonly string[];
   readonly masterArgs?: readonly string[];
   readonly auxiliaryArgs?: readonly string[];
   /** Keep the data directory after stop() (default: removed). */
@@ -259,14 +266,18 @@ export class TestCluster {
       ...this.masters.map((m) => m.process.terminate(5000)),
       ...this.auxiliaries.map((a) => a.process.terminate(5000)),
     ]);
-    await this.etcd?.destroy();
+    if (this.options.etcd === undefined) await this.etcd?.destroy();
     if (this.options.keepData !== true) rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** The flags that make a node coordinate through the cluster's etcd. */
   etcdFlags(): string[] {
     if (this.etcd === null) throw new Error("this cluster has no etcd");
-    return [...this.etcd.flags(), "--etcd-lease-ttl", this.options.leaseTtl ?? "2s"];
+    return [
+      ...this.etcd.flags(),
+      ...["--etcd-lease-ttl", this.options.leaseTtl ?? "2s"],
+      ...(this.options.etcdArgs ?? []),
+    ];
   }
 
   private masterArgs(
@@ -304,7 +315,9 @@ export class TestCluster {
         httpPort: ports[i * 2 + 1] as number,
       }));
     };
-    if (o.coordination === "etcd" || o.discovery === "etcd") this.etcd = await EtcdServer.start();
+    if (o.coordination === "etcd" || o.discovery === "etcd") {
+      this.etcd = o.etcd ?? (await EtcdServer.start());
+    }
     let planned = await planMasters();
     const register = o.discovery === "register" || o.discovery === "etcd";
     const secretArgs = o.secret !== undefined ? { secret: o.secret } : {};

@@ -17,6 +17,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   etcd: "etcd-server",
   etcdctl: "etcd-client",
   chromium: "chromium",
+  openssl: "openssl",
 };
 
 const found = new Map<string, string | undefined>();

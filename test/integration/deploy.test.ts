@@ -9,6 +9,12 @@ import { Command } from "commander";
 import { parse } from "yaml";
 import { layersFrom, addFieldOptions } from "../../src/cli/options.js";
 import { BALANCER_FIELDS, loadBalancerConfig } from "../../src/config/balancer.js";
+import {
+  AUXILIARY_FIELDS,
+  MASTER_FIELDS,
+  loadAuxiliaryConfig,
+  loadMasterConfig,
+} from "../../src/config/schema.js";
 import { balancerNginxConfig } from "../../src/local/balancer.js";
 import { generatedDeployFiles } from "../../src/local/deploy.js";
 import { renderNginxConfig } from "../../src/local/nginx.js";
@@ -104,6 +110,59 @@ describe("deployment files", () => {
       const volume = (data[0] as string).split(":")[0] as string;
       assert.equal(owners.get(volume), undefined, `${name} shares ${volume}`);
       owners.set(volume, name);
+    }
+  });
+
+  it("Compose's masters and auxiliary nodes coordinate through its etcd, as the nodes parse their flags", () => {
+    interface Service {
+      command?: string[];
+      environment?: Record<string, string>;
+      volumes?: string[];
+      depends_on?: Record<string, { condition?: string }> | string[];
+      healthcheck?: { test?: string[] };
+    }
+    const compose = parse(readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8"), {
+      merge: true,
+    }) as { services: Record<string, Service> };
+    const etcd = compose.services["etcd"] as Service;
+    // etcd keeps its data on a volume of its own and says when it is healthy.
+    const dataDir = etcd.command?.[(etcd.command?.indexOf("--data-dir") ?? -2) + 1];
+    assert.ok(dataDir !== undefined && (etcd.volumes ?? []).some((v) => v.endsWith(`:${dataDir}`)));
+    assert.deepEqual(etcd.healthcheck?.test?.slice(0, 2), ["CMD", "etcdctl"]);
+    // The environment as Compose gives it: the secret substituted.
+    const environment = (s: Service): Record<string, string> =>
+      Object.fromEntries(
+        Object.entries(s.environment ?? {}).map(([k, v]) => [
+          k,
+          v.startsWith("${RINGCACHE_SECRET") ? "compose-secret" : v,
+        ]),
+      );
+    for (const [name, service] of Object.entries(compose.services)) {
+      const [role, ...args] = service.command ?? [];
+      if (role !== "master" && role !== "auxiliary") continue;
+      const fields = role === "master" ? MASTER_FIELDS : AUXILIARY_FIELDS;
+      const command = addFieldOptions(new Command(role), fields).exitOverride();
+      command.parse(args, { from: "user" });
+      const layers = layersFrom(command, fields, environment(service));
+      const config = role === "master" ? loadMasterConfig(layers) : loadAuxiliaryConfig(layers);
+      assert.equal(config.id, name);
+      assert.equal(config.coordination, "etcd", name);
+      assert.deepEqual(config.etcdEndpoints, [{ host: "etcd", port: 2379 }], name);
+      assert.deepEqual(
+        (service.depends_on as Record<string, { condition?: string }>)["etcd"],
+        { condition: "service_healthy" },
+        `${name} waits for etcd's health check`,
+      );
+      // Found through etcd, by the service name each registers: no node lists another.
+      if (role === "master") {
+        const m = config as ReturnType<typeof loadMasterConfig>;
+        assert.equal(m.advertiseHost, name);
+        assert.deepEqual([m.peers.length, m.auxiliary.length], [0, 0], name);
+      } else {
+        const a = config as ReturnType<typeof loadAuxiliaryConfig>;
+        assert.equal(a.advertise, `${name}:7001`);
+        assert.equal(a.masters.length, 0, name);
+      }
     }
   });
 

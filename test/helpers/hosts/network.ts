@@ -129,6 +129,7 @@ export function removeLeftovers(): void {
     if (run === undefined || !runEnded(run)) continue;
     killNamespaceProcesses(ns);
     runQuietly(ip, ["netns", "del", ns]);
+    rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
   }
   for (const line of runQuietly(ip, ["-o", "link", "show"]).split("\n")) {
     const name = (line.split(":")[1] ?? "").trim().split("@")[0] ?? "";
@@ -493,6 +494,8 @@ export class TestNetwork {
       killNamespaceProcesses(h.ns);
       runQuietly(ip, ["link", "del", h.veth]);
       runQuietly(ip, ["netns", "del", h.ns]);
+      // Files a test put in place of the host's /etc ones (`ip netns exec` mounts them).
+      rmSync(`/etc/netns/${h.ns}`, { recursive: true, force: true });
     }
     runQuietly(ip, ["link", "del", this.bridge]);
     try {
