@@ -36,6 +36,7 @@ export function composePrometheusConfig(): string {
     // Beside prometheus.yml (deploy/prometheus/alerts.yml); mounted as the Compose file mounts
     // prometheus.yml. A rule file that is not there loads no rules and is no error.
     ruleFiles: ["alerts.yml"],
+    alertmanagers: ["alertmanager:9093"],
   });
 }
 

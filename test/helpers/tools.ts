@@ -10,6 +10,7 @@ const PACKAGES: Readonly<Record<string, string>> = {
   nginx: "nginx",
   prometheus: "prometheus",
   promtool: "prometheus",
+  amtool: "prometheus-alertmanager",
   nutcracker: "nutcracker",
   "docker-compose": "docker-compose",
   ip: "iproute2",

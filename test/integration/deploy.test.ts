@@ -16,7 +16,7 @@ import {
   loadMasterConfig,
 } from "../../src/config/schema.js";
 import { balancerNginxConfig } from "../../src/local/balancer.js";
-import { generatedDeployFiles } from "../../src/local/deploy.js";
+import { COMPOSE_DEFAULTS, generatedDeployFiles } from "../../src/local/deploy.js";
 import { renderNginxConfig } from "../../src/local/nginx.js";
 import { DEFAULT_PORTS, planLocalCluster } from "../../src/local/cluster.js";
 import { REPO_ROOT, tempDir } from "../helpers/process.js";
@@ -171,10 +171,64 @@ describe("deployment files", () => {
       which("docker-compose") as string,
       ["-f", join(REPO_ROOT, "deploy/docker-compose.yml"), "config", "-q"],
       {
-        env: { ...process.env, RINGCACHE_SECRET: "test-secret" },
+        env: { ...process.env, RINGCACHE_SECRET: "test-secret", GRAFANA_ADMIN_PASSWORD: "pw" },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
+  });
+
+  it("Compose takes secrets from the environment only, and keeps monitoring on 127.0.0.1", () => {
+    interface Service {
+      environment?: Record<string, string>;
+      ports?: string[];
+      volumes?: string[];
+      depends_on?: Record<string, { condition?: string }> | string[];
+    }
+    const text = readFileSync(join(REPO_ROOT, "deploy/docker-compose.yml"), "utf8");
+    const compose = parse(text, { merge: true }) as { services: Record<string, Service> };
+    const env = (name: string): Record<string, string> => compose.services[name]?.environment ?? {};
+    // Every secret is a required variable of the environment (or deploy/.env), none a value.
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [key, value] of Object.entries(service.environment ?? {})) {
+        if (/SECRET|PASSWORD/.test(key)) {
+          assert.match(value, /^\$\{[A-Z_]+:\?.+\}$/, `${name}: ${key} is not a required variable`);
+        }
+      }
+    }
+    assert.equal(env("grafana")["GF_AUTH_ANONYMOUS_ENABLED"], "false");
+    assert.ok(
+      env("grafana")["GF_SECURITY_ADMIN_PASSWORD"]?.startsWith("${GRAFANA_ADMIN_PASSWORD:?"),
+    );
+    for (const name of ["prometheus", "alertmanager", "grafana"]) {
+      for (const port of compose.services[name]?.ports ?? []) {
+        assert.ok(port.startsWith("127.0.0.1:"), `${name} publishes ${port} on every interface`);
+      }
+    }
+    // Prometheus loads the alert rules and sends alerts to Alertmanager.
+    assert.ok(
+      (compose.services["prometheus"]?.volumes ?? []).includes(
+        "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+      ),
+    );
+    assert.match(
+      readFileSync(join(REPO_ROOT, "deploy/prometheus/prometheus.yml"), "utf8"),
+      /alertmanager:9093/,
+    );
+    // NGINX starts once a master answers its health check.
+    assert.deepEqual(compose.services["nginx"]?.depends_on, {
+      m1: { condition: "service_healthy" },
+      m2: { condition: "service_healthy" },
+    });
+    // The values the Kubernetes manifests share with Compose.
+    assert.equal(env("m1")["RINGCACHE_REPLICAS"], String(COMPOSE_DEFAULTS.replicas));
+    assert.equal(env("a1")["RINGCACHE_MAX_MEMORY"], COMPOSE_DEFAULTS.maxMemory);
+  });
+
+  it("amtool accepts the Alertmanager configuration", { skip: skipUnless("amtool") }, () => {
+    execFileSync(which("amtool") as string, [
+      "check-config",
+      join(REPO_ROOT, "deploy/alertmanager/alertmanager.yml"),
+    ]);
   });
 });
 
