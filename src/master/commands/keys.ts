@@ -1,6 +1,7 @@
 // The master's keyspace walks (docs/design.md, "SCAN, KEYS and RANDOMKEY"): SCAN, KEYS and
 // RANDOMKEY walk the cluster's keys in ring-hash order (ops/scan.ts); FLUSHDB is FLUSHALL (one
 // database). Each parses as Redis 7.0 does; its sink below builds the reply.
+import type { ClientConnection } from "../../server/resp-server.js";
 import { RespWriter } from "../../protocol/resp/index.js";
 import { copy } from "../../redis/bytes.js";
 import { checkFlushAllArgs } from "../../redis/flushall.js";
@@ -19,8 +20,13 @@ import type { MasterHandler, Pending } from "./context.js";
 import type { MasterSinks } from "./sinks.js";
 
 /** A walk's reply slot, and the sinks that record it. */
+/**
+ * A walk holds its connection (docs/design.md, "Client interfaces"): it takes several rounds
+ * over the nodes, and a later write of the same client must not land in a round still to come.
+ */
 interface Walk extends Pending {
   readonly sinks: MasterSinks;
+  readonly conn: ClientConnection;
 }
 
 /** Scratch encoder: filled and taken within one call. */
@@ -28,33 +34,42 @@ const w = new RespWriter();
 
 const scanSink: OpSink<ScanOp<Walk>> = {
   opDone(op) {
-    const { slot, id, sinks } = op.ctx;
-    if (op.error !== null) return sinks.fail(slot, id, op.startedAt, op.error);
-    w.arrayHeader(2);
-    w.bulkString(formatScanCursor(op.at, op.hint));
-    w.arrayHeader(op.keys);
-    w.raw(op.body.take());
-    sinks.done(slot, id, op.startedAt, w.take());
+    const { slot, id, sinks, conn } = op.ctx;
+    if (op.error !== null) sinks.fail(slot, id, op.startedAt, op.error);
+    else {
+      w.arrayHeader(2);
+      w.bulkString(formatScanCursor(op.at, op.hint));
+      w.arrayHeader(op.keys);
+      w.raw(op.body.take());
+      sinks.done(slot, id, op.startedAt, w.take());
+    }
+    sinks.release(conn);
   },
 };
 
 const keysSink: OpSink<ScanOp<Walk>> = {
   opDone(op) {
-    const { slot, id, sinks } = op.ctx;
-    if (op.error !== null) return sinks.fail(slot, id, op.startedAt, op.error);
-    w.arrayHeader(op.keys);
-    w.raw(op.body.take());
-    sinks.done(slot, id, op.startedAt, w.take());
+    const { slot, id, sinks, conn } = op.ctx;
+    if (op.error !== null) sinks.fail(slot, id, op.startedAt, op.error);
+    else {
+      w.arrayHeader(op.keys);
+      w.raw(op.body.take());
+      sinks.done(slot, id, op.startedAt, w.take());
+    }
+    sinks.release(conn);
   },
 };
 
 const randomKeySink: OpSink<ScanOp<Walk>> = {
   opDone(op) {
-    const { slot, id, sinks } = op.ctx;
-    if (op.error !== null) return sinks.fail(slot, id, op.startedAt, op.error);
-    if (op.chosen === null) w.nullBulk();
-    else w.bulk(op.chosen);
-    sinks.done(slot, id, op.startedAt, w.take());
+    const { slot, id, sinks, conn } = op.ctx;
+    if (op.error !== null) sinks.fail(slot, id, op.startedAt, op.error);
+    else {
+      if (op.chosen === null) w.nullBulk();
+      else w.bulk(op.chosen);
+      sinks.done(slot, id, op.startedAt, w.take());
+    }
+    sinks.release(conn);
   },
 };
 
@@ -66,7 +81,8 @@ function hintWindow(hint: number): number {
 const scan: MasterHandler = (m, conn, args, id) => {
   const q = parseScanArgs(args);
   if (q.match !== null && q.match.length > MAX_PATTERN) throw patternTooLong();
-  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks };
+  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks, conn };
+  m.hold(conn);
   const match = q.match === null ? null : copy(q.match);
   const type = q.type === null ? null : copy(q.type);
   const op = new ScanOp(
@@ -91,13 +107,15 @@ const scan: MasterHandler = (m, conn, args, id) => {
 
 const keys: MasterHandler = (m, conn, args, id) => {
   if ((args[1] as Buffer).length > MAX_PATTERN) throw patternTooLong();
-  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks };
+  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks, conn };
+  m.hold(conn);
   const pattern = copy(args[1] as Buffer);
   new ScanOp(m.router, "keys", 0, 64, 0, pattern, null, keysSink, ctx).start();
 };
 
 const randomkey: MasterHandler = (m, conn, _args, id) => {
-  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks };
+  const ctx: Walk = { slot: m.slot(conn), id, sinks: m.sinks, conn };
+  m.hold(conn);
   const from = Math.floor(Math.random() * SCAN_CURSOR_BUCKETS);
   new ScanOp(m.router, "random", from, 16, 0, null, null, randomKeySink, ctx).start();
 };

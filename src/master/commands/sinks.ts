@@ -70,6 +70,11 @@ export class MasterSinks {
     this.complete(slot, id, startedAt, bytes);
   }
 
+  /** Lets `conn`'s later commands run: the family command that held it is done. */
+  release(conn: ClientConnection): void {
+    this.host.release(conn);
+  }
+
   /** Completes `slot` with the error's reply. */
   fail(slot: DeferredReply, id: number, startedAt: number, err: RingcacheError): void {
     this.host.record(id, false, startedAt);
