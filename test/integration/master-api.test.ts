@@ -10,13 +10,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { TestCluster } from "../helpers/cluster.js";
-import {
-  diffReplies,
-  maskHelloReplies,
-  pipelined,
-  rawReplies,
-  splitReplies,
-} from "../helpers/raw-resp.js";
+import { scriptLikeRedis } from "../helpers/like-redis.js";
 import { runCli } from "../helpers/process.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { skipUnless, which } from "../helpers/tools.js";
@@ -177,34 +171,7 @@ describe("master API", () => {
       await redis.stop();
     });
 
-    it("answers every command of the script byte for byte as redis-server does", async () => {
-      const expected = await rawReplies(redis.port, SCRIPT);
-      const actual = await rawReplies(port, SCRIPT);
-      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
-    });
-
-    it("answers the same script pipelined in one write, in order", async () => {
-      const expected = await pipelined(redis.port, SCRIPT);
-      const actual = await pipelined(port, SCRIPT);
-      assert.equal(actual.toString("latin1"), expected.toString("latin1"));
-    });
-
-    // The same script after HELLO 3: every reply in RESP3's form as redis-server 7.0 gives it.
-    // HELLO's own reply differs in id and version only; they are masked.
-    const RESP3_SCRIPT = [["HELLO", "3"], ...SCRIPT];
-
-    it("answers the script after HELLO 3 byte for byte as redis-server does", async () => {
-      const expected = maskHelloReplies(RESP3_SCRIPT, await rawReplies(redis.port, RESP3_SCRIPT));
-      const actual = maskHelloReplies(RESP3_SCRIPT, await rawReplies(port, RESP3_SCRIPT));
-      assert.deepEqual(diffReplies(RESP3_SCRIPT, expected, actual), []);
-    });
-
-    it("answers the script after HELLO 3 pipelined in one write, in order", async () => {
-      const replies = async (p: number): Promise<Buffer[]> =>
-        maskHelloReplies(RESP3_SCRIPT, splitReplies(await pipelined(p, RESP3_SCRIPT)));
-      const [expected, actual] = [await replies(redis.port), await replies(port)];
-      assert.deepEqual(diffReplies(RESP3_SCRIPT, expected, actual), []);
-    });
+    scriptLikeRedis(SCRIPT, () => ({ redis: redis.port, tested: port }));
   });
 
   it("serves ioredis, including its ready check, pipelines and binary values", async () => {

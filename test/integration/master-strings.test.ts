@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { TestCluster } from "../helpers/cluster.js";
+import { scriptLikeRedis } from "../helpers/like-redis.js";
 import { diffReplies, pipelined, rawReplies } from "../helpers/raw-resp.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { skipUnless } from "../helpers/tools.js";
@@ -314,25 +315,7 @@ describe("master string and keyspace commands", () => {
       await redis.stop();
     });
 
-    it("answers every command of the script byte for byte as redis-server does", async () => {
-      const expected = await rawReplies(redis.port, SCRIPT);
-      const actual = await rawReplies(port, SCRIPT);
-      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
-    });
-
-    it("answers the same script in RESP3 byte for byte as redis-server does", async () => {
-      // HELLO's own reply differs (id, version): compared from the first command after it.
-      const script = [["HELLO", "3"], ...SCRIPT];
-      const expected = (await rawReplies(redis.port, script)).slice(1);
-      const actual = (await rawReplies(port, script)).slice(1);
-      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
-    });
-
-    it("answers the same script pipelined in one write, in order", async () => {
-      const expected = await pipelined(redis.port, SCRIPT);
-      const actual = await pipelined(port, SCRIPT);
-      assert.equal(actual.toString("latin1"), expected.toString("latin1"));
-    });
+    scriptLikeRedis(SCRIPT, () => ({ redis: redis.port, tested: port }));
 
     it("answers random sequences of these commands as redis-server does", async () => {
       await fc.assert(

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { RespReplyError } from "../../src/protocol/resp/index.js";
 import { TestCluster } from "../helpers/cluster.js";
-import { diffReplies, rawReplies } from "../helpers/raw-resp.js";
+import { scriptLikeRedis } from "../helpers/like-redis.js";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.js";
 import { RespTestClient } from "../helpers/resp-client.js";
 import { skipUnless, which } from "../helpers/tools.js";
@@ -91,19 +91,7 @@ describe("SCAN, KEYS, RANDOMKEY and FLUSHDB through masters", () => {
       await redis.stop();
     });
 
-    it("answers the deterministic script byte for byte as redis-server does", async () => {
-      const expected = await rawReplies(redis.port, SCRIPT);
-      const actual = await rawReplies(cluster.master().port, SCRIPT);
-      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
-    });
-
-    it("answers the same script in RESP3 byte for byte as redis-server does", async () => {
-      // HELLO's own reply differs (id, version): compared from the first command after it.
-      const script = [["HELLO", "3"], ...SCRIPT];
-      const expected = (await rawReplies(redis.port, script)).slice(1);
-      const actual = (await rawReplies(cluster.master().port, script)).slice(1);
-      assert.deepEqual(diffReplies(SCRIPT, expected, actual), []);
-    });
+    scriptLikeRedis(SCRIPT, () => ({ redis: redis.port, tested: cluster.master().port }));
   });
 
   describe("over many keys", () => {
