@@ -14,10 +14,10 @@
 // redis-servers or auxiliary nodes together), read from /proc: a figure that other load on
 // the machine barely moves.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, waitPort, waitReady, which } from "./support.js";
+import { cpuMs, freePort, waitPort, waitReady, which } from "./support.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "ringcache.js");
 
@@ -61,18 +61,6 @@ interface Figure {
   /** CPU microseconds per request: the proxy, and the three backends together. */
   proxyUs: number;
   backendUs: number;
-}
-
-/** CPU time (ms) a process has used so far, from /proc (0 where there is no /proc). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    // After "pid (comm) ", utime and stime are the 12th and 13th fields, in clock ticks.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
 }
 
 interface Target {

@@ -1,5 +1,6 @@
 // What the benchmarks that start their own processes share: finding system tools, free
-// loopback ports, and waiting for a process to listen or to be ready.
+// loopback ports, waiting for a process to listen or to be ready, and its CPU time.
+import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -59,4 +60,16 @@ export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> 
     await sleep(50);
   }
   throw new Error(`${url} not ready after ${timeoutMs} ms`);
+}
+
+/** CPU time (ms) a process has used so far, from /proc (0 where there is no /proc). */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // After "pid (comm) ", utime and stime are the 12th and 13th fields, in clock ticks.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
 }
